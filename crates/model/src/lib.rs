@@ -1,0 +1,13 @@
+//! Domain types shared by every stage of tally.
+//!
+//! Everything here is plain data with invariants enforced at construction, so that the
+//! stages (sources -> aggregate -> push -> check) can pass values around without
+//! re-validating them.
+
+mod amount;
+mod month;
+mod record;
+
+pub use amount::{round_amount, AMOUNT_DECIMALS};
+pub use month::{BillingMonth, MonthError, MonthRange};
+pub use record::{InvalidRecord, Origin, UsageCell};
