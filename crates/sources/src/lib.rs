@@ -1,1 +1,97 @@
-//! tally-sources
+//! Source adapters: stream local accounting records into [`RecordSink`]s.
+//!
+//! A source never holds a whole file: it reads line by line into a reused buffer and hands
+//! each billable record to the sink as borrowed data, so memory stays flat however many
+//! lines come in. What a source cannot use it reports as an [`InvalidRecord`] naming file,
+//! line and field; it never panics on input and never stops at a bad line.
+
+mod files;
+pub mod sacct;
+mod time;
+mod tres;
+
+use rust_decimal::Decimal;
+pub use tally_model::{InvalidRecord, Origin};
+
+pub use files::{expand_paths, FileListError};
+pub use time::{LocalTimeParser, TimeError};
+pub use tres::{parse_quantity, QuantityError, TresKind};
+
+/// One billable allocation as a source saw it. Borrowed from the source's line buffer:
+/// valid only during the [`RecordSink::record`] call.
+#[derive(Debug)]
+pub struct JobRecord<'a> {
+    /// Cluster name, or "" when the dump has no Cluster column.
+    pub cluster: &'a str,
+    /// The identity of the job within its cluster (SLURM JobIDRaw, or JobID without it).
+    pub key: &'a str,
+    /// The job id as people know it (`123_4`, `123+1`), for messages.
+    pub job_id: &'a str,
+    /// Submit time (Unix seconds) when known: tells apart jobs whose id was reused.
+    pub submit: Option<i64>,
+    /// The local account the job is charged to (mapped to a Waldur resource later).
+    pub account: &'a str,
+    pub user: &'a str,
+    /// Unix seconds. Records that never started are not emitted.
+    pub start: i64,
+    /// Unix seconds; `None` while the job is still running.
+    pub end: Option<i64>,
+    /// The quantities of the TRES the sink asked for, in the order of
+    /// [`RecordSink::wanted_tres`]; `None` when the record lacks that TRES.
+    pub quantities: &'a [Option<Decimal>],
+    /// Index of the file in the source's file list.
+    pub file_index: u32,
+    pub line: u64,
+}
+
+/// Receives what a source reads. Implemented by the aggregator.
+pub trait RecordSink {
+    /// TRES names whose quantities the sink needs, e.g. `["cpu", "gres/gpu", "mem"]`.
+    fn wanted_tres(&self) -> &[String];
+    fn record(&mut self, record: &JobRecord<'_>);
+    fn invalid(&mut self, invalid: InvalidRecord);
+}
+
+/// What a source read, for the run summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SourceStats {
+    /// Non-blank lines read, header lines included.
+    pub lines: u64,
+    pub headers: u64,
+    /// Allocation records handed to the sink.
+    pub jobs: u64,
+    /// Step lines (`.batch`, `.extern`, `.0`, ...): they repeat the allocation's resources.
+    pub steps: u64,
+    /// Allocations that never started (pending, cancelled before start): no usage.
+    pub not_started: u64,
+    pub invalid: u64,
+}
+
+impl std::ops::AddAssign for SourceStats {
+    fn add_assign(&mut self, o: Self) {
+        self.lines += o.lines;
+        self.headers += o.headers;
+        self.jobs += o.jobs;
+        self.steps += o.steps;
+        self.not_started += o.not_started;
+        self.invalid += o.invalid;
+    }
+}
+
+/// Errors that stop a source as a whole (as opposed to a bad line, which is reported and
+/// skipped).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Format {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error(transparent)]
+    Files(#[from] FileListError),
+}

@@ -1,0 +1,213 @@
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone};
+use chrono_tz::Tz;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TimeError {
+    #[error("{0:?} is not a timestamp of the form YYYY-MM-DDTHH:MM:SS")]
+    Syntax(String),
+    #[error("{0:?} is not a real date or time")]
+    Impossible(String),
+    #[error("{value:?} does not exist in {zone} (the clocks skipped it at a DST change)")]
+    Skipped { value: String, zone: String },
+}
+
+/// Turns sacct's naive local timestamps into Unix seconds with the zone's rules at each
+/// instant (never the current offset: that moves jobs across a DST change by an hour).
+///
+/// Keeps the offset of the last hour it converted: dumps are mostly in time order, so
+/// almost every conversion is a cache hit instead of a search of the zone's transitions.
+pub struct LocalTimeParser {
+    tz: Tz,
+    is_utc: bool,
+    /// (local seconds truncated to the hour, offset in seconds) of the last unambiguous hour.
+    cached: Option<(i64, i64)>,
+}
+
+impl LocalTimeParser {
+    pub fn new(tz: Tz) -> Self {
+        Self {
+            tz,
+            is_utc: matches!(
+                tz,
+                Tz::UTC | Tz::Etc__UTC | Tz::Etc__UCT | Tz::UCT | Tz::Zulu
+            ),
+            cached: None,
+        }
+    }
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS`. A wall time that occurs twice (the hour repeated when
+    /// clocks go back) is read as its first occurrence: sacct prints no offset, so nothing
+    /// tells the two apart, and the first is what a job starting then would show.
+    pub fn parse(&mut self, s: &str) -> Result<i64, TimeError> {
+        let local = parse_naive_seconds(s)?;
+        if self.is_utc {
+            return Ok(local);
+        }
+        let hour = local.div_euclid(3600);
+        if let Some((h, off)) = self.cached {
+            if h == hour {
+                return Ok(local - off);
+            }
+        }
+        let naive = NaiveDateTime::from_timestamp_opt_compat(local)
+            .ok_or_else(|| TimeError::Impossible(s.to_string()))?;
+        match self.tz.from_local_datetime(&naive) {
+            chrono::LocalResult::Single(t) => {
+                let off = i64::from(t.offset().fix().local_minus_utc());
+                // Cache only when the whole hour maps with this offset (no change inside it).
+                let hour_start = hour * 3600;
+                let hour_end = hour_start + 3599;
+                let same = |x: i64| {
+                    NaiveDateTime::from_timestamp_opt_compat(x)
+                        .and_then(|n| self.tz.from_local_datetime(&n).single())
+                        .map(|t| i64::from(t.offset().fix().local_minus_utc()) == off)
+                        .unwrap_or(false)
+                };
+                if same(hour_start) && same(hour_end) {
+                    self.cached = Some((hour, off));
+                }
+                Ok(local - off)
+            }
+            chrono::LocalResult::Ambiguous(first, _) => {
+                Ok(local - i64::from(first.offset().fix().local_minus_utc()))
+            }
+            chrono::LocalResult::None => Err(TimeError::Skipped {
+                value: s.to_string(),
+                zone: self.tz.name().to_string(),
+            }),
+        }
+    }
+}
+
+trait FromLocalSeconds: Sized {
+    fn from_timestamp_opt_compat(secs: i64) -> Option<Self>;
+}
+
+impl FromLocalSeconds for NaiveDateTime {
+    fn from_timestamp_opt_compat(secs: i64) -> Option<Self> {
+        chrono::DateTime::from_timestamp(secs, 0).map(|d| d.naive_utc())
+    }
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// Seconds since the epoch of the wall-clock reading, as if it were UTC.
+fn parse_naive_seconds(s: &str) -> Result<i64, TimeError> {
+    let b = s.as_bytes();
+    let syntax = || TimeError::Syntax(s.to_string());
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(syntax());
+    }
+    let year = digits(&b[0..4]).ok_or_else(syntax)?;
+    let month = digits(&b[5..7]).ok_or_else(syntax)?;
+    let day = digits(&b[8..10]).ok_or_else(syntax)?;
+    let hour = digits(&b[11..13]).ok_or_else(syntax)?;
+    let min = digits(&b[14..16]).ok_or_else(syntax)?;
+    let sec = digits(&b[17..19]).ok_or_else(syntax)?;
+    let date = NaiveDate::from_ymd_opt(year as i32, month, day)
+        .ok_or_else(|| TimeError::Impossible(s.to_string()))?;
+    if hour > 23 || min > 59 || sec > 59 {
+        return Err(TimeError::Impossible(s.to_string()));
+    }
+    let days = i64::from(date.num_days_from_ce() - 719_163);
+    Ok(days * 86_400 + i64::from(hour * 3600 + min * 60 + sec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+    }
+
+    #[test]
+    fn utc_and_zones() {
+        let mut p = LocalTimeParser::new(Tz::UTC);
+        assert_eq!(
+            p.parse("2026-10-01T02:00:00").unwrap(),
+            utc("2026-10-01T02:00:00Z")
+        );
+        let mut p = LocalTimeParser::new("Europe/Amsterdam".parse().unwrap());
+        assert_eq!(
+            p.parse("2026-07-01T12:00:00").unwrap(),
+            utc("2026-07-01T10:00:00Z")
+        );
+        assert_eq!(
+            p.parse("2026-07-01T12:30:00").unwrap(),
+            utc("2026-07-01T10:30:00Z")
+        );
+        assert_eq!(
+            p.parse("2026-12-01T12:00:00").unwrap(),
+            utc("2026-12-01T11:00:00Z")
+        );
+    }
+
+    #[test]
+    fn dst_changes_use_the_rules_at_each_instant() {
+        let mut p = LocalTimeParser::new("Europe/Amsterdam".parse().unwrap());
+        // Autumn 2026: 03:00 CEST -> 02:00 CET on 25 October; 02:30 happens twice.
+        assert_eq!(
+            p.parse("2026-10-25T01:59:59").unwrap(),
+            utc("2026-10-24T23:59:59Z")
+        );
+        assert_eq!(
+            p.parse("2026-10-25T02:30:00").unwrap(),
+            utc("2026-10-25T00:30:00Z")
+        );
+        assert_eq!(
+            p.parse("2026-10-25T03:00:00").unwrap(),
+            utc("2026-10-25T02:00:00Z")
+        );
+        // Spring 2026: 02:00 CET -> 03:00 CEST on 29 March; 02:30 never happens.
+        assert!(matches!(
+            p.parse("2026-03-29T02:30:00"),
+            Err(TimeError::Skipped { .. })
+        ));
+        assert_eq!(
+            p.parse("2026-03-29T03:00:00").unwrap(),
+            utc("2026-03-29T01:00:00Z")
+        );
+        assert_eq!(
+            p.parse("2026-03-29T01:59:59").unwrap(),
+            utc("2026-03-29T00:59:59Z")
+        );
+    }
+
+    #[test]
+    fn rejects_impossible_dates() {
+        let mut p = LocalTimeParser::new(Tz::UTC);
+        assert!(matches!(
+            p.parse("2026-13-01T00:00:00"),
+            Err(TimeError::Impossible(_))
+        ));
+        assert!(matches!(
+            p.parse("2026-02-30T00:00:00"),
+            Err(TimeError::Impossible(_))
+        ));
+        assert!(matches!(
+            p.parse("2026-02-01T24:00:00"),
+            Err(TimeError::Impossible(_))
+        ));
+        assert!(matches!(
+            p.parse("2026-02-01 10:00:00"),
+            Err(TimeError::Syntax(_))
+        ));
+        assert!(matches!(p.parse("Unknown"), Err(TimeError::Syntax(_))));
+    }
+}
