@@ -1,0 +1,365 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use tally_model::{round_amount, BillingMonth, InvalidRecord, MonthRange, UsageCell};
+use tally_sources::{JobRecord, RecordSink, SourceStats};
+
+use crate::intern::Interner;
+
+/// How one Waldur offering component is measured from a TRES.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComponentRule {
+    /// The Waldur offering component `type`.
+    pub component: String,
+    /// The TRES name exactly as sacct writes it (`cpu`, `gres/gpu`, `mem`).
+    pub tres: String,
+    /// TRES x seconds are divided by this (3600: hours).
+    pub unit_seconds: u64,
+    /// Multiplies after the division (e.g. MiB -> GiB: 1/1024).
+    pub factor: Decimal,
+}
+
+/// What happens to accounts the mapping table does not list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnlistedAccounts {
+    /// The account is the resource's `backend_id` (the SLURM plugin's convention).
+    #[default]
+    Identity,
+    /// Only listed accounts are billed; the others are reported as unmapped.
+    Unmapped,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AccountMapping {
+    /// Local account -> Waldur resource `backend_id`.
+    pub table: BTreeMap<String, String>,
+    pub unlisted: UnlistedAccounts,
+}
+
+impl AccountMapping {
+    fn resolve<'a>(&'a self, account: &'a str) -> Option<&'a str> {
+        if account.is_empty() {
+            return None;
+        }
+        match self.table.get(account) {
+            Some(id) => Some(id.as_str()),
+            None => match self.unlisted {
+                UnlistedAccounts::Identity => Some(account),
+                UnlistedAccounts::Unmapped => None,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AggregateOptions {
+    /// Months are cut in this zone (Waldur's server zone, UTC by default).
+    pub billing_timezone: Tz,
+    pub rules: Vec<ComponentRule>,
+    pub mapping: AccountMapping,
+    /// The months to report; usage in other months is computed and dropped.
+    pub range: MonthRange,
+    /// Usage counts up to this instant: running jobs run until then, nothing after it counts.
+    pub as_of: DateTime<Utc>,
+    /// How many invalid records to keep for the report (all are counted).
+    pub keep_invalid: usize,
+}
+
+/// Counts of what was read, for the summary. Every line is accounted for somewhere.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RecordCounts {
+    /// Non-blank lines read (headers included).
+    pub lines: u64,
+    /// Distinct jobs (allocations) counted.
+    pub jobs: u64,
+    /// Step lines, never added (they repeat their allocation).
+    pub steps: u64,
+    /// Records of a job already seen (another dump), superseded or ignored.
+    pub duplicates: u64,
+    /// Allocations that never started.
+    pub not_started: u64,
+    /// Jobs whose account maps to no resource.
+    pub unmapped: u64,
+    /// Lines that could not be used (listed under `invalid`).
+    pub invalid: u64,
+    /// Jobs that started after `as_of`: nothing of them counts yet.
+    pub after_as_of: u64,
+    pub headers: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnmappedAccount {
+    pub account: String,
+    pub jobs: u64,
+}
+
+/// The result of a collection: what to report, and everything that was not used.
+#[derive(Clone, Debug, Serialize)]
+pub struct Collection {
+    /// Sorted by resource, period, component. No cell for a component no job had.
+    pub usages: Vec<UsageCell>,
+    /// The first `keep_invalid` invalid records, in reading order.
+    pub invalid: Vec<InvalidRecord>,
+    pub records: RecordCounts,
+    pub unmapped: Vec<UnmappedAccount>,
+}
+
+/// Job identity: a job is the same job in every dump it appears in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct JobKey {
+    /// The numeric id, or an interned string id with the top bit set.
+    id: u64,
+    cluster: u32,
+    /// Submit time, `i64::MIN` when unknown: with it, reused job ids stay apart.
+    submit: i64,
+}
+
+const STRING_ID: u64 = 1 << 63;
+const RUNNING: i64 = i64::MAX;
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    account: u32,
+    start: i64,
+    /// `RUNNING` while the job has no End.
+    end: i64,
+}
+
+pub struct Aggregator {
+    opts: AggregateOptions,
+    /// Distinct TRES names the rules need, in the order sources deliver them.
+    wanted: Vec<String>,
+    jobs: FxHashMap<JobKey, u32>,
+    slots: Vec<Slot>,
+    /// `wanted.len()` quantities per slot, zero when the record lacks the TRES.
+    quantities: Vec<Decimal>,
+    clusters: Interner,
+    keys: Interner,
+    accounts: Interner,
+    invalid: Vec<InvalidRecord>,
+    counts: RecordCounts,
+}
+
+impl Aggregator {
+    pub fn new(opts: AggregateOptions) -> Self {
+        let mut wanted: Vec<String> = Vec::new();
+        for r in &opts.rules {
+            if !wanted.contains(&r.tres) {
+                wanted.push(r.tres.clone());
+            }
+        }
+        Self {
+            opts,
+            wanted,
+            jobs: FxHashMap::default(),
+            slots: Vec::new(),
+            quantities: Vec::new(),
+            clusters: Interner::default(),
+            keys: Interner::default(),
+            accounts: Interner::default(),
+            invalid: Vec::new(),
+            counts: RecordCounts::default(),
+        }
+    }
+
+    /// Adds what a source read to the summary.
+    pub fn add_source_stats(&mut self, s: SourceStats) {
+        self.counts.lines += s.lines;
+        self.counts.headers += s.headers;
+        self.counts.steps += s.steps;
+        self.counts.not_started += s.not_started;
+    }
+
+    fn key(&mut self, r: &JobRecord<'_>) -> JobKey {
+        let b = r.key.as_bytes();
+        let id = if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+            b.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'))
+        } else {
+            STRING_ID | u64::from(self.keys.id(r.key))
+        };
+        JobKey {
+            id,
+            cluster: self.clusters.id(r.cluster),
+            submit: r.submit.unwrap_or(i64::MIN),
+        }
+    }
+
+    fn write_slot(&mut self, slot: usize, r: &JobRecord<'_>) {
+        let s = Slot {
+            account: self.accounts.id(r.account),
+            start: r.start,
+            end: r.end.unwrap_or(RUNNING),
+        };
+        let n = self.wanted.len();
+        let q = r.quantities.iter().map(|q| q.unwrap_or(Decimal::ZERO));
+        if slot == self.slots.len() {
+            self.slots.push(s);
+            self.quantities.extend(q);
+        } else {
+            self.slots[slot] = s;
+            for (dst, v) in self.quantities[slot * n..(slot + 1) * n].iter_mut().zip(q) {
+                *dst = v;
+            }
+        }
+    }
+
+    /// Folds the kept records into cells. Consumes the aggregator: this is the end of a run.
+    pub fn finish(self) -> Collection {
+        let Aggregator {
+            opts,
+            wanted,
+            slots,
+            quantities,
+            accounts,
+            invalid,
+            mut counts,
+            ..
+        } = self;
+        let n = wanted.len();
+        let as_of = opts.as_of.timestamp();
+        let tz = opts.billing_timezone;
+        counts.jobs = slots.len() as u64;
+
+        let mut resources = Interner::default();
+        // Resolve each account once.
+        let resolved: Vec<Option<u32>> = (0..)
+            .map_while(|i| accounts.get(i))
+            .map(|acct| opts.mapping.resolve(acct).map(|r| resources.id(r)))
+            .collect();
+        let mut unmapped: BTreeMap<&str, u64> = BTreeMap::new();
+        // (resource, month, tres index) -> exact sum of quantity x seconds.
+        let mut sums: FxHashMap<(u32, BillingMonth, usize), Decimal> = FxHashMap::default();
+        let mut months = MonthCache::new(tz);
+
+        for (i, slot) in slots.iter().enumerate() {
+            let Some(resource) = resolved[slot.account as usize] else {
+                counts.unmapped += 1;
+                *unmapped.entry(accounts.name(slot.account)).or_default() += 1;
+                continue;
+            };
+            let end = slot.end.min(as_of);
+            if slot.start >= as_of {
+                counts.after_as_of += 1;
+                continue;
+            }
+            let q = &quantities[i * n..(i + 1) * n];
+            if q.iter().all(Decimal::is_zero) {
+                continue;
+            }
+            let mut t = slot.start;
+            while t < end {
+                let (month, month_end) = months.month_at(t);
+                let seg_end = end.min(month_end);
+                let secs = Decimal::from(seg_end - t);
+                if opts.range.contains(month) {
+                    for (idx, qty) in q.iter().enumerate() {
+                        if !qty.is_zero() {
+                            *sums.entry((resource, month, idx)).or_default() += *qty * secs;
+                        }
+                    }
+                }
+                t = seg_end;
+            }
+        }
+
+        let mut usages = Vec::with_capacity(sums.len() * opts.rules.len());
+        for ((resource, month, idx), sum) in &sums {
+            for rule in opts.rules.iter().filter(|r| r.tres == wanted[*idx]) {
+                let exact = *sum / Decimal::from(rule.unit_seconds) * rule.factor;
+                usages.push(UsageCell {
+                    resource: resources.name(*resource).to_string(),
+                    period: *month,
+                    component: rule.component.clone(),
+                    amount: round_amount(exact),
+                });
+            }
+        }
+        usages.sort();
+        Collection {
+            usages,
+            invalid,
+            records: counts,
+            unmapped: unmapped
+                .into_iter()
+                .map(|(account, jobs)| UnmappedAccount {
+                    account: if account.is_empty() {
+                        "(empty)".to_string()
+                    } else {
+                        account.to_string()
+                    },
+                    jobs,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl RecordSink for Aggregator {
+    fn wanted_tres(&self) -> &[String] {
+        &self.wanted
+    }
+
+    fn record(&mut self, r: &JobRecord<'_>) {
+        let key = self.key(r);
+        match self.jobs.get(&key).copied() {
+            None => {
+                let slot = self.slots.len();
+                self.jobs.insert(key, slot as u32);
+                self.write_slot(slot, r);
+            }
+            Some(slot) => {
+                self.counts.duplicates += 1;
+                let old = self.slots[slot as usize].end;
+                let new = r.end.unwrap_or(RUNNING);
+                // A record with a known End beats one without; between two known Ends the
+                // later wins; between two running records the one read last is the newer.
+                let newer = match (old == RUNNING, new == RUNNING) {
+                    (true, _) => true,
+                    (false, true) => false,
+                    (false, false) => new > old,
+                };
+                if newer {
+                    self.write_slot(slot as usize, r);
+                }
+            }
+        }
+    }
+
+    fn invalid(&mut self, invalid: InvalidRecord) {
+        self.counts.invalid += 1;
+        if self.invalid.len() < self.opts.keep_invalid {
+            self.invalid.push(invalid);
+        }
+    }
+}
+
+/// Month bounds in the billing zone, computed once per month.
+struct MonthCache {
+    tz: Tz,
+    /// The last month used: (month, start, end) in Unix seconds. Jobs cluster in time.
+    last: Option<(BillingMonth, i64, i64)>,
+}
+
+impl MonthCache {
+    fn new(tz: Tz) -> Self {
+        Self { tz, last: None }
+    }
+
+    /// The month containing instant `t` and the instant it ends.
+    fn month_at(&mut self, t: i64) -> (BillingMonth, i64) {
+        if let Some((m, s, e)) = self.last {
+            if s <= t && t < e {
+                return (m, e);
+            }
+        }
+        let instant = DateTime::from_timestamp(t, 0).unwrap_or_default();
+        let m = BillingMonth::containing(instant, self.tz);
+        let (s, e) = (m.start(self.tz).timestamp(), m.end(self.tz).timestamp());
+        self.last = Some((m, s, e));
+        (m, e)
+    }
+}
