@@ -1,1 +1,421 @@
-//! tally-config
+//! The configuration file, in two stages (as ripgrep does with its flags): the raw TOML
+//! shape, deserialised strictly (an unknown key is an error naming it), then a validated
+//! [`Config`] with zones parsed, decimals exact and paths resolved against the config
+//! file's directory. Everything downstream takes the validated form only.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use tally_aggregate::{AccountMapping, ComponentRule, UnlistedAccounts};
+use tally_sources::sacct::SacctOptions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config {path}: `{key}`: {reason}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        reason: String,
+    },
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The directory relative paths are resolved against.
+    pub base_dir: PathBuf,
+    pub billing_timezone: Tz,
+    pub sources: Vec<Source>,
+    pub rules: Vec<ComponentRule>,
+    pub mapping: AccountMapping,
+    pub waldur: Option<Waldur>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// Patterns as configured, relative to [`Config::base_dir`] unless absolute.
+    pub paths: Vec<String>,
+    pub kind: SourceKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum SourceKind {
+    Sacct(SacctOptions),
+}
+
+/// Where and how to reach Waldur. The token itself is never part of the config: it is read
+/// from `token_file` or the environment when a command needs it.
+#[derive(Clone, Debug)]
+pub struct Waldur {
+    pub url: String,
+    pub token_file: Option<PathBuf>,
+    pub offering_uuid: Option<String>,
+    pub customer_uuid: Option<String>,
+    pub rate_per_second: u32,
+    pub burst: u32,
+    pub concurrency: usize,
+    pub timeout_seconds: u64,
+    pub max_retries: u32,
+    pub allow_insecure_http: bool,
+    /// The SQLite ledger of every attempt.
+    pub ledger: PathBuf,
+}
+
+// ---- raw shape ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "utc")]
+    billing_timezone: String,
+    #[serde(default)]
+    sources: Vec<RawSource>,
+    #[serde(default)]
+    components: BTreeMap<String, RawComponent>,
+    #[serde(default)]
+    mapping: RawMapping,
+    waldur: Option<RawWaldur>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "format", rename_all = "kebab-case")]
+enum RawSource {
+    Sacct(RawSacct),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSacct {
+    paths: Vec<String>,
+    #[serde(default = "utc")]
+    timezone: String,
+    delimiter: Option<String>,
+    fields: Option<Vec<String>>,
+    resource_field: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    tres: String,
+    unit_seconds: Option<u64>,
+    factor: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMapping {
+    #[serde(default)]
+    accounts: BTreeMap<String, String>,
+    #[serde(default)]
+    unlisted: RawUnlisted,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum RawUnlisted {
+    #[default]
+    Identity,
+    Unmapped,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWaldur {
+    url: String,
+    token_file: Option<String>,
+    offering_uuid: Option<String>,
+    customer_uuid: Option<String>,
+    rate_per_second: Option<u32>,
+    burst: Option<u32>,
+    concurrency: Option<usize>,
+    timeout_seconds: Option<u64>,
+    max_retries: Option<u32>,
+    #[serde(default)]
+    allow_insecure_http: bool,
+    ledger: Option<String>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses `text` as if read from `path` (which names the file in errors and anchors
+    /// relative paths).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let base_dir = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let zone = |key: &str, name: &str| {
+            Tz::from_str(name).map_err(|_| {
+                invalid(
+                    key,
+                    format!("{name:?} is not an IANA time zone name (e.g. Europe/Amsterdam, UTC)"),
+                )
+            })
+        };
+        let billing_timezone = zone("billing_timezone", &raw.billing_timezone)?;
+
+        if raw.sources.is_empty() {
+            return Err(invalid(
+                "sources",
+                "at least one [[sources]] entry is needed".into(),
+            ));
+        }
+        let mut sources = Vec::new();
+        for (i, s) in raw.sources.into_iter().enumerate() {
+            match s {
+                RawSource::Sacct(s) => {
+                    let key = |k: &str| format!("sources[{i}].{k}");
+                    if s.paths.is_empty() {
+                        return Err(invalid(&key("paths"), "lists no file".into()));
+                    }
+                    let delimiter = s.delimiter.unwrap_or_else(|| "|".into());
+                    if delimiter.is_empty() || delimiter.contains('\n') {
+                        return Err(invalid(
+                            &key("delimiter"),
+                            format!("{delimiter:?} cannot separate fields"),
+                        ));
+                    }
+                    if let Some(f) = &s.fields {
+                        if f.is_empty() {
+                            return Err(invalid(&key("fields"), "is empty".into()));
+                        }
+                    }
+                    sources.push(Source {
+                        paths: s.paths,
+                        kind: SourceKind::Sacct(SacctOptions {
+                            delimiter,
+                            fields: s.fields,
+                            timezone: zone(&key("timezone"), &s.timezone)?,
+                            resource_field: s.resource_field.unwrap_or_else(|| "Account".into()),
+                        }),
+                    });
+                }
+            }
+        }
+
+        if raw.components.is_empty() {
+            return Err(invalid(
+                "components",
+                "at least one [components.<type>] table is needed".into(),
+            ));
+        }
+        let mut rules = Vec::new();
+        for (component, c) in raw.components {
+            let key = |k: &str| format!("components.{component}.{k}");
+            if c.tres.trim().is_empty() {
+                return Err(invalid(&key("tres"), "is empty".into()));
+            }
+            let unit_seconds = c.unit_seconds.unwrap_or(3600);
+            if unit_seconds == 0 {
+                return Err(invalid(&key("unit_seconds"), "must be at least 1".into()));
+            }
+            let factor = match c.factor {
+                None => Decimal::ONE,
+                Some(f) => Decimal::from_str_exact(f.trim()).map_err(|_| {
+                    invalid(&key("factor"), format!("{f:?} is not a decimal number"))
+                })?,
+            };
+            if factor.is_sign_negative() || factor.is_zero() {
+                return Err(invalid(
+                    &key("factor"),
+                    format!("{factor} must be positive"),
+                ));
+            }
+            rules.push(ComponentRule {
+                component,
+                tres: c.tres,
+                unit_seconds,
+                factor,
+            });
+        }
+
+        for (acct, id) in &raw.mapping.accounts {
+            if id.trim().is_empty() {
+                return Err(invalid(
+                    &format!("mapping.accounts.{acct}"),
+                    "maps to an empty backend_id".into(),
+                ));
+            }
+        }
+        let mapping = AccountMapping {
+            table: raw.mapping.accounts,
+            unlisted: match raw.mapping.unlisted {
+                RawUnlisted::Identity => UnlistedAccounts::Identity,
+                RawUnlisted::Unmapped => UnlistedAccounts::Unmapped,
+            },
+        };
+
+        let resolve = |p: &str| {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base_dir.join(p)
+            }
+        };
+        let waldur = match raw.waldur {
+            None => None,
+            Some(w) => {
+                let positive = |key: &str, v: u64| {
+                    if v == 0 {
+                        Err(invalid(
+                            &format!("waldur.{key}"),
+                            "must be at least 1".into(),
+                        ))
+                    } else {
+                        Ok(v)
+                    }
+                };
+                let rate =
+                    positive("rate_per_second", u64::from(w.rate_per_second.unwrap_or(5)))? as u32;
+                Some(Waldur {
+                    url: w.url,
+                    token_file: w.token_file.as_deref().map(resolve),
+                    offering_uuid: w.offering_uuid,
+                    customer_uuid: w.customer_uuid,
+                    rate_per_second: rate,
+                    burst: positive("burst", u64::from(w.burst.unwrap_or(10)))? as u32,
+                    concurrency: positive("concurrency", w.concurrency.unwrap_or(4) as u64)?
+                        as usize,
+                    timeout_seconds: positive("timeout_seconds", w.timeout_seconds.unwrap_or(30))?,
+                    max_retries: w.max_retries.unwrap_or(8),
+                    allow_insecure_http: w.allow_insecure_http,
+                    ledger: resolve(w.ledger.as_deref().unwrap_or("tally-ledger.db")),
+                })
+            }
+        };
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            base_dir,
+            billing_timezone,
+            sources,
+            rules,
+            mapping,
+            waldur,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exact file from the foundation issue.
+    const ISSUE_EXAMPLE: &str = r#"
+billing_timezone = "UTC"          # IANA name; months are cut in this zone (DST-correct)
+
+[[sources]]
+format = "sacct"
+paths = ["records/*.txt"]         # globs; files read in sorted order
+timezone = "UTC"                  # zone of sacct's naive timestamps (sacct prints local time)
+# delimiter = "|"                 # default "|"; multi-byte delimiters such as "☃" occur at real sites
+# fields = ["JobID", ...]         # column names when the dump has no header line (header is auto-detected)
+
+[components.cpu]                  # key = the Waldur offering component `type`
+tres = "cpu"                      # TRES name as sacct writes it in AllocTRES
+unit_seconds = 3600               # default 3600: TRES count x seconds / unit_seconds
+[components.gpu]
+tres = "gres/gpu"                 # exact name: `gres/gpu:a100=2` next to `gres/gpu=2` is the same GPUs, count once
+[components.ram]
+tres = "mem"
+factor = "0.0009765625"           # decimal string, default "1"; multiplies after the time division
+"#;
+
+    #[test]
+    fn the_issue_example_parses() {
+        let c = Config::from_toml(ISSUE_EXAMPLE, Path::new("/etc/tally/tally.toml")).unwrap();
+        assert_eq!(c.base_dir, Path::new("/etc/tally"));
+        assert_eq!(c.rules.len(), 3);
+        let ram = c.rules.iter().find(|r| r.component == "ram").unwrap();
+        assert_eq!(ram.factor.to_string(), "0.0009765625");
+        assert_eq!(ram.unit_seconds, 3600);
+        let SourceKind::Sacct(s) = &c.sources[0].kind;
+        assert_eq!(s.delimiter, "|");
+    }
+
+    fn err(text: &str) -> String {
+        Config::from_toml(text, Path::new("t.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let e = err(&format!(
+            "{ISSUE_EXAMPLE}\n[components.disk]\ntres = \"fs/disk\"\nfactr = \"2\"\n"
+        ));
+        assert!(e.contains("factr") && e.contains("t.toml"), "{e}");
+        let e = err(&ISSUE_EXAMPLE.replace("timezone = \"UTC\"   ", "timezon = \"UTC\"   "));
+        assert!(e.contains("timezon"), "{e}");
+        let e = err(&format!("bogus = 1\n{ISSUE_EXAMPLE}"));
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn a_component_named_twice_is_an_error() {
+        let e = err(&format!(
+            "{ISSUE_EXAMPLE}\n[components.cpu]\ntres = \"cpu\"\n"
+        ));
+        assert!(e.contains("cpu") && e.contains("t.toml"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = err(&ISSUE_EXAMPLE.replace("factor = \"0.0009765625\"", "factor = \"1/1024\""));
+        assert!(e.contains("components.ram.factor"), "{e}");
+        let e = err(&ISSUE_EXAMPLE.replace(
+            "billing_timezone = \"UTC\"",
+            "billing_timezone = \"Mars/Olympus\"",
+        ));
+        assert!(
+            e.contains("billing_timezone") && e.contains("Mars/Olympus"),
+            "{e}"
+        );
+        let e = err(&ISSUE_EXAMPLE.replace("unit_seconds = 3600", "unit_seconds = 0"));
+        assert!(e.contains("components.cpu.unit_seconds"), "{e}");
+        let e = err(&ISSUE_EXAMPLE.replace("format = \"sacct\"", "format = \"lsf\""));
+        assert!(e.contains("lsf"), "{e}");
+    }
+}
