@@ -1,1 +1,4 @@
+//! Integration tests: the real `tally` binary, driven from one harness (`util`).
 
+mod collect;
+mod util;

@@ -1,1 +1,35 @@
-fn main() {}
+//! The `tally` binary: argument parsing and wiring of the library crates, nothing else.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod args;
+mod collect;
+mod exit;
+mod logging;
+mod output;
+
+use args::{Cli, Command};
+use exit::Exit;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(&cli.global);
+    match run(cli) {
+        Ok(code) => code.into(),
+        Err(err) => {
+            let code = exit::classify(&err);
+            // One message with the whole chain of causes, once.
+            let _ = writeln!(std::io::stderr(), "tally: error: {err:#}");
+            code.into()
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Collect(args) => collect::run(&args),
+    }
+}

@@ -455,11 +455,14 @@ fn is_unset_time(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// (key, account, start, end, quantities, line), owned.
+    type Kept = (String, String, i64, Option<i64>, Vec<Option<String>>, u64);
+
     /// Keeps what it is given, owned, for assertions.
     #[derive(Default)]
     struct Collect {
         wanted: Vec<String>,
-        jobs: Vec<(String, String, i64, Option<i64>, Vec<Option<String>>, u64)>,
+        jobs: Vec<Kept>,
         invalid: Vec<InvalidRecord>,
     }
 

@@ -1,0 +1,76 @@
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tally_model::BillingMonth;
+
+/// Collects HPC accounting records and reports usage to Waldur.
+#[derive(Parser, Debug)]
+#[command(name = "tally", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug)]
+pub struct GlobalArgs {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub log_format: LogFormat,
+    /// More log detail (-v, -vv, -vvv). TALLY_LOG=<filter> overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read the accounting records and print the usage per resource, month and component.
+    Collect(CollectArgs),
+}
+
+/// What every command that computes usage needs.
+#[derive(Args, Debug, Clone)]
+pub struct CollectionArgs {
+    /// The configuration file.
+    #[arg(long, short = 'c', env = "TALLY_CONFIG")]
+    pub config: PathBuf,
+    /// First billing month (YYYY-MM), inclusive. Default: the current month.
+    #[arg(long)]
+    pub from: Option<BillingMonth>,
+    /// Last billing month (YYYY-MM), inclusive. Default: --from, or the current month.
+    #[arg(long)]
+    pub to: Option<BillingMonth>,
+    /// Count usage up to this instant (RFC 3339); running jobs run until then. Default: now.
+    #[arg(long)]
+    pub as_of: Option<DateTime<Utc>>,
+    /// Fail (exit 3) when any input line is invalid or any account maps to no resource.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CollectArgs {
+    #[command(flatten)]
+    pub collection: CollectionArgs,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}

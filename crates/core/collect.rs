@@ -1,0 +1,93 @@
+//! `tally collect`, and the collection step every other command starts with.
+
+use anyhow::Context;
+use chrono::Utc;
+use tally_aggregate::{AggregateOptions, Aggregator, Collection};
+use tally_config::{Config, SourceKind};
+use tally_model::{BillingMonth, MonthRange};
+use tally_sources::{expand_paths, sacct, RecordSink};
+
+use crate::args::{CollectArgs, CollectionArgs};
+use crate::exit::{Exit, UsageError};
+use crate::output;
+
+/// How many invalid lines are kept for the report; all of them are counted.
+const KEEP_INVALID: usize = 1000;
+
+/// The resolved window of a collection.
+pub struct Window {
+    pub range: MonthRange,
+    pub as_of: chrono::DateTime<Utc>,
+}
+
+pub fn window(config: &Config, args: &CollectionArgs) -> anyhow::Result<Window> {
+    let as_of = args.as_of.unwrap_or_else(Utc::now);
+    let current = BillingMonth::containing(as_of, config.billing_timezone);
+    let from = args.from.unwrap_or(current);
+    let to = args.to.unwrap_or(if args.from.is_some() {
+        from.max(current)
+    } else {
+        current
+    });
+    let range = MonthRange::new(from, to).map_err(|e| UsageError(e.to_string()))?;
+    Ok(Window { range, as_of })
+}
+
+/// Reads every configured source and aggregates it.
+pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
+    let mut agg = Aggregator::new(AggregateOptions {
+        billing_timezone: config.billing_timezone,
+        rules: config.rules.clone(),
+        mapping: config.mapping.clone(),
+        range: window.range,
+        as_of: window.as_of,
+        keep_invalid: KEEP_INVALID,
+    });
+    let mut file_index = 0u32;
+    for (i, source) in config.sources.iter().enumerate() {
+        let files = expand_paths(&config.base_dir, &source.paths)
+            .with_context(|| format!("source {} of {}", i + 1, config.path.display()))?;
+        match &source.kind {
+            SourceKind::Sacct(opts) => {
+                for path in &files {
+                    tracing::debug!(file = %path.display(), "reading sacct dump");
+                    let file = std::fs::File::open(path)
+                        .with_context(|| format!("cannot open {}", path.display()))?;
+                    let stats = sacct::read(
+                        file,
+                        path,
+                        file_index,
+                        opts,
+                        &mut agg as &mut dyn RecordSink,
+                    )?;
+                    agg.add_source_stats(stats);
+                    file_index += 1;
+                }
+            }
+        }
+    }
+    Ok(agg.finish())
+}
+
+pub fn run(args: &CollectArgs) -> anyhow::Result<Exit> {
+    let config = Config::load(&args.collection.config)?;
+    let window = window(&config, &args.collection)?;
+    let collection = collect(&config, &window)?;
+    output::print_collection(&collection, args.format, &window)?;
+    output::summarize(&collection);
+    Ok(strict_verdict(&collection, args.collection.strict))
+}
+
+/// Under `--strict`, anything not billed for a reason other than "never ran" fails the run.
+pub fn strict_verdict(c: &Collection, strict: bool) -> Exit {
+    if strict && (c.records.invalid > 0 || c.records.unmapped > 0) {
+        tracing::error!(
+            invalid = c.records.invalid,
+            unmapped = c.records.unmapped,
+            "--strict: input needs attention (invalid lines or unmapped accounts)"
+        );
+        Exit::InvalidInput
+    } else {
+        Exit::Ok
+    }
+}

@@ -1,0 +1,48 @@
+//! Exit codes: every one has one meaning, documented in the README, so that monitoring can
+//! tell a configuration mistake from an outage from data that needs a look.
+
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Everything read, computed (and delivered, for commands that deliver).
+    Ok = 0,
+    /// An unexpected failure: I/O error while reading, internal error.
+    Failure = 1,
+    /// The configuration or the command line is wrong (including input files that do not
+    /// exist). Nothing was sent.
+    Config = 2,
+    /// `--strict`: some input lines were invalid or some accounts mapped to no resource.
+    InvalidInput = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Maps an error that ended the run to its exit code.
+pub fn classify(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        if cause.is::<tally_config::ConfigError>() || cause.is::<tally_sources::FileListError>() {
+            return Exit::Config;
+        }
+        if let Some(
+            tally_sources::SourceError::Format { .. } | tally_sources::SourceError::Files(_),
+        ) = cause.downcast_ref::<tally_sources::SourceError>()
+        {
+            return Exit::Config;
+        }
+        if cause.is::<UsageError>() {
+            return Exit::Config;
+        }
+    }
+    Exit::Failure
+}
+
+/// A command-line value that clap accepted but that makes no sense (e.g. --from after --to).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

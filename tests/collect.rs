@@ -1,0 +1,345 @@
+//! `tally collect` on the bundled demo data and the real dumps in fixtures/real, against
+//! totals computed by an independent oracle (tests/oracle/sacct_totals.py, outputs in
+//! tests/expected/; the reasoning is in tests/expected/README.md).
+
+use serde_json::Value;
+
+use crate::util::{fixture, run, tally, TestDir};
+
+/// Writes a tally config equivalent to an oracle spec and returns its path.
+fn config_from_spec(dir: &TestDir, spec: &Value) -> std::path::PathBuf {
+    let mut toml = String::new();
+    let tz = spec["billing_timezone"].as_str().unwrap_or("UTC");
+    toml.push_str(&format!("billing_timezone = {tz:?}\n"));
+    for file in spec["files"].as_array().unwrap() {
+        toml.push_str("[[sources]]\nformat = \"sacct\"\n");
+        let path = fixture(file.as_str().unwrap());
+        toml.push_str(&format!("paths = [{:?}]\n", path.to_str().unwrap()));
+        toml.push_str(&format!(
+            "timezone = {:?}\n",
+            spec["timezone"].as_str().unwrap_or("UTC")
+        ));
+        if let Some(d) = spec["delimiter"].as_str() {
+            toml.push_str(&format!("delimiter = {d:?}\n"));
+        }
+        if let Some(f) = spec["fields"].as_array() {
+            let names: Vec<String> = f
+                .iter()
+                .map(|n| format!("{:?}", n.as_str().unwrap()))
+                .collect();
+            toml.push_str(&format!("fields = [{}]\n", names.join(", ")));
+        }
+        if let Some(r) = spec["resource_field"].as_str() {
+            toml.push_str(&format!("resource_field = {r:?}\n"));
+        }
+    }
+    for (name, c) in spec["components"].as_object().unwrap() {
+        toml.push_str(&format!(
+            "[components.{name:?}]\ntres = {:?}\nunit_seconds = {}\nfactor = {:?}\n",
+            c["tres"].as_str().unwrap(),
+            c["unit_seconds"],
+            c["factor"].as_str().unwrap()
+        ));
+    }
+    dir.write("tally.toml", &toml)
+}
+
+fn check_against_oracle(name: &str) {
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture(&format!("tests/expected/{name}.spec.json"))).unwrap(),
+    )
+    .unwrap();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture(&format!("tests/expected/{name}.expected.json"))).unwrap(),
+    )
+    .unwrap();
+    let dir = TestDir::new();
+    let config = config_from_spec(&dir, &spec);
+    let out = run(tally()
+        .args(["collect", "--format", "json", "--strict", "--config"])
+        .arg(&config)
+        .args([
+            "--from",
+            spec["from"].as_str().unwrap(),
+            "--to",
+            spec["to"].as_str().unwrap(),
+            "--as-of",
+            spec["as_of"].as_str().unwrap(),
+        ]));
+    out.expect_code(0);
+    let got = out.json();
+    let want = &expected["usages"];
+    if got["usages"] != *want {
+        let g = got["usages"].as_array().unwrap();
+        let w = want.as_array().unwrap();
+        let missing: Vec<_> = w.iter().filter(|c| !g.contains(c)).collect();
+        let extra: Vec<_> = g.iter().filter(|c| !w.contains(c)).collect();
+        panic!("{name}: cells differ from the oracle\nexpected but missing: {missing:#?}\nunexpected: {extra:#?}");
+    }
+    for key in ["jobs", "steps", "not_started", "invalid", "duplicates"] {
+        assert_eq!(
+            got["records"][key], expected["records"][key],
+            "{name}: records.{key}"
+        );
+    }
+}
+
+#[test]
+fn demo_totals_match_the_oracle_and_the_hand_computation() {
+    check_against_oracle("demo");
+}
+
+#[test]
+fn rug_hb_snowman_delimited_headerless_dump_matches_the_oracle() {
+    check_against_oracle("rug-hb-jobinfo");
+}
+
+#[test]
+fn xdmod_phillips_production_dump_matches_the_oracle() {
+    check_against_oracle("xdmod-phillips");
+}
+
+#[test]
+fn xdmod_small_files_with_arrays_running_and_unknown_states_match_the_oracle() {
+    check_against_oracle("xdmod-small");
+}
+
+#[test]
+fn slurm2sql_dumps_with_header_and_no_final_newline_match_the_oracle() {
+    check_against_oracle("slurm2sql");
+}
+
+#[test]
+fn live_slurm_22_05_dumps_match_the_oracle() {
+    check_against_oracle("real-slurm-1node");
+    check_against_oracle("real-slurm-2nodes");
+}
+
+#[test]
+fn json_has_the_documented_shape() {
+    let out = run(tally()
+        .args([
+            "collect",
+            "--format",
+            "json",
+            "--from",
+            "2026-10",
+            "--to",
+            "2026-10",
+            "--as-of",
+            "2026-11-25T00:00:00Z",
+            "--config",
+        ])
+        .arg(fixture("fixtures/demo/tally.toml")));
+    out.expect_code(0);
+    let v = out.json();
+    let first = &v["usages"][0];
+    assert_eq!(first["resource"], "hpc_x42");
+    assert_eq!(first["period"], "2026-10");
+    assert_eq!(first["component"], "cpu");
+    assert_eq!(
+        first["amount"], "1.00",
+        "amounts are strings with two decimals"
+    );
+    assert!(v["invalid"].as_array().unwrap().is_empty());
+    for key in [
+        "lines",
+        "jobs",
+        "steps",
+        "duplicates",
+        "not_started",
+        "unmapped",
+    ] {
+        assert!(
+            v["records"][key].is_u64(),
+            "records.{key} missing: {}",
+            v["records"]
+        );
+    }
+}
+
+#[test]
+fn csv_and_table_formats() {
+    let args = |fmt: &str| {
+        let mut c = tally();
+        c.args([
+            "collect", "--format", fmt, "--from", "2026-10", "--to", "2026-11",
+        ])
+        .args(["--as-of", "2026-11-25T00:00:00Z", "--config"])
+        .arg(fixture("fixtures/demo/tally.toml"));
+        c
+    };
+    let csv = run(&mut args("csv"));
+    csv.expect_code(0);
+    let lines: Vec<&str> = csv.stdout.lines().collect();
+    assert_eq!(lines[0], "resource,period,component,amount");
+    assert!(
+        lines.contains(&"proj_beta,2026-10,cpu,37.04"),
+        "{}",
+        csv.stdout
+    );
+    assert_eq!(lines.len(), 16);
+    let table = run(&mut args("table"));
+    table.expect_code(0);
+    assert!(table.stdout.contains("RESOURCE"));
+    let total = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("proj_alpha") && l.contains("total") && l.contains("cpu"));
+    assert!(
+        total.unwrap().trim_end().ends_with("1536.00"),
+        "{}",
+        table.stdout
+    );
+}
+
+const DUMP_HEADER: &str = "JobID|JobIDRaw|Account|State|Start|End|AllocTRES";
+
+fn bad_input_dir() -> TestDir {
+    let dir = TestDir::new();
+    dir.write(
+        "records/a.txt",
+        &format!(
+            "{DUMP_HEADER}\n\
+             1|1|acct|COMPLETED|2026-10-01T00:00:00|2026-10-01T02:00:00|cpu=2\n\
+             2|2|acct|COMPLETED|2026-13-01T00:00:00|2026-10-01T02:00:00|cpu=2\n\
+             3|3|acct|COMPLETED|2026-10-01T00:00:00|2026-10-01T02:00:00|cpu=four\n\
+             4|4|acct|COMPLETED\n\
+             5|5|acct|COMPLETED|2026-10-01T00:00:00|2026-10-01T01:00:00|cpu=1\n"
+        ),
+    );
+    dir.write(
+        "tally.toml",
+        "[[sources]]\nformat = \"sacct\"\npaths = [\"records/*.txt\"]\n[components.cpu]\ntres = \"cpu\"\n",
+    );
+    dir
+}
+
+#[test]
+fn bad_lines_are_listed_counted_and_do_not_stop_the_run() {
+    let dir = bad_input_dir();
+    let out = run(tally()
+        .args([
+            "collect",
+            "--format",
+            "json",
+            "--from",
+            "2026-10",
+            "--as-of",
+            "2026-11-01T00:00:00Z",
+            "--config",
+        ])
+        .arg(dir.path().join("tally.toml")));
+    out.expect_code(0);
+    let v = out.json();
+    assert_eq!(
+        v["usages"][0]["amount"], "5.00",
+        "lines 2 and 6 still count"
+    );
+    assert_eq!(v["records"]["invalid"], 3);
+    let invalid = v["invalid"].as_array().unwrap();
+    let got: Vec<(u64, &str)> = invalid
+        .iter()
+        .map(|i| (i["line"].as_u64().unwrap(), i["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, [(3, "Start"), (4, "AllocTRES"), (5, "line")]);
+    assert!(invalid[0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("records/a.txt"));
+    assert!(
+        out.stderr.contains("a.txt:4") && out.stderr.contains("cpu=four"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn strict_fails_the_run_on_invalid_lines_with_exit_code_3() {
+    let dir = bad_input_dir();
+    let out = run(tally()
+        .args([
+            "collect",
+            "--strict",
+            "--from",
+            "2026-10",
+            "--as-of",
+            "2026-11-01T00:00:00Z",
+            "--config",
+        ])
+        .arg(dir.path().join("tally.toml")));
+    out.expect_code(3);
+}
+
+#[test]
+fn configuration_errors_exit_2_and_name_the_file_and_key() {
+    let dir = TestDir::new();
+    let cfg = dir.write(
+        "tally.toml",
+        "[[sources]]\nformat = \"sacct\"\npaths = [\"missing/*.txt\"]\n[components.cpu]\ntres = \"cpu\"\n",
+    );
+    let out = run(tally().args(["collect", "--config"]).arg(&cfg));
+    out.expect_code(2);
+    assert!(out.stderr.contains("missing/*.txt"), "{}", out.stderr);
+
+    let cfg = dir.write(
+        "bad.toml",
+        "[[sources]]\nformat = \"sacct\"\npaths = [\"x\"]\npath = [\"y\"]\n",
+    );
+    let out = run(tally().args(["collect", "--config"]).arg(&cfg));
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("bad.toml") && out.stderr.contains("path"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(tally()
+        .args(["collect", "--config"])
+        .arg(dir.path().join("nope.toml")));
+    out.expect_code(2);
+    assert!(out.stderr.contains("nope.toml"), "{}", out.stderr);
+}
+
+#[test]
+fn dumps_without_the_needed_columns_are_refused_clearly() {
+    // slurmio's dump has no Start, End or Account column.
+    let dir = TestDir::new();
+    let cfg = dir.write(
+        "tally.toml",
+        &format!(
+            "[[sources]]\nformat = \"sacct\"\npaths = [{:?}]\n[components.cpu]\ntres = \"cpu\"\n",
+            fixture("fixtures/real/slurmio/sacct.txt").to_str().unwrap()
+        ),
+    );
+    let out = run(tally().args(["collect", "--config"]).arg(&cfg));
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("slurmio/sacct.txt") && out.stderr.contains("Account"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_directory() {
+    let out = run(tally()
+        .current_dir(std::env::temp_dir())
+        .args([
+            "collect",
+            "--format",
+            "csv",
+            "--from",
+            "2026-11",
+            "--as-of",
+            "2026-11-25T00:00:00Z",
+            "--config",
+        ])
+        .arg(fixture("fixtures/demo/tally.toml")));
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("proj_gamma,2026-11,cpu,120.00"),
+        "{}",
+        out.stdout
+    );
+}
