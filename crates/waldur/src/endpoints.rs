@@ -1,0 +1,657 @@
+//! One method per endpoint of the contract, on top of the HTTP core.
+
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::client::{Idempotency, WaldurClient};
+use crate::error::Error;
+use crate::pagination::{Page, Query};
+use crate::types::offerings::{
+    Offering, OfferingFilter, OfferingView, PlanComponent, PlanComponentFilter,
+};
+use crate::types::orders::{ApproveRequest, Order, OrderActionResult, OrderFilter, RejectRequest};
+use crate::types::people::{
+    KeyFilter, NewOfferingUser, OfferingUser, OfferingUserFilter, Project, ProjectPermission,
+    ProjectPermissionFilter, ServerVersion, ServiceProvider, ServiceProviderFilter,
+    SetOfferingsUsernameRequest, SshKey, User, UserFilter,
+};
+use crate::types::resources::{
+    ActionStatus, BackendIdRequest, ErrorDetails, PlanPeriod, ReportRequest, ReportSection,
+    Resource, ResourceFilter, ResourceView, TeamMember,
+};
+use crate::types::simple;
+use crate::types::usage::{
+    ComponentUsage, ComponentUsageFilter, ComponentUserUsage, ComponentUserUsageFilter,
+    SetUsageRequest, UserUsageRequest, UserUsagesRequest,
+};
+
+/// A paginated listing: where it lives, how it is filtered, what its items are. Lets one pair of
+/// methods ([`WaldurClient::list`], [`WaldurClient::page`]) serve every list endpoint.
+pub trait ListRequest {
+    type Item: DeserializeOwned;
+    /// Relative to the API base, ending with `/`.
+    fn path(&self) -> String;
+    fn query(&self) -> Query;
+}
+
+macro_rules! listing {
+    ($filter:ty, $item:ty, |$s:ident| $path:expr) => {
+        impl ListRequest for $filter {
+            type Item = $item;
+            fn path(&self) -> String {
+                let $s = self;
+                $path
+            }
+            fn query(&self) -> Query {
+                <$filter>::query(self)
+            }
+        }
+    };
+}
+
+listing!(ComponentUsageFilter, ComponentUsage, |_s| {
+    "marketplace-component-usages/".to_owned()
+});
+listing!(ComponentUserUsageFilter, ComponentUserUsage, |_s| {
+    "marketplace-component-user-usages/".to_owned()
+});
+listing!(ResourceFilter, Resource, |s| s.view.prefix().to_owned());
+listing!(OfferingFilter, Offering, |s| s.view.prefix().to_owned());
+listing!(PlanComponentFilter, PlanComponent, |_s| {
+    "marketplace-plan-components/".to_owned()
+});
+listing!(OrderFilter, Order, |_s| "marketplace-orders/".to_owned());
+listing!(OfferingUserFilter, OfferingUser, |_s| {
+    "marketplace-offering-users/".to_owned()
+});
+listing!(ServiceProviderFilter, ServiceProvider, |_s| {
+    "marketplace-service-providers/".to_owned()
+});
+listing!(UserFilter, User, |_s| "users/".to_owned());
+listing!(KeyFilter, SshKey, |_s| "keys/".to_owned());
+
+/// The plan periods of a resource (a bare array on 8.0, paged on newer servers: both read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanPeriods {
+    pub resource: Uuid,
+    pub view: ResourceView,
+}
+listing!(PlanPeriods, PlanPeriod, |s| format!(
+    "{}{}/plan_periods/",
+    s.view.prefix(),
+    simple(&s.resource)
+));
+impl PlanPeriods {
+    fn query(&self) -> Query {
+        Query::new()
+    }
+}
+
+/// The team (project members) of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    pub resource: Uuid,
+    pub view: ResourceView,
+}
+listing!(Team, TeamMember, |s| format!(
+    "{}{}/team/",
+    s.view.prefix(),
+    simple(&s.resource)
+));
+impl Team {
+    fn query(&self) -> Query {
+        Query::new()
+    }
+}
+
+/// Users with roles in projects that hold resources of a provider's offerings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderUsers {
+    /// The ServiceProvider record's uuid.
+    pub service_provider: Uuid,
+    pub filter: UserFilter,
+}
+listing!(ProviderUsers, User, |s| format!(
+    "marketplace-service-providers/{}/users/",
+    simple(&s.service_provider)
+));
+impl ProviderUsers {
+    fn query(&self) -> Query {
+        self.filter.query()
+    }
+}
+
+/// SSH keys of a provider's users.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderKeys {
+    pub service_provider: Uuid,
+    pub filter: KeyFilter,
+}
+listing!(ProviderKeys, SshKey, |s| format!(
+    "marketplace-service-providers/{}/keys/",
+    simple(&s.service_provider)
+));
+impl ProviderKeys {
+    fn query(&self) -> Query {
+        self.filter.query()
+    }
+}
+
+/// Projects with non-terminated resources of a provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderProjects {
+    pub service_provider: Uuid,
+    pub fields: Vec<String>,
+}
+listing!(ProviderProjects, Project, |s| format!(
+    "marketplace-service-providers/{}/projects/",
+    simple(&s.service_provider)
+));
+impl ProviderProjects {
+    fn query(&self) -> Query {
+        crate::types::with_fields(Query::new(), &["uuid"], &self.fields)
+    }
+}
+
+/// Active project roles in a provider's projects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderProjectPermissions {
+    pub service_provider: Uuid,
+    pub filter: ProjectPermissionFilter,
+}
+listing!(ProviderProjectPermissions, ProjectPermission, |s| format!(
+    "marketplace-service-providers/{}/project_permissions/",
+    simple(&s.service_provider)
+));
+impl ProviderProjectPermissions {
+    fn query(&self) -> Query {
+        self.filter.query()
+    }
+}
+
+fn decode_or_default<T: DeserializeOwned + Default>(body: &[u8]) -> T {
+    // Several actions answer with an empty body on older servers and a small JSON object on newer
+    // ones; the status code already said it worked, so an unreadable body is not an error.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return T::default();
+    }
+    serde_json::from_slice(body).unwrap_or_default()
+}
+
+impl WaldurClient {
+    // ---- generic listings ------------------------------------------------------------------
+
+    /// Every item of a listing, all pages followed.
+    pub async fn list<R: ListRequest>(&self, req: &R) -> Result<Vec<R::Item>, Error> {
+        self.list_all(&req.path(), &req.query()).await
+    }
+
+    /// One page (1-based) of a listing; `page_size` defaults to the client's.
+    pub async fn page<R: ListRequest>(
+        &self,
+        req: &R,
+        page: u32,
+        page_size: Option<u32>,
+    ) -> Result<Page<R::Item>, Error> {
+        self.list_page(&req.path(), &req.query(), page, page_size)
+            .await
+    }
+
+    // ---- server -----------------------------------------------------------------------------
+
+    /// `GET version/`.
+    pub async fn version(&self) -> Result<ServerVersion, Error> {
+        self.get_json("version/", &Query::new()).await
+    }
+
+    /// `GET users/me/`: the cheapest check that the token works, and whose it is.
+    pub async fn me(&self) -> Result<User, Error> {
+        self.get_json("users/me/", &Query::new()).await
+    }
+
+    // ---- usage ------------------------------------------------------------------------------
+
+    /// `POST marketplace-component-usages/set_usage/` (201, empty body).
+    ///
+    /// Retried on timeouts, dropped connections, 429 and 5xx: SET semantics make a repeated
+    /// request write the same value again, never a second amount.
+    pub async fn set_usage(&self, req: &SetUsageRequest) -> Result<(), Error> {
+        req.check().map_err(Error::InvalidRequest)?;
+        self.post(
+            "marketplace-component-usages/set_usage/",
+            Some(req),
+            Idempotency::Safe,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET marketplace-component-usages/`, all pages.
+    pub async fn component_usages(
+        &self,
+        filter: &ComponentUsageFilter,
+    ) -> Result<Vec<ComponentUsage>, Error> {
+        self.list(filter).await
+    }
+
+    /// `GET marketplace-component-usages/{uuid}/`.
+    pub async fn component_usage(&self, uuid: Uuid) -> Result<ComponentUsage, Error> {
+        self.get_json(
+            &format!("marketplace-component-usages/{}/", simple(&uuid)),
+            &Query::new(),
+        )
+        .await
+    }
+
+    /// `POST marketplace-component-usages/{uuid}/set_user_usage/` (upsert by username).
+    pub async fn set_user_usage(
+        &self,
+        component_usage: Uuid,
+        req: &UserUsageRequest,
+    ) -> Result<(), Error> {
+        crate::types::usage::check_amount(&req.username, req.usage)
+            .map_err(Error::InvalidRequest)?;
+        self.post(
+            &format!(
+                "marketplace-component-usages/{}/set_user_usage/",
+                simple(&component_usage)
+            ),
+            Some(req),
+            Idempotency::Safe,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST marketplace-component-usages/{uuid}/set_user_usages/` (atomic, non-empty).
+    pub async fn set_user_usages(
+        &self,
+        component_usage: Uuid,
+        usages: &[UserUsageRequest],
+    ) -> Result<(), Error> {
+        if usages.is_empty() {
+            return Err(Error::InvalidRequest(
+                "set_user_usages needs at least one usage".to_owned(),
+            ));
+        }
+        for u in usages {
+            crate::types::usage::check_amount(&u.username, u.usage)
+                .map_err(Error::InvalidRequest)?;
+        }
+        self.post(
+            &format!(
+                "marketplace-component-usages/{}/set_user_usages/",
+                simple(&component_usage)
+            ),
+            Some(&UserUsagesRequest { usages }),
+            Idempotency::Safe,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET marketplace-component-user-usages/`, all pages.
+    pub async fn component_user_usages(
+        &self,
+        filter: &ComponentUserUsageFilter,
+    ) -> Result<Vec<ComponentUserUsage>, Error> {
+        self.list(filter).await
+    }
+
+    // ---- resources --------------------------------------------------------------------------
+
+    /// Resource listing (provider or consumer view), all pages.
+    pub async fn resources(&self, filter: &ResourceFilter) -> Result<Vec<Resource>, Error> {
+        self.list(filter).await
+    }
+
+    /// `GET marketplace-(provider-)resources/{uuid}/`, optionally restricted to `fields`.
+    pub async fn resource(
+        &self,
+        view: ResourceView,
+        uuid: Uuid,
+        fields: &[String],
+    ) -> Result<Resource, Error> {
+        self.get_json(
+            &format!("{}{}/", view.prefix(), simple(&uuid)),
+            &crate::types::with_fields(Query::new(), &["uuid"], fields),
+        )
+        .await
+    }
+
+    /// The resource's plan periods with the current month's usage.
+    pub async fn plan_periods(
+        &self,
+        view: ResourceView,
+        resource: Uuid,
+    ) -> Result<Vec<PlanPeriod>, Error> {
+        self.list(&PlanPeriods { resource, view }).await
+    }
+
+    /// The resource's team.
+    pub async fn team(&self, view: ResourceView, resource: Uuid) -> Result<Vec<TeamMember>, Error> {
+        self.list(&Team { resource, view }).await
+    }
+
+    /// `POST marketplace-provider-resources/{uuid}/set_backend_id/` (idempotent: a SET).
+    pub async fn set_backend_id(
+        &self,
+        resource: Uuid,
+        backend_id: &str,
+    ) -> Result<ActionStatus, Error> {
+        if backend_id.chars().count() > 255 {
+            return Err(Error::InvalidRequest(
+                "backend_id is longer than 255 characters".to_owned(),
+            ));
+        }
+        let a = self
+            .post(
+                &format!(
+                    "marketplace-provider-resources/{}/set_backend_id/",
+                    simple(&resource)
+                ),
+                Some(&BackendIdRequest { backend_id }),
+                Idempotency::Safe,
+            )
+            .await?;
+        Ok(decode_or_default(&a.body))
+    }
+
+    /// `POST marketplace-provider-resources/{uuid}/submit_report/` (replaces the report).
+    pub async fn submit_report(
+        &self,
+        resource: Uuid,
+        report: &[ReportSection],
+    ) -> Result<ActionStatus, Error> {
+        if report.is_empty() {
+            return Err(Error::InvalidRequest(
+                "a report needs at least one section".to_owned(),
+            ));
+        }
+        let a = self
+            .post(
+                &format!(
+                    "marketplace-provider-resources/{}/submit_report/",
+                    simple(&resource)
+                ),
+                Some(&ReportRequest { report }),
+                Idempotency::Safe,
+            )
+            .await?;
+        Ok(decode_or_default(&a.body))
+    }
+
+    /// `POST marketplace-provider-resources/{uuid}/set_state_ok/` (8.0+).
+    pub async fn set_state_ok(&self, resource: Uuid) -> Result<ActionStatus, Error> {
+        let a = self
+            .post::<()>(
+                &format!(
+                    "marketplace-provider-resources/{}/set_state_ok/",
+                    simple(&resource)
+                ),
+                None,
+                Idempotency::Unsafe,
+            )
+            .await?;
+        Ok(decode_or_default(&a.body))
+    }
+
+    /// `POST marketplace-provider-resources/{uuid}/set_as_ok/`.
+    pub async fn set_as_ok(&self, resource: Uuid) -> Result<(), Error> {
+        self.post::<()>(
+            &format!(
+                "marketplace-provider-resources/{}/set_as_ok/",
+                simple(&resource)
+            ),
+            None,
+            Idempotency::Unsafe,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST marketplace-provider-resources/{uuid}/set_as_erred/`.
+    pub async fn set_as_erred(&self, resource: Uuid, details: &ErrorDetails) -> Result<(), Error> {
+        self.post(
+            &format!(
+                "marketplace-provider-resources/{}/set_as_erred/",
+                simple(&resource)
+            ),
+            Some(details),
+            Idempotency::Unsafe,
+        )
+        .await
+        .map(drop)
+    }
+
+    // ---- offerings --------------------------------------------------------------------------
+
+    /// `GET marketplace-public-offerings/{uuid}/` or the provider view; components carry their
+    /// `billing_type`.
+    pub async fn offering(
+        &self,
+        view: OfferingView,
+        uuid: Uuid,
+        fields: &[String],
+    ) -> Result<Offering, Error> {
+        self.get_json(
+            &format!("{}{}/", view.prefix(), simple(&uuid)),
+            &crate::types::with_fields(Query::new(), &["uuid"], fields),
+        )
+        .await
+    }
+
+    // ---- orders -----------------------------------------------------------------------------
+
+    /// `GET marketplace-orders/{uuid}/`.
+    pub async fn order(&self, uuid: Uuid) -> Result<Order, Error> {
+        self.get_json(
+            &format!("marketplace-orders/{}/", simple(&uuid)),
+            &Query::new(),
+        )
+        .await
+    }
+
+    /// `GET marketplace-orders/`, all pages.
+    pub async fn orders(&self, filter: &OrderFilter) -> Result<Vec<Order>, Error> {
+        self.list(filter).await
+    }
+
+    /// `POST marketplace-orders/{uuid}/approve_by_provider/`: `pending-provider` → `executing`;
+    /// any other state answers 409 ([`Error::Conflict`]) naming the valid state.
+    pub async fn approve_order(
+        &self,
+        uuid: Uuid,
+        attributes: Option<&serde_json::Value>,
+    ) -> Result<OrderActionResult, Error> {
+        let path = format!("marketplace-orders/{}/approve_by_provider/", simple(&uuid));
+        let a = match attributes {
+            Some(attributes) => {
+                self.post(
+                    &path,
+                    Some(&ApproveRequest { attributes }),
+                    Idempotency::Unsafe,
+                )
+                .await?
+            }
+            None => self.post::<()>(&path, None, Idempotency::Unsafe).await?,
+        };
+        Ok(decode_or_default(&a.body))
+    }
+
+    /// `POST marketplace-orders/{uuid}/reject_by_provider/`: `pending-provider` → `rejected`.
+    pub async fn reject_order(&self, uuid: Uuid, comment: Option<&str>) -> Result<(), Error> {
+        let path = format!("marketplace-orders/{}/reject_by_provider/", simple(&uuid));
+        match comment {
+            Some(c) => {
+                self.post(
+                    &path,
+                    Some(&RejectRequest {
+                        provider_rejection_comment: c,
+                    }),
+                    Idempotency::Unsafe,
+                )
+                .await?
+            }
+            None => self.post::<()>(&path, None, Idempotency::Unsafe).await?,
+        };
+        Ok(())
+    }
+
+    /// `POST marketplace-orders/{uuid}/cancel/` (202): consumer-side, basic/support offerings only.
+    pub async fn cancel_order(&self, uuid: Uuid) -> Result<(), Error> {
+        self.post::<()>(
+            &format!("marketplace-orders/{}/cancel/", simple(&uuid)),
+            None,
+            Idempotency::Unsafe,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST marketplace-orders/{uuid}/set_state_executing/`.
+    pub async fn set_order_executing(&self, uuid: Uuid) -> Result<(), Error> {
+        self.post::<()>(
+            &format!("marketplace-orders/{}/set_state_executing/", simple(&uuid)),
+            None,
+            Idempotency::Unsafe,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST marketplace-orders/{uuid}/set_state_done/` (only from `executing`).
+    pub async fn set_order_done(&self, uuid: Uuid) -> Result<(), Error> {
+        self.post::<()>(
+            &format!("marketplace-orders/{}/set_state_done/", simple(&uuid)),
+            None,
+            Idempotency::Unsafe,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST marketplace-orders/{uuid}/set_state_erred/`.
+    pub async fn set_order_erred(&self, uuid: Uuid, details: &ErrorDetails) -> Result<(), Error> {
+        self.post(
+            &format!("marketplace-orders/{}/set_state_erred/", simple(&uuid)),
+            Some(details),
+            Idempotency::Unsafe,
+        )
+        .await
+        .map(drop)
+    }
+
+    // ---- offering users, providers, people ----------------------------------------------------
+
+    /// `POST marketplace-offering-users/` (201 with the new record). Not retried after an
+    /// ambiguous failure: a duplicate answers 400 "must make a unique set".
+    pub async fn create_offering_user(&self, req: &NewOfferingUser) -> Result<OfferingUser, Error> {
+        self.post_json(
+            "marketplace-offering-users/",
+            Some(req),
+            Idempotency::Unsafe,
+        )
+        .await
+    }
+
+    /// `GET marketplace-offering-users/`, all pages.
+    pub async fn offering_users(
+        &self,
+        filter: &OfferingUserFilter,
+    ) -> Result<Vec<OfferingUser>, Error> {
+        self.list(filter).await
+    }
+
+    /// `GET marketplace-service-providers/`, all pages (filter by `customer_uuid` to find an
+    /// organisation's record).
+    pub async fn service_providers(
+        &self,
+        filter: &ServiceProviderFilter,
+    ) -> Result<Vec<ServiceProvider>, Error> {
+        self.list(filter).await
+    }
+
+    /// The ServiceProvider record of an organisation, if it is a provider.
+    pub async fn service_provider_of(
+        &self,
+        customer_uuid: Uuid,
+    ) -> Result<Option<ServiceProvider>, Error> {
+        let all = self
+            .list(&ServiceProviderFilter {
+                customer_uuid: Some(customer_uuid),
+                ..Default::default()
+            })
+            .await?;
+        Ok(all
+            .into_iter()
+            .find(|sp| sp.customer_uuid.is_none_or(|c| c == customer_uuid)))
+    }
+
+    /// `POST marketplace-service-providers/{uuid}/set_offerings_username/`: the user's username on
+    /// every offering of the provider (a SET, safe to repeat).
+    pub async fn set_offerings_username(
+        &self,
+        service_provider: Uuid,
+        user_uuid: Uuid,
+        username: &str,
+    ) -> Result<(), Error> {
+        if username.trim().is_empty() {
+            return Err(Error::InvalidRequest("username is empty".to_owned()));
+        }
+        self.post(
+            &format!(
+                "marketplace-service-providers/{}/set_offerings_username/",
+                simple(&service_provider)
+            ),
+            Some(&SetOfferingsUsernameRequest {
+                user_uuid,
+                username,
+            }),
+            Idempotency::Safe,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// A provider's users, all pages.
+    pub async fn provider_users(&self, req: &ProviderUsers) -> Result<Vec<User>, Error> {
+        self.list(req).await
+    }
+
+    /// A provider's users' SSH keys, all pages.
+    pub async fn provider_keys(&self, req: &ProviderKeys) -> Result<Vec<SshKey>, Error> {
+        self.list(req).await
+    }
+
+    /// A provider's projects, all pages.
+    pub async fn provider_projects(&self, req: &ProviderProjects) -> Result<Vec<Project>, Error> {
+        self.list(req).await
+    }
+
+    /// A provider's project permissions, all pages.
+    pub async fn provider_project_permissions(
+        &self,
+        req: &ProviderProjectPermissions,
+    ) -> Result<Vec<ProjectPermission>, Error> {
+        self.list(req).await
+    }
+
+    /// `GET users/`, all pages.
+    pub async fn users(&self, filter: &UserFilter) -> Result<Vec<User>, Error> {
+        self.list(filter).await
+    }
+
+    /// `GET keys/`, all pages.
+    pub async fn keys(&self, filter: &KeyFilter) -> Result<Vec<SshKey>, Error> {
+        self.list(filter).await
+    }
+
+    /// `GET marketplace-plan-components/`, all pages.
+    pub async fn plan_components(
+        &self,
+        filter: &PlanComponentFilter,
+    ) -> Result<Vec<PlanComponent>, Error> {
+        self.list(filter).await
+    }
+}
