@@ -2,7 +2,6 @@
 //! typed results. Endpoint methods live in `endpoints/`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -424,9 +423,69 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn is<T: Send + Sync + Clone + 'static>() {}
-    is::<WaldurClient>();
-    let _ = Duration::ZERO;
+/// What a request would look like on the wire, minus the `Authorization` header: for `--dry-run`,
+/// which must show exactly what would be sent and send nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestPreview {
+    pub method: &'static str,
+    pub url: Url,
+    /// The JSON body, pretty-printed.
+    pub body: Option<String>,
+}
+
+impl WaldurClient {
+    /// Builds, without sending, the request [`WaldurClient::set_usage`] would send.
+    pub fn preview_set_usage(
+        &self,
+        req: &crate::types::usage::SetUsageRequest,
+    ) -> Result<RequestPreview, Error> {
+        req.check().map_err(Error::InvalidRequest)?;
+        let url = self.url_for("marketplace-component-usages/set_usage/", &Query::new())?;
+        let body = serde_json::to_string_pretty(req)
+            .map_err(|e| Error::InvalidRequest(format!("cannot encode set_usage: {e}")))?;
+        Ok(RequestPreview {
+            method: "POST",
+            url,
+            body: Some(body),
+        })
+    }
+}
+
+const _: () = {
+    const fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<WaldurClient>();
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> WaldurClient {
+        let token = Token::new("abc").expect("token");
+        let url = Url::parse("https://waldur.example.org/api").expect("url");
+        WaldurClient::new(ClientSettings::new(url, token)).expect("client")
+    }
+
+    #[test]
+    fn paths_must_keep_their_trailing_slash() {
+        let c = client();
+        for bad in [
+            "marketplace-component-usages/set_usage",
+            "/api/users/me/",
+            "users/../../admin/",
+        ] {
+            assert!(
+                matches!(c.url_for(bad, &Query::new()), Err(Error::InvalidRequest(_))),
+                "{bad}"
+            );
+        }
+        let u = c
+            .url_for("users/me/", &Query::new().with("field", "uuid"))
+            .expect("url");
+        assert_eq!(
+            u.as_str(),
+            "https://waldur.example.org/api/users/me/?field=uuid"
+        );
+        assert_eq!(c.shown(&u), "users/me/?field=uuid");
+    }
 }

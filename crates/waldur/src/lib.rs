@@ -21,7 +21,7 @@ mod settings;
 mod token;
 pub mod types;
 
-pub use client::WaldurClient;
+pub use client::{RequestPreview, WaldurClient};
 pub use decimal::parse_json_decimal;
 pub use endpoints::{
     ListRequest, PlanPeriods, ProviderKeys, ProviderProjectPermissions, ProviderProjects,

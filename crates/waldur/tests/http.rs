@@ -709,3 +709,170 @@ fn plain_http_is_refused_to_other_hosts() {
         assert_eq!(c.base_url().as_str(), "http://waldur.example.org/api/");
     });
 }
+
+/// A raw TCP server: for each connection, in order, either drops it after reading the request or
+/// answers with the given raw HTTP response. Counts connections.
+async fn raw_server(plan: Vec<Option<&'static str>>) -> (Url, Arc<Mutex<u32>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let count = Arc::new(Mutex::new(0u32));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        for step in plan {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            *counter.lock().expect("lock") += 1;
+            let mut buf = vec![0u8; 16 * 1024];
+            let _ = sock.read(&mut buf).await;
+            if let Some(answer) = step {
+                let _ = sock.write_all(answer.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+            drop(sock);
+        }
+    });
+    (
+        Url::parse(&format!("http://{addr}/api/")).expect("url"),
+        count,
+    )
+}
+
+const CREATED: &str = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_connection_is_retried_for_set_usage() {
+    let (url, count) = raw_server(vec![None, None, Some(CREATED)]).await;
+    client(url)
+        .set_usage(&usage_request())
+        .await
+        .expect("third connection answers");
+    assert_eq!(*count.lock().expect("lock"), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_connection_is_not_retried_for_an_approval() {
+    let (url, count) = raw_server(vec![None, Some(CREATED)]).await;
+    let err = client(url)
+        .approve_order(resource(), None)
+        .await
+        .expect_err("the approval may have landed");
+    assert_eq!(*count.lock().expect("lock"), 1);
+    assert!(
+        matches!(err, Error::Connection { attempts: 1, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_server_times_out_and_is_retried() {
+    use axum::routing::post;
+    let calls = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let seen = calls.clone();
+    let app = Router::new().route(
+        "/api/marketplace-component-usages/set_usage/",
+        post(move || {
+            let seen = seen.clone();
+            async move {
+                let n = {
+                    let mut s = seen.lock().expect("lock");
+                    s.push(Instant::now());
+                    s.len()
+                };
+                if n < 3 {
+                    // Longer than the client's timeout: on the paused clock this costs nothing.
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                }
+                StatusCode::CREATED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let mut s = settings(Url::parse(&format!("http://{addr}/api/")).expect("url"));
+    s.timeout = Duration::from_secs(5);
+    let c = WaldurClient::new(s.clone()).expect("client");
+    c.set_usage(&usage_request())
+        .await
+        .expect("third try is fast");
+    let at = calls.lock().expect("lock").clone();
+    assert_eq!(at.len(), 3);
+    assert!(at[1] - at[0] >= Duration::from_secs(5), "timed out first");
+
+    // Always slow: a Timeout error naming the request, after all attempts.
+    calls.lock().expect("lock").clear();
+    s.max_retries = 1;
+    let c = WaldurClient::new(s).expect("client");
+    let err = c.set_usage(&usage_request()).await.expect_err("slow twice");
+    assert!(matches!(err, Error::Timeout { attempts: 2, .. }), "{err:?}");
+    assert!(err.to_string().contains("set_usage/"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn clones_share_one_rate_limit_under_a_semaphore() {
+    let n = 12;
+    let (url, script) = serve((0..n).map(|_| canned(201, "")).collect()).await;
+    let mut s = settings(url);
+    s.rate_per_second = NonZeroU32::new(4).expect("nz");
+    s.burst = NonZeroU32::new(2).expect("nz");
+    let c = WaldurClient::new(s).expect("client");
+    let gate = Arc::new(tokio::sync::Semaphore::new(3));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let c = c.clone();
+        let gate = gate.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await.expect("semaphore");
+            c.set_usage(&usage_request()).await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("set_usage");
+    }
+    assert_eq!(script.seen().len(), n);
+    // 2 free (burst), then 10 more at 4/s.
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(2490), "{took:?}");
+}
+
+#[test]
+fn dry_run_preview_is_exactly_the_body() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        let c = client(Url::parse("https://waldur.example.org/api/").expect("url"));
+        let p = c.preview_set_usage(&usage_request()).expect("preview");
+        assert_eq!(p.method, "POST");
+        assert_eq!(
+            p.url.as_str(),
+            "https://waldur.example.org/api/marketplace-component-usages/set_usage/"
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(p.body.as_deref().expect("body")).expect("json");
+        assert_eq!(
+            body,
+            serde_json::json!({"resource": "49f75862116146d7bdc8a99ce8c611bc",
+                               "usages": [{"type": "cpu", "amount": "120.50"}]})
+        );
+        assert!(!format!("{p:?}").contains(TOKEN));
+        let bad = SetUsageRequest::current_month(
+            resource(),
+            vec![UsageItem::new("cpu", "1.234".parse().expect("decimal"))],
+        );
+        assert!(matches!(
+            c.preview_set_usage(&bad),
+            Err(Error::InvalidRequest(_))
+        ));
+    });
+}
