@@ -1,0 +1,188 @@
+//! The Waldur endpoints. To add one: write a handler (extractors `Caller`/`MaybeCaller` for auth,
+//! `Ctx` for query/pagination, `DrfJson` for the body; return `Result<Response, ApiError>`) and add
+//! a `.route(...)` line below.
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::app::AppState;
+
+mod offerings;
+mod orders;
+mod people;
+mod resources;
+pub(crate) mod usage;
+pub(crate) mod views;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        // component usage
+        .route(
+            "/api/marketplace-component-usages/",
+            get(usage::list_usages),
+        )
+        .route(
+            "/api/marketplace-component-usages/set_usage/",
+            post(usage::set_usage),
+        )
+        .route(
+            "/api/marketplace-component-usages/{uuid}/",
+            get(usage::get_usage),
+        )
+        .route(
+            "/api/marketplace-component-usages/{uuid}/set_user_usage/",
+            post(usage::set_user_usage),
+        )
+        .route(
+            "/api/marketplace-component-usages/{uuid}/set_user_usages/",
+            post(usage::set_user_usages),
+        )
+        .route(
+            "/api/marketplace-component-user-usages/",
+            get(usage::list_user_usages),
+        )
+        // resources
+        .route("/api/marketplace-resources/", get(resources::list_consumer))
+        .route(
+            "/api/marketplace-resources/{uuid}/",
+            get(resources::get_consumer),
+        )
+        .route(
+            "/api/marketplace-resources/{uuid}/plan_periods/",
+            get(resources::plan_periods_consumer),
+        )
+        .route(
+            "/api/marketplace-resources/{uuid}/team/",
+            get(resources::team_consumer),
+        )
+        .route(
+            "/api/marketplace-provider-resources/",
+            get(resources::list_provider),
+        )
+        .route(
+            "/api/marketplace-provider-resources/{uuid}/",
+            get(resources::get_provider),
+        )
+        .route(
+            "/api/marketplace-provider-resources/{uuid}/plan_periods/",
+            get(resources::plan_periods_provider),
+        )
+        .route(
+            "/api/marketplace-provider-resources/{uuid}/team/",
+            get(resources::team_provider),
+        )
+        .route(
+            "/api/marketplace-provider-resources/{uuid}/set_backend_id/",
+            post(resources::set_backend_id),
+        )
+        .route(
+            "/api/marketplace-provider-resources/{uuid}/submit_report/",
+            post(resources::submit_report),
+        )
+        .route(
+            "/api/marketplace-provider-resources/{uuid}/set_state_ok/",
+            post(resources::set_state_ok),
+        )
+        .route(
+            "/api/marketplace-provider-resources/{uuid}/set_as_ok/",
+            post(resources::set_as_ok),
+        )
+        .route(
+            "/api/marketplace-provider-resources/{uuid}/set_as_erred/",
+            post(resources::set_as_erred),
+        )
+        // offerings
+        .route(
+            "/api/marketplace-public-offerings/",
+            get(offerings::list_public),
+        )
+        .route(
+            "/api/marketplace-public-offerings/{uuid}/",
+            get(offerings::get_public),
+        )
+        .route(
+            "/api/marketplace-provider-offerings/",
+            get(offerings::list_provider),
+        )
+        .route(
+            "/api/marketplace-provider-offerings/{uuid}/",
+            get(offerings::get_provider),
+        )
+        .route(
+            "/api/marketplace-plan-components/",
+            get(offerings::plan_components),
+        )
+        // orders
+        .route("/api/marketplace-orders/", get(orders::list))
+        .route("/api/marketplace-orders/{uuid}/", get(orders::retrieve))
+        .route(
+            "/api/marketplace-orders/{uuid}/approve_by_provider/",
+            post(orders::approve_by_provider),
+        )
+        .route(
+            "/api/marketplace-orders/{uuid}/reject_by_provider/",
+            post(orders::reject_by_provider),
+        )
+        .route(
+            "/api/marketplace-orders/{uuid}/cancel/",
+            post(orders::cancel),
+        )
+        .route(
+            "/api/marketplace-orders/{uuid}/set_state_executing/",
+            post(orders::set_state_executing),
+        )
+        .route(
+            "/api/marketplace-orders/{uuid}/set_state_done/",
+            post(orders::set_state_done),
+        )
+        .route(
+            "/api/marketplace-orders/{uuid}/set_state_erred/",
+            post(orders::set_state_erred),
+        )
+        // people
+        .route("/api/users/", get(people::list_users))
+        .route("/api/users/me/", get(people::me))
+        .route(
+            "/api/users/{uuid}/",
+            get(people::get_user).patch(people::patch_user),
+        )
+        .route("/api/keys/", get(people::list_keys))
+        .route("/api/keys/{uuid}/", get(people::get_key))
+        .route(
+            "/api/marketplace-offering-users/",
+            get(people::list_offering_users).post(people::create_offering_user),
+        )
+        .route(
+            "/api/marketplace-offering-users/{uuid}/",
+            get(people::get_offering_user),
+        )
+        .route("/api/marketplace-service-providers/", get(people::list_sps))
+        .route(
+            "/api/marketplace-service-providers/{uuid}/",
+            get(people::get_sp),
+        )
+        .route(
+            "/api/marketplace-service-providers/{uuid}/set_offerings_username/",
+            post(people::set_offerings_username),
+        )
+        .route(
+            "/api/marketplace-service-providers/{uuid}/users/",
+            get(people::sp_users),
+        )
+        .route(
+            "/api/marketplace-service-providers/{uuid}/keys/",
+            get(people::sp_keys),
+        )
+        .route(
+            "/api/marketplace-service-providers/{uuid}/projects/",
+            get(people::sp_projects),
+        )
+        .route(
+            "/api/marketplace-service-providers/{uuid}/project_permissions/",
+            get(people::sp_project_permissions),
+        )
+        .route(
+            "/api/marketplace-service-providers/{uuid}/customers/",
+            get(people::sp_customers),
+        )
+}

@@ -1,0 +1,191 @@
+//! Offerings (public and provider views) and plan components.
+
+use axum::extract::{Path, State as AxState};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::views::V;
+use crate::app::{AppState, Caller, Ctx, MaybeCaller};
+use crate::json::{ApiError, Obj};
+use crate::state::*;
+
+fn public_visible(o: &Offering) -> bool {
+    o.state == "Active" || o.state == "Paused"
+}
+
+fn provider_visible(st: &State, u: &User, o: &Offering) -> bool {
+    st.can_manage_offering(u, o)
+}
+
+fn filter<'a>(
+    st: &'a State,
+    ctx: &Ctx,
+    pred: impl Fn(&Offering) -> bool,
+) -> Result<Vec<&'a Offering>, ApiError> {
+    let customer = ctx.uuid("customer_uuid")?;
+    let states = ctx.choices(
+        "state",
+        &["Draft", "Active", "Paused", "Archived", "Unavailable"],
+    )?;
+    let type_ = ctx
+        .all("type")
+        .into_iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>();
+    let name = ctx.one("name").map(|s| s.to_lowercase());
+    let shared = ctx.boolean("shared");
+    let billable = ctx.boolean("billable");
+    let uuids = ctx.uuid_list("uuid_list")?;
+    Ok(st
+        .offerings
+        .iter()
+        .filter(|o| pred(o))
+        .filter(|o| customer.is_none_or(|c| o.org == c))
+        .filter(|o| states.is_empty() || states.contains(&o.state))
+        .filter(|o| type_.is_empty() || type_.contains(&o.type_))
+        .filter(|o| {
+            name.as_ref()
+                .is_none_or(|n| o.name.to_lowercase().contains(n))
+        })
+        .filter(|o| shared.is_none_or(|b| o.shared == b))
+        .filter(|o| billable.is_none_or(|b| o.billable == b))
+        .filter(|o| uuids.as_ref().is_none_or(|l| l.contains(&o.uuid)))
+        .collect())
+}
+
+pub(crate) async fn list_public(
+    AxState(app): AxState<AppState>,
+    MaybeCaller(_u): MaybeCaller,
+    ctx: Ctx,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    let legacy = app.legacy_7x();
+    app.read(|st| {
+        let rows = filter(st, &ctx, public_visible)?;
+        let v = V {
+            st,
+            base: &ctx.base,
+            legacy,
+            now,
+        };
+        ctx.paginate(rows, |o| v.offering(o, false))
+    })
+}
+
+pub(crate) async fn get_public(
+    AxState(app): AxState<AppState>,
+    MaybeCaller(_u): MaybeCaller,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    let legacy = app.legacy_7x();
+    app.read(|st| {
+        let o = parse_uuid(&id)
+            .and_then(|id| st.offerings.get(&id))
+            .filter(|o| public_visible(o))
+            .ok_or_else(|| ApiError::not_found("Offering"))?;
+        Ok(ctx.one_obj(
+            V {
+                st,
+                base: &ctx.base,
+                legacy,
+                now,
+            }
+            .offering(o, false),
+        ))
+    })
+}
+
+pub(crate) async fn list_provider(
+    AxState(app): AxState<AppState>,
+    Caller(u): Caller,
+    ctx: Ctx,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    let legacy = app.legacy_7x();
+    app.read(|st| {
+        let rows = filter(st, &ctx, |o| provider_visible(st, &u, o))?;
+        let v = V {
+            st,
+            base: &ctx.base,
+            legacy,
+            now,
+        };
+        ctx.paginate(rows, |o| v.offering(o, true))
+    })
+}
+
+pub(crate) async fn get_provider(
+    AxState(app): AxState<AppState>,
+    Caller(u): Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    let legacy = app.legacy_7x();
+    app.read(|st| {
+        let o = parse_uuid(&id)
+            .and_then(|id| st.offerings.get(&id))
+            .filter(|o| provider_visible(st, &u, o))
+            .ok_or_else(|| ApiError::not_found("Offering"))?;
+        Ok(ctx.one_obj(
+            V {
+                st,
+                base: &ctx.base,
+                legacy,
+                now,
+            }
+            .offering(o, true),
+        ))
+    })
+}
+
+/// `GET /api/marketplace-plan-components/`
+pub(crate) async fn plan_components(
+    AxState(app): AxState<AppState>,
+    MaybeCaller(_u): MaybeCaller,
+    ctx: Ctx,
+) -> Result<Response, ApiError> {
+    let offering = ctx.uuid("offering_uuid")?;
+    let plan = ctx.uuid("plan_uuid")?;
+    let shared = ctx.boolean("shared");
+    let legacy = app.legacy_7x();
+    app.read(|st| {
+        let mut rows: Vec<(&Offering, &Plan, &Component)> = Vec::new();
+        for o in st.offerings.iter().filter(|o| public_visible(o)) {
+            if offering.is_some_and(|x| x != o.uuid) || shared.is_some_and(|b| b != o.shared) {
+                continue;
+            }
+            for p in o.plans.iter().filter(|p| plan.is_none_or(|x| x == p.uuid)) {
+                for c in &o.components {
+                    rows.push((o, p, c));
+                }
+            }
+        }
+        ctx.paginate(rows, |(o, p, c)| {
+            let price = p
+                .prices
+                .get(&c.type_)
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "0".into());
+            let obj = Obj::new()
+                .f("offering_uuid", crate::json::hex(&o.uuid))
+                .f("offering_name", o.name.clone())
+                .f("plan_uuid", crate::json::hex(&p.uuid))
+                .f("plan_name", p.name.clone())
+                .f("plan_unit", "month")
+                .f("component_name", c.name.clone())
+                .f("measured_unit", c.measured_unit.clone())
+                .f("billing_type", c.billing_type.clone())
+                .f("amount", 0)
+                .f("price", price)
+                .f("future_price", Value::Null)
+                .f("discount_threshold", Value::Null)
+                .f("discount_rate", Value::Null);
+            let _ = legacy;
+            let _ = json!(null);
+            obj
+        })
+    })
+}

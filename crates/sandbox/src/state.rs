@@ -1,0 +1,616 @@
+//! The sandbox's data: every entity the fake Waldur knows, with the role rules used by the handlers.
+//! The whole [`State`] serializes to JSON (that is what `--state FILE` stores).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Anything stored in a [`Table`].
+pub trait Keyed {
+    fn key(&self) -> Uuid;
+}
+
+/// Rows in insertion order plus an index by uuid (rebuilt after loading).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub struct Table<T> {
+    pub rows: Vec<T>,
+    #[serde(skip)]
+    idx: HashMap<Uuid, usize>,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            rows: Vec::new(),
+            idx: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Keyed> Table<T> {
+    pub fn push(&mut self, row: T) {
+        self.idx.insert(row.key(), self.rows.len());
+        self.rows.push(row);
+    }
+    pub fn get(&self, id: &Uuid) -> Option<&T> {
+        self.idx.get(id).and_then(|i| self.rows.get(*i))
+    }
+    pub fn get_mut(&mut self, id: &Uuid) -> Option<&mut T> {
+        match self.idx.get(id) {
+            Some(i) => self.rows.get_mut(*i),
+            None => None,
+        }
+    }
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.rows.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    pub fn reindex(&mut self) {
+        self.idx = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.key(), i))
+            .collect();
+    }
+}
+
+macro_rules! keyed {
+    ($($t:ty),*) => { $(impl Keyed for $t { fn key(&self) -> Uuid { self.uuid } })* };
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub username: String,
+    pub full_name: String,
+    pub email: String,
+    pub is_staff: bool,
+    pub is_active: bool,
+    pub token: Option<String>,
+    /// Seconds from `token_created`; `None` = the token never expires.
+    pub token_lifetime: Option<i64>,
+    pub token_created: DateTime<Utc>,
+    pub date_joined: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Org {
+    pub uuid: Uuid,
+    pub name: String,
+    pub abbreviation: String,
+    pub owners: Vec<Uuid>,
+    pub managers: Vec<Uuid>,
+    /// The ServiceProvider record's uuid when the organisation is a provider.
+    pub service_provider: Option<Uuid>,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Member {
+    pub user: Uuid,
+    pub role: String,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Project {
+    pub uuid: Uuid,
+    pub name: String,
+    pub org: Uuid,
+    pub members: Vec<Member>,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Component {
+    pub uuid: Uuid,
+    pub type_: String,
+    pub name: String,
+    pub description: String,
+    pub measured_unit: String,
+    pub billing_type: String,
+    pub limit_period: Option<String>,
+    pub limit_amount: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub uuid: Uuid,
+    pub name: String,
+    pub prices: BTreeMap<String, Decimal>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Offering {
+    pub uuid: Uuid,
+    pub name: String,
+    pub description: String,
+    pub org: Uuid,
+    pub type_: String,
+    pub state: String,
+    pub shared: bool,
+    pub billable: bool,
+    pub managers: Vec<Uuid>,
+    pub components: Vec<Component>,
+    pub plans: Vec<Plan>,
+    pub service_provider_can_create_offering_user: bool,
+    pub created: DateTime<Utc>,
+}
+
+impl Offering {
+    pub fn component(&self, type_: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.type_ == type_)
+    }
+    pub fn plan(&self, id: &Uuid) -> Option<&Plan> {
+        self.plans.iter().find(|p| &p.uuid == id)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportSection {
+    pub header: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Resource {
+    pub uuid: Uuid,
+    pub name: String,
+    pub offering: Uuid,
+    pub project: Uuid,
+    pub plan: Option<Uuid>,
+    pub backend_id: String,
+    pub state: String,
+    pub limits: BTreeMap<String, i64>,
+    pub current_usages: BTreeMap<String, String>,
+    pub report: Option<Vec<ReportSection>>,
+    pub attributes: Value,
+    pub error_message: String,
+    pub error_traceback: String,
+    pub created: DateTime<Utc>,
+    pub modified: DateTime<Utc>,
+    pub end_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanPeriod {
+    pub uuid: Uuid,
+    pub resource: Uuid,
+    pub plan: Uuid,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Order {
+    pub uuid: Uuid,
+    pub resource: Uuid,
+    pub type_: String,
+    pub state: String,
+    pub plan: Option<Uuid>,
+    pub attributes: Value,
+    pub limits: BTreeMap<String, i64>,
+    pub created_by: Option<Uuid>,
+    pub created: DateTime<Utc>,
+    pub modified: DateTime<Utc>,
+    pub error_message: String,
+    pub error_traceback: String,
+    pub provider_rejection_comment: String,
+    pub consumer_reviewed_at: Option<DateTime<Utc>>,
+    pub consumer_reviewed_by: Option<Uuid>,
+    pub provider_reviewed_at: Option<DateTime<Utc>>,
+    pub provider_reviewed_by: Option<Uuid>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SshKey {
+    pub uuid: Uuid,
+    pub user: Uuid,
+    pub name: String,
+    pub public_key: String,
+    pub type_: String,
+    pub fingerprint_md5: String,
+    pub fingerprint_sha256: String,
+    pub fingerprint_sha512: String,
+    pub is_shared: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OfferingUser {
+    pub uuid: Uuid,
+    pub offering: Uuid,
+    pub user: Uuid,
+    pub username: Option<String>,
+    pub state: String,
+    pub is_restricted: bool,
+    pub created: DateTime<Utc>,
+    pub modified: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComponentUsage {
+    pub uuid: Uuid,
+    pub resource: Uuid,
+    pub type_: String,
+    pub billing_period: NaiveDate,
+    pub usage: Decimal,
+    pub date: DateTime<Utc>,
+    pub created: DateTime<Utc>,
+    pub modified: DateTime<Utc>,
+    pub description: String,
+    pub recurring: bool,
+    pub plan_period: Option<Uuid>,
+    pub modified_by: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserUsage {
+    pub uuid: Uuid,
+    pub component_usage: Uuid,
+    pub username: String,
+    /// OfferingUser uuid.
+    pub user: Option<Uuid>,
+    pub usage: Decimal,
+    pub description: String,
+    pub backend_id: String,
+    pub date: DateTime<Utc>,
+    pub created: DateTime<Utc>,
+    pub modified: DateTime<Utc>,
+}
+
+keyed!(
+    User,
+    Org,
+    Project,
+    Offering,
+    Resource,
+    PlanPeriod,
+    Order,
+    SshKey,
+    OfferingUser,
+    ComponentUsage,
+    UserUsage
+);
+
+/// Everything the sandbox stores.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub users: Table<User>,
+    pub orgs: Table<Org>,
+    pub projects: Table<Project>,
+    pub offerings: Table<Offering>,
+    pub resources: Table<Resource>,
+    pub plan_periods: Table<PlanPeriod>,
+    pub orders: Table<Order>,
+    pub ssh_keys: Table<SshKey>,
+    pub offering_users: Table<OfferingUser>,
+    pub usages: Table<ComponentUsage>,
+    pub user_usages: Table<UserUsage>,
+    #[serde(skip)]
+    usage_key: HashMap<(Uuid, String, NaiveDate), Uuid>,
+    #[serde(skip)]
+    token_index: HashMap<String, Uuid>,
+}
+
+/// First day of the UTC month of `t`.
+pub fn month_start(t: &DateTime<Utc>) -> NaiveDate {
+    NaiveDate::from_ymd_opt(t.year(), t.month(), 1).unwrap_or(t.date_naive())
+}
+
+/// The first instant of the UTC month of `t`.
+pub fn month_start_instant(t: &DateTime<Utc>) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&month_start(t).and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
+pub const RESOURCE_STATES: &[&str] = &[
+    "Creating",
+    "OK",
+    "Erred",
+    "Updating",
+    "Terminating",
+    "Terminated",
+];
+pub const ORDER_STATES: &[&str] = &[
+    "pending-consumer",
+    "pending-provider",
+    "pending-project",
+    "pending-start-date",
+    "executing",
+    "done",
+    "erred",
+    "canceled",
+    "rejected",
+];
+pub const ORDER_TYPES: &[&str] = &["Create", "Update", "Terminate", "Restore"];
+pub const OFFERING_USER_STATES: &[&str] = &[
+    "Requested",
+    "Creating",
+    "Pending account linking",
+    "Pending additional validation",
+    "OK",
+    "Requested deletion",
+    "Deleting",
+    "Deleted",
+    "Error creating",
+    "Error deleting",
+];
+
+impl State {
+    /// Rebuild every index (after deserializing).
+    pub fn reindex(&mut self) {
+        self.users.reindex();
+        self.orgs.reindex();
+        self.projects.reindex();
+        self.offerings.reindex();
+        self.resources.reindex();
+        self.plan_periods.reindex();
+        self.orders.reindex();
+        self.ssh_keys.reindex();
+        self.offering_users.reindex();
+        self.usages.reindex();
+        self.user_usages.reindex();
+        self.usage_key = self
+            .usages
+            .iter()
+            .map(|u| ((u.resource, u.type_.clone(), u.billing_period), u.uuid))
+            .collect();
+        self.token_index = self
+            .users
+            .iter()
+            .filter_map(|u| u.token.clone().map(|t| (t, u.uuid)))
+            .collect();
+    }
+
+    pub fn user_by_token(&self, token: &str) -> Option<&User> {
+        self.token_index.get(token).and_then(|u| self.users.get(u))
+    }
+
+    pub fn user_by_id(&self, id: i64) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    /// Component usage row for (resource, component type, billing month).
+    pub fn usage_for(
+        &self,
+        resource: &Uuid,
+        type_: &str,
+        period: NaiveDate,
+    ) -> Option<&ComponentUsage> {
+        self.usage_key
+            .get(&(*resource, type_.to_string(), period))
+            .and_then(|u| self.usages.get(u))
+    }
+
+    /// Insert or overwrite the usage keyed by (resource, component, billing month).
+    pub fn upsert_usage(&mut self, row: ComponentUsage) -> Uuid {
+        let key = (row.resource, row.type_.clone(), row.billing_period);
+        if let Some(id) = self.usage_key.get(&key).copied() {
+            if let Some(existing) = self.usages.get_mut(&id) {
+                existing.usage = row.usage;
+                existing.date = row.date;
+                existing.modified = row.modified;
+                existing.description = row.description;
+                existing.recurring = row.recurring;
+                existing.plan_period = row.plan_period;
+                existing.modified_by = row.modified_by;
+                return id;
+            }
+        }
+        let id = row.uuid;
+        self.usage_key.insert(key, id);
+        self.usages.push(row);
+        id
+    }
+
+    pub fn resource_offering(&self, r: &Resource) -> Option<&Offering> {
+        self.offerings.get(&r.offering)
+    }
+
+    pub fn service_provider_org(&self, sp: &Uuid) -> Option<&Org> {
+        self.orgs
+            .iter()
+            .find(|o| o.service_provider.as_ref() == Some(sp))
+    }
+
+    pub fn is_org_owner(&self, user: &User, org: &Uuid) -> bool {
+        self.orgs
+            .get(org)
+            .is_some_and(|o| o.owners.contains(&user.uuid))
+    }
+
+    pub fn is_org_manager(&self, user: &User, org: &Uuid) -> bool {
+        self.orgs
+            .get(org)
+            .is_some_and(|o| o.managers.contains(&user.uuid))
+    }
+
+    pub fn is_offering_manager(&self, user: &User, offering: &Uuid) -> bool {
+        self.offerings
+            .get(offering)
+            .is_some_and(|o| o.managers.contains(&user.uuid))
+    }
+
+    /// `RESOURCE.SET_USAGE` on the offering's organisation (owner) — the "service provider" of the
+    /// date rules.
+    pub fn can_set_usage_org(&self, user: &User, offering: &Offering) -> bool {
+        user.is_staff || self.is_org_owner(user, &offering.org)
+    }
+
+    /// `RESOURCE.SET_USAGE` on the organisation or on the offering.
+    pub fn can_set_usage(&self, user: &User, offering: &Offering) -> bool {
+        self.can_set_usage_org(user, offering) || offering.managers.contains(&user.uuid)
+    }
+
+    /// Provider-side management (orders, backend_id, report, states, offering users): staff,
+    /// owners and service managers of the provider organisation, offering managers.
+    pub fn can_manage_offering(&self, user: &User, offering: &Offering) -> bool {
+        user.is_staff
+            || self.is_org_owner(user, &offering.org)
+            || self.is_org_manager(user, &offering.org)
+            || offering.managers.contains(&user.uuid)
+    }
+
+    /// Provider view: resources of offerings the user manages.
+    pub fn provider_visible(&self, user: &User, r: &Resource) -> bool {
+        user.is_staff
+            || self
+                .offerings
+                .get(&r.offering)
+                .is_some_and(|o| self.can_manage_offering(user, o))
+    }
+
+    /// Consumer view: resources of projects the user is a member of, or of organisations they own.
+    pub fn consumer_visible(&self, user: &User, r: &Resource) -> bool {
+        user.is_staff || self.project_role(user, &r.project).is_some()
+    }
+
+    /// The user's role in a project (`admin|manager|member`), or `owner` via the organisation.
+    pub fn project_role(&self, user: &User, project: &Uuid) -> Option<String> {
+        let p = self.projects.get(project)?;
+        if let Some(m) = p.members.iter().find(|m| m.user == user.uuid) {
+            return Some(m.role.clone());
+        }
+        if self.is_org_owner(user, &p.org) {
+            return Some("owner".into());
+        }
+        None
+    }
+
+    /// Resources of the provider organisation's shared offerings that are not terminated.
+    pub fn sp_resources(&self, org: &Uuid) -> Vec<&Resource> {
+        self.resources
+            .iter()
+            .filter(|r| r.state != "Terminated")
+            .filter(|r| {
+                self.offerings
+                    .get(&r.offering)
+                    .is_some_and(|o| &o.org == org && o.shared)
+            })
+            .collect()
+    }
+
+    /// Projects holding those resources, in creation order.
+    pub fn sp_projects(&self, org: &Uuid) -> Vec<&Project> {
+        let res = self.sp_resources(org);
+        self.projects
+            .iter()
+            .filter(|p| res.iter().any(|r| r.project == p.uuid))
+            .collect()
+    }
+
+    /// Users holding a role in those projects.
+    pub fn sp_users(&self, org: &Uuid) -> Vec<&User> {
+        let projects = self.sp_projects(org);
+        self.users
+            .iter()
+            .filter(|u| {
+                projects
+                    .iter()
+                    .any(|p| p.members.iter().any(|m| m.user == u.uuid))
+            })
+            .collect()
+    }
+
+    /// Users connected to `user` (same organisation or project, or users of their provider).
+    pub fn connected_users(&self, user: &User) -> Vec<Uuid> {
+        let mut out = vec![user.uuid];
+        for o in self.orgs.iter() {
+            if o.owners.contains(&user.uuid) || o.managers.contains(&user.uuid) {
+                out.extend(o.owners.iter().chain(o.managers.iter()).copied());
+                for p in self.projects.iter().filter(|p| p.org == o.uuid) {
+                    out.extend(p.members.iter().map(|m| m.user));
+                }
+                if o.service_provider.is_some() {
+                    out.extend(self.sp_users(&o.uuid).iter().map(|u| u.uuid));
+                }
+            }
+        }
+        for p in self.projects.iter() {
+            if p.members.iter().any(|m| m.user == user.uuid) {
+                out.extend(p.members.iter().map(|m| m.user));
+            }
+        }
+        for of in self
+            .offerings
+            .iter()
+            .filter(|o| o.managers.contains(&user.uuid))
+        {
+            for r in self.resources.iter().filter(|r| r.offering == of.uuid) {
+                if let Some(p) = self.projects.get(&r.project) {
+                    out.extend(p.members.iter().map(|m| m.user));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The plan period active at `t` (latest with start <= t and end > t or open).
+    pub fn plan_period_at(&self, resource: &Uuid, t: &DateTime<Utc>) -> Option<Uuid> {
+        self.plan_periods
+            .iter()
+            .filter(|p| &p.resource == resource)
+            .filter(|p| p.start.is_none_or(|s| s <= *t) && p.end.is_none_or(|e| e > *t))
+            .max_by_key(|p| p.start)
+            .map(|p| p.uuid)
+    }
+
+    /// Open a plan period for a resource that just became OK (if it has a plan and none is open).
+    pub fn open_plan_period(&mut self, resource: &Uuid, now: DateTime<Utc>) {
+        let Some(r) = self.resources.get(resource) else {
+            return;
+        };
+        let Some(plan) = r.plan else { return };
+        if self
+            .plan_periods
+            .iter()
+            .any(|p| &p.resource == resource && p.end.is_none())
+        {
+            return;
+        }
+        self.plan_periods.push(PlanPeriod {
+            uuid: Uuid::new_v4(),
+            resource: *resource,
+            plan,
+            start: Some(now),
+            end: None,
+        });
+    }
+
+    /// Close the open plan periods of a resource that became Terminated.
+    pub fn close_plan_periods(&mut self, resource: &Uuid, now: DateTime<Utc>) {
+        for p in self.plan_periods.rows.iter_mut() {
+            if &p.resource == resource && p.end.is_none() {
+                p.end = Some(now);
+            }
+        }
+    }
+
+    /// Register a user's token in the lookup index.
+    pub fn index_token(&mut self, token: &str, user: Uuid) {
+        self.token_index.insert(token.to_string(), user);
+    }
+}
+
+/// Parse a uuid in 32-hex or hyphenated form.
+pub fn parse_uuid(s: &str) -> Option<Uuid> {
+    let s = s.trim();
+    if s.len() != 32 && s.len() != 36 {
+        return None;
+    }
+    Uuid::try_parse(s).ok()
+}
