@@ -9,6 +9,30 @@
 //!   page ([`WaldurClient::page`]).
 //! - Server errors keep Waldur's message and structure ([`Error`], [`ServerMessage`]); the token
 //!   ([`Token`]) never appears in any output.
+//!
+//! Bounded concurrency is the caller's: clones share one connection pool and one rate limiter.
+//!
+//! ```no_run
+//! # async fn demo(settings: tally_waldur::ClientSettings,
+//! #               work: Vec<tally_waldur::SetUsageRequest>) -> Result<(), tally_waldur::Error> {
+//! use std::sync::Arc;
+//! let client = tally_waldur::WaldurClient::new(settings)?;
+//! let gate = Arc::new(tokio::sync::Semaphore::new(4));
+//! let mut tasks = tokio::task::JoinSet::new();
+//! for req in work {
+//!     let (client, gate) = (client.clone(), gate.clone());
+//!     tasks.spawn(async move {
+//!         let _permit = gate.acquire_owned().await;
+//!         client.set_usage(&req).await
+//!     });
+//! }
+//! while let Some(done) = tasks.join_next().await {
+//!     if let Ok(Err(e)) = done {
+//!         eprintln!("{e}");
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 mod client;
 mod decimal;

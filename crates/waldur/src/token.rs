@@ -101,3 +101,36 @@ impl fmt::Display for Token {
         f.write_str("Token(***)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_env_trims_and_never_echoes() {
+        // The only test touching this variable, so the process-wide change does not race.
+        std::env::set_var(TOKEN_ENV_VAR, " abc123secret\n");
+        assert_eq!(Token::from_env().expect("token").expose(), "abc123secret");
+        std::env::set_var(TOKEN_ENV_VAR, "abc 123secret");
+        let err = Token::from_env().expect_err("inner space");
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains(TOKEN_ENV_VAR), "{shown}");
+        assert!(!shown.contains("123secret"), "{shown}");
+        std::env::remove_var(TOKEN_ENV_VAR);
+        assert!(matches!(
+            Token::from_env(),
+            Err(TokenError::MissingEnv { .. })
+        ));
+    }
+
+    #[test]
+    fn inline_tokens_are_checked_too() {
+        assert!(matches!(Token::new("  "), Err(TokenError::Empty { .. })));
+        assert!(matches!(
+            Token::new("a\u{7}b"),
+            Err(TokenError::Malformed { .. })
+        ));
+        let t = Token::new("k").expect("token");
+        assert_eq!(format!("{t:?} {t}"), "Token(***) Token(***)");
+    }
+}
