@@ -6,6 +6,7 @@
 //! line and field; it never panics on input and never stops at a bad line.
 
 mod files;
+mod lines;
 pub mod sacct;
 mod time;
 mod tres;

@@ -7,13 +7,14 @@
 //! repeats its allocation's resources.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
 use memchr::memmem;
 use rust_decimal::Decimal;
 
+use crate::lines::LineReader;
 use crate::time::LocalTimeParser;
 use crate::tres::{parse_quantity, TresKind};
 use crate::{InvalidRecord, JobRecord, RecordSink, SourceError, SourceStats};
@@ -57,6 +58,8 @@ struct Columns {
     alloc_tres: usize,
     /// Number of columns a well-formed line has.
     count: usize,
+    /// The highest column index tally reads.
+    max_index: usize,
     /// Names as written, for messages.
     names: Vec<String>,
 }
@@ -88,18 +91,33 @@ impl Columns {
                 names.join(", ")
             ));
         }
+        let job_id_raw = find("JobIDRaw");
+        let cluster = find("Cluster");
+        let user = find("User");
+        let submit = find("Submit");
+        let state = find("State");
+        let max_index = [job_id, account, start, end, alloc_tres]
+            .into_iter()
+            .chain(
+                [job_id_raw, cluster, user, submit, state]
+                    .into_iter()
+                    .flatten(),
+            )
+            .max()
+            .unwrap_or(0);
         Ok(Self {
             job_id,
-            job_id_raw: find("JobIDRaw"),
-            cluster: find("Cluster"),
+            job_id_raw,
+            cluster,
             account,
-            user: find("User"),
-            submit: find("Submit"),
+            user,
+            submit,
             start,
             end,
-            state: find("State"),
+            state,
             alloc_tres,
             count: names.len(),
+            max_index,
             names: names.iter().map(|s| s.trim().to_string()).collect(),
         })
     }
@@ -116,6 +134,24 @@ impl Splitter {
         Self {
             delim: delim.as_bytes().to_vec(),
             finder: memmem::Finder::new(delim.as_bytes()).into_owned(),
+        }
+    }
+
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        if self.delim.len() == 1 {
+            memchr::memchr(self.delim[0], hay)
+        } else {
+            self.finder.find(hay)
+        }
+    }
+
+    fn count(&self, hay: &[u8]) -> usize {
+        if self.delim.len() == 1 {
+            let d = self.delim[0];
+            // A plain filter-count: the compiler vectorises it.
+            hay.iter().filter(|&&b| b == d).count()
+        } else {
+            self.finder.find_iter(hay).count()
         }
     }
 
@@ -163,8 +199,7 @@ pub fn read<R: Read>(
     opts: &SacctOptions,
     sink: &mut dyn RecordSink,
 ) -> Result<SourceStats, SourceError> {
-    Reader::new(path, file_index, opts, sink.wanted_tres())
-        .run(BufReader::with_capacity(1 << 18, input), sink)
+    Reader::new(path, file_index, opts, sink.wanted_tres()).run(input, sink)
 }
 
 struct Reader<'o> {
@@ -210,43 +245,38 @@ impl<'o> Reader<'o> {
         }
     }
 
-    fn run<B: BufRead>(
+    fn run<R: Read>(
         mut self,
-        mut input: B,
+        input: R,
         sink: &mut dyn RecordSink,
     ) -> Result<SourceStats, SourceError> {
-        let mut buf = Vec::with_capacity(4096);
-        let mut parts = Vec::with_capacity(64);
+        let mut lines = LineReader::new(input, 1 << 20);
+        let mut fields = Fields::default();
         let mut quantities: Vec<Option<Decimal>> = vec![None; self.wanted.len()];
         let mut line_no: u64 = 0;
         loop {
-            buf.clear();
-            let n = input
-                .read_until(b'\n', &mut buf)
-                .map_err(|source| SourceError::Io {
-                    path: self.path.to_path_buf(),
-                    source,
-                })?;
-            if n == 0 {
-                break;
-            }
+            let line = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(source) => {
+                    return Err(SourceError::Io {
+                        path: self.path.to_path_buf(),
+                        source,
+                    })
+                }
+            };
             line_no += 1;
-            let mut line = buf.as_slice();
-            while let [rest @ .., b'\n' | b'\r'] = line {
-                line = rest;
-            }
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             self.stats.lines += 1;
             if self.columns.is_none() {
-                self.detect_columns(line, &mut parts)?;
-                if self.columns.is_some() && self.stats.headers > 0 {
+                let header = self.detect_columns(line)?;
+                if header {
                     continue;
                 }
             }
-            self.splitter.split(line, &mut parts);
-            match self.parse_line(line, &parts, &mut quantities) {
+            match self.parse_line(line, &mut fields, &mut quantities) {
                 Ok(rec) => {
                     let record = JobRecord {
                         quantities: &quantities,
@@ -275,12 +305,10 @@ impl<'o> Reader<'o> {
     }
 
     /// Decides from the first non-blank line whether the dump has a header.
-    fn detect_columns(
-        &mut self,
-        line: &[u8],
-        parts: &mut Vec<(usize, usize)>,
-    ) -> Result<(), SourceError> {
-        self.splitter.split(line, parts);
+    /// Returns whether the line was the header.
+    fn detect_columns(&mut self, line: &[u8]) -> Result<bool, SourceError> {
+        let mut parts = Vec::new();
+        self.splitter.split(line, &mut parts);
         let first: Vec<String> = parts
             .iter()
             .map(|&(a, b)| String::from_utf8_lossy(&line[a..b]).into_owned())
@@ -311,30 +339,40 @@ impl<'o> Reader<'o> {
         let columns = Columns::from_names(&names, &self.opts.resource_field)
             .map_err(|reason| self.format_error(reason))?;
         self.columns = Some(columns);
-        Ok(())
+        Ok(is_header)
     }
 
     fn parse_line<'l>(
         &mut self,
         line: &'l [u8],
-        parts: &[(usize, usize)],
+        fields: &mut Fields,
         quantities: &mut [Option<Decimal>],
     ) -> Result<JobRecord<'l>, Skip> {
         let cols = self
             .columns
             .as_ref()
             .expect("columns are known before lines are parsed");
-        let n = parts.len();
-        let trailing_ok = n == cols.count + 1 && parts[n - 1].0 == parts[n - 1].1;
-        if n != cols.count && !trailing_ok {
-            return Err(Skip::Invalid {
-                field: "line".into(),
-                reason: format!(
-                    "has {} fields, expected {} (a value containing the delimiter {:?}, or a truncated line)",
-                    n, cols.count, self.opts.delimiter
-                ),
-            });
+        let splitter = &self.splitter;
+        fields.reset();
+        // Most lines are steps: find out from the JobID alone, splitting no further.
+        fields.ensure(splitter, line, cols.job_id + 1);
+        if fields.parts.len() <= cols.job_id {
+            return Err(self.field_count_error(fields.total(splitter, line)));
         }
+        let (a, b) = fields.parts[cols.job_id];
+        let job_id_bytes = &line[a..b];
+        if memchr::memchr(b'.', job_id_bytes).is_some() {
+            return Err(Skip::Step);
+        }
+        // An allocation: every field must be where the header says, so count them all
+        // (a value containing the delimiter shifts everything after it).
+        fields.ensure(splitter, line, cols.max_index + 1);
+        let total = fields.total(splitter, line);
+        let trailing_ok = total == cols.count + 1 && line.ends_with(&splitter.delim);
+        if total != cols.count && !trailing_ok {
+            return Err(self.field_count_error(total));
+        }
+        let parts = &fields.parts;
         let field = |i: usize| -> Result<&'l str, Skip> {
             let (a, b) = parts[i];
             std::str::from_utf8(&line[a..b]).map_err(|e| Skip::Invalid {
@@ -346,9 +384,6 @@ impl<'o> Reader<'o> {
             |i: Option<usize>| -> Result<&'l str, Skip> { i.map(field).unwrap_or(Ok("")) };
 
         let job_id = field(cols.job_id)?;
-        if job_id.contains('.') {
-            return Err(Skip::Step);
-        }
         if job_id.eq_ignore_ascii_case("JobID") {
             // A header repeated mid-file: dumps concatenated with `cat`.
             return Err(Skip::Header);
@@ -403,24 +438,26 @@ impl<'o> Reader<'o> {
         };
         let tres = field(cols.alloc_tres)?;
         quantities.iter_mut().for_each(|q| *q = None);
-        for pair in tres.split(',') {
-            // Entries without `=` exist in the wild (`gres/gpfs:ess:1`): not a quantity.
-            let Some((name, value)) = pair.split_once('=') else {
-                continue;
-            };
-            let Some(idx) = self.wanted.iter().position(|(w, _)| w == name) else {
-                continue;
-            };
-            if quantities[idx].is_some() {
-                return Err(invalid(
-                    cols,
-                    cols.alloc_tres,
-                    format!("{name} appears twice in {tres:?}"),
-                ));
+        if !tres.is_empty() {
+            for pair in tres.split(',') {
+                // Entries without `=` exist in the wild (`gres/gpfs:ess:1`): not a quantity.
+                let Some((name, value)) = pair.split_once('=') else {
+                    continue;
+                };
+                let Some(idx) = self.wanted.iter().position(|(w, _)| w == name) else {
+                    continue;
+                };
+                if quantities[idx].is_some() {
+                    return Err(invalid(
+                        cols,
+                        cols.alloc_tres,
+                        format!("{name} appears twice in {tres:?}"),
+                    ));
+                }
+                let q = parse_quantity(value, self.wanted[idx].1)
+                    .map_err(|e| invalid(cols, cols.alloc_tres, format!("{name}={value}: {e}")))?;
+                quantities[idx] = Some(q);
             }
-            let q = parse_quantity(value, self.wanted[idx].1)
-                .map_err(|e| invalid(cols, cols.alloc_tres, format!("{name}={value}: {e}")))?;
-            quantities[idx] = Some(q);
         }
         let raw = opt_field(cols.job_id_raw)?;
         Ok(JobRecord {
@@ -436,6 +473,62 @@ impl<'o> Reader<'o> {
             file_index: self.file_index,
             line: 0,
         })
+    }
+
+    fn field_count_error(&self, total: usize) -> Skip {
+        let cols = self.columns.as_ref().expect("columns are known");
+        Skip::Invalid {
+            field: "line".into(),
+            reason: format!(
+                "has {} fields, expected {} (a value containing the delimiter {:?}, or a truncated line)",
+                total, cols.count, self.opts.delimiter
+            ),
+        }
+    }
+}
+
+/// The fields of one line, split lazily from the left: step lines only need the JobID.
+#[derive(Default)]
+struct Fields {
+    parts: Vec<(usize, usize)>,
+    /// Where the next field starts.
+    cursor: usize,
+    /// The last field has been split off.
+    done: bool,
+}
+
+impl Fields {
+    fn reset(&mut self) {
+        self.parts.clear();
+        self.cursor = 0;
+        self.done = false;
+    }
+
+    /// Splits until `n` fields are known or the line ends.
+    fn ensure(&mut self, s: &Splitter, line: &[u8], n: usize) {
+        while self.parts.len() < n && !self.done {
+            let rest = &line[self.cursor..];
+            match s.find(rest) {
+                Some(p) => {
+                    self.parts.push((self.cursor, self.cursor + p));
+                    self.cursor += p + s.delim.len();
+                }
+                None => {
+                    self.parts.push((self.cursor, line.len()));
+                    self.cursor = line.len();
+                    self.done = true;
+                }
+            }
+        }
+    }
+
+    /// The number of fields on the whole line.
+    fn total(&self, s: &Splitter, line: &[u8]) -> usize {
+        if self.done {
+            self.parts.len()
+        } else {
+            self.parts.len() + s.count(&line[self.cursor..]) + 1
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone};
+use chrono::{NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -100,6 +100,27 @@ fn digits(b: &[u8]) -> Option<u32> {
     Some(v)
 }
 
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a valid proleptic Gregorian date (H. Hinnant's algorithm):
+/// this runs for every timestamp of every job, so it avoids a general date library call.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Seconds since the epoch of the wall-clock reading, as if it were UTC.
 fn parse_naive_seconds(s: &str) -> Result<i64, TimeError> {
     let b = s.as_bytes();
@@ -119,18 +140,20 @@ fn parse_naive_seconds(s: &str) -> Result<i64, TimeError> {
     let hour = digits(&b[11..13]).ok_or_else(syntax)?;
     let min = digits(&b[14..16]).ok_or_else(syntax)?;
     let sec = digits(&b[17..19]).ok_or_else(syntax)?;
-    let date = NaiveDate::from_ymd_opt(year as i32, month, day)
-        .ok_or_else(|| TimeError::Impossible(s.to_string()))?;
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return Err(TimeError::Impossible(s.to_string()));
+    }
     if hour > 23 || min > 59 || sec > 59 {
         return Err(TimeError::Impossible(s.to_string()));
     }
-    let days = i64::from(date.num_days_from_ce() - 719_163);
+    let days = days_from_civil(i64::from(year), month, day);
     Ok(days * 86_400 + i64::from(hour * 3600 + min * 60 + sec))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Datelike;
 
     fn utc(s: &str) -> i64 {
         chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
@@ -187,6 +210,27 @@ mod tests {
             p.parse("2026-03-29T01:59:59").unwrap(),
             utc("2026-03-29T00:59:59Z")
         );
+    }
+
+    #[test]
+    fn civil_days_agree_with_chrono_over_centuries() {
+        use chrono::NaiveDate;
+        let mut d = NaiveDate::from_ymd_opt(1890, 1, 1).unwrap();
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        while d.year() < 2110 {
+            let ours = days_from_civil(i64::from(d.year()), d.month(), d.day());
+            assert_eq!(ours, (d - epoch).num_days(), "{d}");
+            assert_eq!(days_in_month(d.year() as u32, d.month()), {
+                let next = if d.month() == 12 {
+                    NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
+                } else {
+                    NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
+                }
+                .unwrap();
+                (next - NaiveDate::from_ymd_opt(d.year(), d.month(), 1).unwrap()).num_days() as u32
+            });
+            d = d.succ_opt().unwrap();
+        }
     }
 
     #[test]
