@@ -107,6 +107,25 @@ mod tests {
     }
 
     #[test]
+    fn odd_numbers_fail_or_parse_without_panicking() {
+        for raw in [
+            "1e-100",
+            "1e99999999999",
+            "1e-99999999999",
+            "-0",
+            "0e0",
+            "1E+",
+            "-",
+            "0.000000000000000000000000000001",
+            "79228162514264337593543950336",
+        ] {
+            let _ = parse_json_decimal(raw);
+        }
+        assert_eq!(parse_json_decimal("-0"), Ok(Decimal::ZERO));
+        assert_eq!(parse_json_decimal("0e0"), Ok(Decimal::ZERO));
+    }
+
+    #[test]
     fn in_structs_and_maps() {
         #[derive(Deserialize)]
         struct T {
