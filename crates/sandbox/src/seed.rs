@@ -338,9 +338,9 @@ impl Ctx<'_> {
     }
 }
 
-fn lookup<'a>(
+fn lookup(
     ctx: &Ctx<'_>,
-    map: &'a HashMap<String, Uuid>,
+    map: &HashMap<String, Uuid>,
     entry: &str,
     what: &str,
     name: &str,

@@ -85,10 +85,10 @@ pub(crate) async fn list(
                         .is_none_or(|q| r.is_some_and(|r| r.name.to_lowercase().contains(q)))
             })
             .collect();
-        rows.sort_by(|a, b| b.created.cmp(&a.created));
+        rows.sort_by_key(|o| std::cmp::Reverse(o.created));
         for (key, desc) in ctx.ordering().into_iter().rev() {
             match key.as_str() {
-                "created" => rows.sort_by(|a, b| a.created.cmp(&b.created)),
+                "created" => rows.sort_by_key(|a| a.created),
                 "state" => rows.sort_by(|a, b| a.state.cmp(&b.state)),
                 _ => continue,
             }

@@ -111,10 +111,10 @@ fn list(app: &AppState, view: View, user: &User, ctx: &Ctx) -> Result<Response, 
                     .unwrap_or_default()
             };
             match key.as_str() {
-                "created" => rows.sort_by(|a, b| a.created.cmp(&b.created)),
+                "created" => rows.sort_by_key(|a| a.created),
                 "name" => rows.sort_by(|a, b| a.name.cmp(&b.name)),
                 "state" => rows.sort_by(|a, b| a.state.cmp(&b.state)),
-                "end_date" => rows.sort_by(|a, b| a.end_date.cmp(&b.end_date)),
+                "end_date" => rows.sort_by_key(|a| a.end_date),
                 "project_name" => rows.sort_by_key(|a| project_name(a)),
                 _ => continue,
             }
