@@ -9,6 +9,7 @@ use tally_model::{round_amount, BillingMonth, InvalidRecord, MonthRange, UsageCe
 use tally_sources::{JobRecord, RecordSink, SourceStats};
 
 use crate::intern::Interner;
+use crate::jobs::{JobKey, JobTable, Upsert};
 
 /// How one Waldur offering component is measured from a TRES.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,35 +109,11 @@ pub struct Collection {
     pub unmapped: Vec<UnmappedAccount>,
 }
 
-/// Job identity: a job is the same job in every dump it appears in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct JobKey {
-    /// The numeric id, or an interned string id with the top bit set.
-    id: u64,
-    cluster: u32,
-    /// Submit time, `i64::MIN` when unknown: with it, reused job ids stay apart.
-    submit: i64,
-}
-
-const STRING_ID: u64 = 1 << 63;
-const RUNNING: i64 = i64::MAX;
-
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    account: u32,
-    start: i64,
-    /// `RUNNING` while the job has no End.
-    end: i64,
-}
-
 pub struct Aggregator {
     opts: AggregateOptions,
     /// Distinct TRES names the rules need, in the order sources deliver them.
     wanted: Vec<String>,
-    jobs: FxHashMap<JobKey, u32>,
-    slots: Vec<Slot>,
-    /// `wanted.len()` quantities per slot, zero when the record lacks the TRES.
-    quantities: Vec<Decimal>,
+    jobs: JobTable,
     clusters: Interner,
     keys: Interner,
     accounts: Interner,
@@ -154,10 +131,8 @@ impl Aggregator {
         }
         Self {
             opts,
+            jobs: JobTable::new(wanted.len()),
             wanted,
-            jobs: FxHashMap::default(),
-            slots: Vec::new(),
-            quantities: Vec::new(),
             clusters: Interner::default(),
             keys: Interner::default(),
             accounts: Interner::default(),
@@ -176,35 +151,13 @@ impl Aggregator {
 
     fn key(&mut self, r: &JobRecord<'_>) -> JobKey {
         let b = r.key.as_bytes();
-        let id = if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
-            b.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'))
-        } else {
-            STRING_ID | u64::from(self.keys.id(r.key))
-        };
-        JobKey {
-            id,
-            cluster: self.clusters.id(r.cluster),
-            submit: r.submit.unwrap_or(i64::MIN),
-        }
-    }
-
-    fn write_slot(&mut self, slot: usize, r: &JobRecord<'_>) {
-        let s = Slot {
-            account: self.accounts.id(r.account),
-            start: r.start,
-            end: r.end.unwrap_or(RUNNING),
-        };
-        let n = self.wanted.len();
-        let q = r.quantities.iter().map(|q| q.unwrap_or(Decimal::ZERO));
-        if slot == self.slots.len() {
-            self.slots.push(s);
-            self.quantities.extend(q);
-        } else {
-            self.slots[slot] = s;
-            for (dst, v) in self.quantities[slot * n..(slot + 1) * n].iter_mut().zip(q) {
-                *dst = v;
-            }
-        }
+        let numeric = (!b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit))
+            .then(|| b.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0')));
+        let cluster = self.clusters.id(r.cluster);
+        let keys = &mut self.keys;
+        JobKey::new(cluster, numeric, r.submit, || {
+            keys.id(&format!("{}\u{0}{}", r.cluster, r.key))
+        })
     }
 
     /// Folds the kept records into cells. Consumes the aggregator: this is the end of a run.
@@ -212,17 +165,15 @@ impl Aggregator {
         let Aggregator {
             opts,
             wanted,
-            slots,
-            quantities,
+            jobs,
             accounts,
             invalid,
             mut counts,
             ..
         } = self;
-        let n = wanted.len();
         let as_of = opts.as_of.timestamp();
         let tz = opts.billing_timezone;
-        counts.jobs = slots.len() as u64;
+        counts.jobs = jobs.len() as u64;
 
         let mut resources = Interner::default();
         // Resolve each account once.
@@ -235,22 +186,27 @@ impl Aggregator {
         let mut sums: FxHashMap<(u32, BillingMonth, usize), Decimal> = FxHashMap::default();
         let mut months = MonthCache::new(tz);
 
-        for (i, slot) in slots.iter().enumerate() {
-            let Some(resource) = resolved[slot.account as usize] else {
+        let mut q = vec![Decimal::ZERO; wanted.len()];
+        for slot in 0..jobs.len() {
+            let account = jobs.account(slot);
+            let Some(resource) = resolved[account as usize] else {
                 counts.unmapped += 1;
-                *unmapped.entry(accounts.name(slot.account)).or_default() += 1;
+                *unmapped.entry(accounts.name(account)).or_default() += 1;
                 continue;
             };
-            let end = slot.end.min(as_of);
-            if slot.start >= as_of {
+            let (start, end) = jobs.span(slot);
+            let end = end.min(as_of);
+            if start >= as_of {
                 counts.after_as_of += 1;
                 continue;
             }
-            let q = &quantities[i * n..(i + 1) * n];
+            for (k, v) in q.iter_mut().enumerate() {
+                *v = jobs.quantity(slot, k);
+            }
             if q.iter().all(Decimal::is_zero) {
                 continue;
             }
-            let mut t = slot.start;
+            let mut t = start;
             while t < end {
                 let (month, month_end) = months.month_at(t);
                 let seg_end = end.min(month_end);
@@ -305,27 +261,9 @@ impl RecordSink for Aggregator {
 
     fn record(&mut self, r: &JobRecord<'_>) {
         let key = self.key(r);
-        match self.jobs.get(&key).copied() {
-            None => {
-                let slot = self.slots.len();
-                self.jobs.insert(key, slot as u32);
-                self.write_slot(slot, r);
-            }
-            Some(slot) => {
-                self.counts.duplicates += 1;
-                let old = self.slots[slot as usize].end;
-                let new = r.end.unwrap_or(RUNNING);
-                // A record with a known End beats one without; between two known Ends the
-                // later wins; between two running records the one read last is the newer.
-                let newer = match (old == RUNNING, new == RUNNING) {
-                    (true, _) => true,
-                    (false, true) => false,
-                    (false, false) => new > old,
-                };
-                if newer {
-                    self.write_slot(slot as usize, r);
-                }
-            }
+        let account = self.accounts.id(r.account);
+        if self.jobs.upsert(key, account, r.start, r.end, r.quantities) != Upsert::Inserted {
+            self.counts.duplicates += 1;
         }
     }
 

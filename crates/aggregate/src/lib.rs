@@ -11,6 +11,7 @@
 
 mod aggregator;
 mod intern;
+mod jobs;
 
 pub use aggregator::{
     AccountMapping, AggregateOptions, Aggregator, Collection, ComponentRule, RecordCounts,
