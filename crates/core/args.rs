@@ -37,6 +37,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Read the accounting records and print the usage per resource, month and component.
     Collect(CollectArgs),
+    /// Run the embedded Waldur-compatible sandbox server (loopback only by default).
+    Sandbox(crate::sandbox::SandboxArgs),
 }
 
 /// What every command that computes usage needs.

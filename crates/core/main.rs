@@ -10,6 +10,7 @@ mod collect;
 mod exit;
 mod logging;
 mod output;
+mod sandbox;
 
 use args::{Cli, Command};
 use exit::Exit;
@@ -31,5 +32,6 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Collect(args) => collect::run(&args),
+        Command::Sandbox(args) => sandbox::run(&args),
     }
 }
