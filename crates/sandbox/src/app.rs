@@ -364,17 +364,23 @@ impl Ctx {
     }
     /// A comma-separated uuid list filter.
     pub fn uuid_list(&self, key: &str) -> Result<Option<Vec<uuid::Uuid>>, ApiError> {
-        match self.one(key) {
-            None => Ok(None),
-            Some(v) => v
-                .split(',')
-                .map(|s| {
-                    crate::state::parse_uuid(s)
-                        .ok_or_else(|| ApiError::field(key, "Enter a valid UUID."))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
+        let values: Vec<&str> = self
+            .all(key)
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .filter(|v| !v.is_empty())
+            .collect();
+        if values.is_empty() {
+            return Ok(None);
         }
+        values
+            .into_iter()
+            .map(|s| {
+                crate::state::parse_uuid(s)
+                    .ok_or_else(|| ApiError::field(key, "Enter a valid UUID."))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
     /// A multiple-choice filter (`state=OK&state=Erred`); invalid values are a 400 like django-filter.
     pub fn choices(&self, key: &str, allowed: &[&str]) -> Result<Vec<String>, ApiError> {

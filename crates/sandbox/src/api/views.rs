@@ -791,8 +791,8 @@ impl V<'_> {
             .f("project", self.url("projects", &p.uuid))
             .f("project_uuid", hex(&p.uuid))
             .f("project_name", p.name.clone())
+            // `project_end_date` is omitted while unset: the 8.1.3 SDK cannot parse `null` there.
             .f("project_created", dt(&p.created))
-            .f("project_end_date", Value::Null)
             .f("customer_uuid", hex(&p.org))
             .f(
                 "customer_name",
