@@ -39,6 +39,9 @@ pub enum Command {
     Collect(CollectArgs),
     /// Run the embedded Waldur-compatible sandbox server (loopback only by default).
     Sandbox(crate::sandbox::SandboxArgs),
+    /// Provider operations on orders: list, approve, reject, cancel.
+    #[command(subcommand)]
+    Orders(crate::ops::orders::OrdersCommand),
 }
 
 /// What every command that computes usage needs.

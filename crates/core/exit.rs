@@ -15,6 +15,11 @@ pub enum Exit {
     Config = 2,
     /// `--strict`: some input lines were invalid or some accounts mapped to no resource.
     InvalidInput = 3,
+    /// Some of the requested operations were not done (`tally orders approve A B` and one of
+    /// them failed); each object's result is printed.
+    NotDone = 4,
+    /// Waldur refused the API token (HTTP 401: wrong, missing or expired token).
+    AuthFailed = 6,
 }
 
 impl From<Exit> for ExitCode {
@@ -26,6 +31,9 @@ impl From<Exit> for ExitCode {
 /// Maps an error that ended the run to its exit code.
 pub fn classify(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {
+        if let Some(code) = crate::ops::exit_code(cause) {
+            return code;
+        }
         if cause.is::<tally_config::ConfigError>() || cause.is::<tally_sources::FileListError>() {
             return Exit::Config;
         }

@@ -9,6 +9,7 @@ mod args;
 mod collect;
 mod exit;
 mod logging;
+mod ops;
 mod output;
 mod sandbox;
 
@@ -33,5 +34,6 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Collect(args) => collect::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
+        Command::Orders(cmd) => ops::orders::run(&cmd),
     }
 }

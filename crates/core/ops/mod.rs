@@ -1,0 +1,314 @@
+//! Provider operations of the seed guides (Waldur SDK service-provider lifecycle, Puhuri resource
+//! allocation) as `tally` subcommands: one command per operation, on the typed client and the same
+//! configuration as `push`, so operators stop keeping Python snippets around.
+//!
+//! Every command takes `--config` (the `[waldur]` table: url, token_file, customer_uuid,
+//! offering_uuid) and `--format table|json|csv`; list commands fetch every page unless `--page` is
+//! given. Mutating commands print one result per object and fail (exit 4) when any object failed,
+//! so a script learns which ones to look at. The JSON shapes are documented in docs/operations.md.
+
+pub mod client;
+// pub mod keys;
+// pub mod offering_users;
+// pub mod offerings;
+pub mod orders;
+// pub mod provider;
+pub mod render;
+// pub mod resources;
+// pub mod usage;
+// pub mod users;
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+use tally_waldur::{ListRequest, WaldurClient};
+use uuid::Uuid;
+
+use crate::args::OutputFormat;
+use crate::exit::{Exit, UsageError};
+
+/// Flags every operation takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// The configuration file; its [waldur] table gives url, token_file, customer_uuid and
+    /// offering_uuid (the token may also come from TALLY_WALDUR_TOKEN).
+    #[arg(long, short = 'c', env = "TALLY_CONFIG")]
+    pub config: PathBuf,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// Paging of list commands: every page by default, because a provider who approves "all pending
+/// orders" must not silently miss the ones on page 2.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Paging {
+    /// Only this page (1-based). Default: every page.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page: Option<u32>,
+    /// Items per request (1..=300; default 100).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=300))]
+    pub page_size: Option<u32>,
+}
+
+/// Everything a command needs once the configuration is read and the client is built.
+pub struct Ctx {
+    pub client: WaldurClient,
+    pub waldur: tally_config::Waldur,
+    pub config_path: PathBuf,
+    pub format: OutputFormat,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Ctx {
+    /// Reads the configuration and builds the client; `page_size` overrides the client's.
+    pub fn new(common: &Common, page_size: Option<u32>) -> anyhow::Result<Ctx> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+        let built = {
+            let _guard = rt.enter();
+            client::build(&common.config, page_size)?
+        };
+        Ok(Ctx {
+            client: built.client,
+            waldur: built.waldur,
+            config_path: common.config.clone(),
+            format: common.format,
+            rt,
+        })
+    }
+
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// `--customer`, else `customer_uuid` of the configuration: the provider organisation.
+    pub fn customer(&self, given: Option<Uuid>) -> anyhow::Result<Uuid> {
+        match given {
+            Some(u) => Ok(u),
+            None => self.config_uuid("customer_uuid", self.waldur.customer_uuid.as_deref())?
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "no provider organisation: set waldur.customer_uuid in {} or pass --customer",
+                        self.config_path.display()
+                    ))
+                    .into()
+                }),
+        }
+    }
+
+    /// `customer_uuid` of the configuration, if set (used as a default filter).
+    pub fn opt_customer(&self) -> anyhow::Result<Option<Uuid>> {
+        self.config_uuid("customer_uuid", self.waldur.customer_uuid.as_deref())
+    }
+
+    /// `--offering`, else `offering_uuid` of the configuration.
+    pub fn offering(&self, given: Option<Uuid>) -> anyhow::Result<Uuid> {
+        match given {
+            Some(u) => Ok(u),
+            None => self.config_uuid("offering_uuid", self.waldur.offering_uuid.as_deref())?
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "no offering: set waldur.offering_uuid in {} or pass --offering",
+                        self.config_path.display()
+                    ))
+                    .into()
+                }),
+        }
+    }
+
+    fn config_uuid(&self, key: &str, value: Option<&str>) -> anyhow::Result<Option<Uuid>> {
+        match value {
+            None => Ok(None),
+            Some(s) => Uuid::parse_str(s.trim()).map(Some).map_err(|_| {
+                UsageError(format!(
+                    "{}: waldur.{key} = {s:?} is not a uuid",
+                    self.config_path.display()
+                ))
+                .into()
+            }),
+        }
+    }
+
+    /// Every item, or one page when `--page` was given.
+    pub fn fetch<R: ListRequest>(
+        &self,
+        req: &R,
+        paging: &Paging,
+    ) -> anyhow::Result<render::Listing<R::Item>> {
+        match paging.page {
+            None => {
+                let items = self.block_on(self.client.list(req)).map_err(api)?;
+                Ok(render::Listing::all(items))
+            }
+            Some(page) => {
+                let p = self
+                    .block_on(self.client.page(req, page, paging.page_size))
+                    .map_err(api)?;
+                Ok(render::Listing {
+                    total: p.total,
+                    page: Some(page),
+                    has_next: p.has_next,
+                    items: p.items,
+                })
+            }
+        }
+    }
+}
+
+/// Why a run failed with a dedicated exit code (see [`exit_code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// Some of the requested operations were not done; each one's result was printed.
+    #[error("{failed} of {total} {what} failed (results above)")]
+    NotDone {
+        failed: usize,
+        total: usize,
+        what: String,
+    },
+}
+
+/// Exit code for the errors of this module and of the Waldur client: 6 when Waldur refused the
+/// token (nothing will work until it is fixed), 4 when some operation was not done.
+pub fn exit_code(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
+    if let Some(e) = cause.downcast_ref::<tally_waldur::Error>() {
+        if matches!(e, tally_waldur::Error::Unauthorized(_)) {
+            return Some(Exit::AuthFailed);
+        }
+    }
+    if cause.is::<OpsError>() {
+        return Some(Exit::NotDone);
+    }
+    None
+}
+
+/// Wraps a client error; a 401 gets the operator's next step (the client already explains an
+/// expired token).
+pub fn api(e: tally_waldur::Error) -> anyhow::Error {
+    if matches!(e, tally_waldur::Error::Unauthorized(_)) && !e.is_token_expired() {
+        return anyhow::Error::new(e).context(
+            "Waldur refused the API token: check waldur.token_file in the configuration (or \
+             TALLY_WALDUR_TOKEN) and that the token belongs to a user of the provider organisation",
+        );
+    }
+    anyhow::Error::new(e)
+}
+
+/// What one operation on one object came to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The object (order, resource, user) the operation was about.
+    pub uuid: String,
+    pub ok: bool,
+    /// The object's state after the operation (or at the time of a failure), when known.
+    pub state: Option<String>,
+    /// HTTP status of a failed answer, when there was one.
+    pub status: Option<u16>,
+    /// The server's message (success text, or the error with the server's words).
+    pub message: String,
+}
+
+impl Outcome {
+    pub fn done(uuid: Uuid, state: Option<String>, message: impl Into<String>) -> Self {
+        Outcome {
+            uuid: uuid.simple().to_string(),
+            ok: true,
+            state,
+            status: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed(uuid: Uuid, e: &tally_waldur::Error, state: Option<String>) -> Self {
+        let message = match e.failure() {
+            Some(f) => f.message.render(),
+            None => e.to_string(),
+        };
+        Outcome {
+            uuid: uuid.simple().to_string(),
+            ok: false,
+            state,
+            status: e.status(),
+            message,
+        }
+    }
+}
+
+/// Runs `op` on each object in order. A 401 stops the run (every further call would fail the
+/// same way) and is returned, so the exit code says "authentication" rather than "not done".
+pub async fn each<F, Fut>(
+    uuids: &[Uuid],
+    mut op: F,
+) -> (Vec<Outcome>, Option<tally_waldur::Error>)
+where
+    F: FnMut(Uuid) -> Fut,
+    Fut: Future<Output = Result<Outcome, (Outcome, tally_waldur::Error)>>,
+{
+    let mut out = Vec::with_capacity(uuids.len());
+    for &u in uuids {
+        match op(u).await {
+            Ok(o) => out.push(o),
+            Err((o, e)) => {
+                out.push(o);
+                if matches!(e, tally_waldur::Error::Unauthorized(_)) {
+                    return (out, Some(e));
+                }
+            }
+        }
+    }
+    (out, None)
+}
+
+/// Prints the per-object results and turns failures into the run's result.
+pub fn finish(
+    ctx: &Ctx,
+    action: &str,
+    what: &str,
+    total: usize,
+    outcomes: Vec<Outcome>,
+    fatal: Option<tally_waldur::Error>,
+) -> anyhow::Result<Exit> {
+    render::outcomes(ctx.format, action, &outcomes)?;
+    if let Some(e) = fatal {
+        return Err(api(e));
+    }
+    let failed = outcomes.iter().filter(|o| !o.ok).count();
+    if failed > 0 {
+        return Err(OpsError::NotDone {
+            failed,
+            total,
+            what: what.to_owned(),
+        }
+        .into());
+    }
+    Ok(Exit::Ok)
+}
+
+/// Reads labels typed by an operator (`executing,pending-provider`) into a client enum, naming the
+/// accepted ones on a typo instead of sending a filter Waldur would answer 400 to.
+pub fn labels<T: Clone>(
+    what: &str,
+    given: &[String],
+    parse: impl Fn(&str) -> Option<T>,
+    known: &[T],
+    show: impl Fn(&T) -> String,
+) -> anyhow::Result<Vec<T>> {
+    given
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            parse(s).ok_or_else(|| {
+                let names: Vec<String> = known.iter().map(&show).collect();
+                UsageError(format!(
+                    "{what} {s:?} is not one of: {}",
+                    names.join(", ")
+                ))
+                .into()
+            })
+        })
+        .collect()
+}

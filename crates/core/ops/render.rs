@@ -1,0 +1,391 @@
+//! `--format table|json|csv` for the operation commands.
+//!
+//! Items are serialised once to JSON (the typed client's structs, with Waldur's field names) and
+//! every format is cut from that: JSON prints it, table and CSV pick columns by key. uuids are
+//! written in Waldur's own 32-hex form everywhere, so a value copied from any output matches what
+//! the server sends and what tally accepts.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::args::OutputFormat;
+use crate::ops::Outcome;
+
+/// A table cell longer than this is cut (table only; JSON and CSV keep everything), so rows with
+/// an SSH key or a long description still fit a terminal.
+const MAX_CELL: usize = 60;
+
+/// Items of a list command and where they sit in the whole listing.
+#[derive(Debug)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    /// `X-Result-Count`: items over all pages, when known.
+    pub total: Option<u64>,
+    /// The page shown (`--page`), `None` when every page was fetched.
+    pub page: Option<u32>,
+    pub has_next: bool,
+}
+
+impl<T> Listing<T> {
+    pub fn all(items: Vec<T>) -> Self {
+        Listing {
+            total: Some(items.len() as u64),
+            page: None,
+            has_next: false,
+            items,
+        }
+    }
+}
+
+/// The `--format json` document of list commands.
+#[derive(Serialize)]
+struct ListJson<'a> {
+    items: &'a [Value],
+    count: usize,
+    total: Option<u64>,
+    page: Option<u32>,
+    has_next: bool,
+}
+
+/// A serialisable value as JSON, uuids in 32-hex form, restricted to `only` keys when given.
+pub fn to_json<T: Serialize>(v: &T, only: Option<&[String]>) -> anyhow::Result<Value> {
+    let mut v = serde_json::to_value(v)?;
+    simple_uuids(&mut v);
+    if let (Some(only), Value::Object(m)) = (only, &mut v) {
+        m.retain(|k, _| k == "uuid" || only.iter().any(|o| o == k));
+    }
+    Ok(v)
+}
+
+/// Rewrites the values of `uuid` and `*_uuid` keys (and only those: a `backend_id` that happens to
+/// look like a uuid stays as it is) to the 32-hex form.
+fn simple_uuids(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, item) in m.iter_mut() {
+                if k == "uuid" || k.ends_with("_uuid") {
+                    if let Value::String(s) = item {
+                        if let Ok(u) = uuid::Uuid::parse_str(s) {
+                            *s = u.simple().to_string();
+                        }
+                    }
+                } else {
+                    simple_uuids(item);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(simple_uuids),
+        _ => {}
+    }
+}
+
+/// One cell's text: strings as they are, `null` empty, maps as `k=v, ...`, lists joined.
+pub fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::Object(m) if m.contains_key("header") => cell(m.get("header")),
+                Value::Object(_) | Value::Array(_) => i.to_string(),
+                other => cell(Some(other)),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", cell(Some(v))))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+fn field<'a>(item: &'a Value, key: &str) -> Option<&'a Value> {
+    item.as_object().and_then(|m: &Map<String, Value>| m.get(key))
+}
+
+/// Prints a list in the chosen format; `columns` are JSON keys (table and CSV), `only` restricts
+/// the JSON items to those keys (for `--field`).
+pub fn list<T: Serialize>(
+    format: OutputFormat,
+    listing: &Listing<T>,
+    columns: &[String],
+    only: Option<&[String]>,
+) -> anyhow::Result<()> {
+    let items = listing
+        .items
+        .iter()
+        .map(|i| to_json(i, only))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|i| columns.iter().map(|c| cell(field(i, c))).collect())
+        .collect();
+    match format {
+        OutputFormat::Json => print_json(&ListJson {
+            items: &items,
+            count: items.len(),
+            total: listing.total,
+            page: listing.page,
+            has_next: listing.has_next,
+        })?,
+        OutputFormat::Csv => print_csv(columns, &rows)?,
+        OutputFormat::Table => {
+            let headers: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
+            print_table(&headers, &rows, rows.is_empty().then_some("(none)"))?;
+        }
+    }
+    if let (Some(page), OutputFormat::Table) = (listing.page, format) {
+        // On stderr: stdout stays the table alone.
+        let total = listing
+            .total
+            .map(|t| format!(" of {t}"))
+            .unwrap_or_default();
+        let next = if listing.has_next {
+            format!("; next: --page {}", page.saturating_add(1))
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "page {page}: {} items{total}{next}",
+            listing.items.len()
+        );
+    }
+    Ok(())
+}
+
+/// Prints one object: a two-column key/value table, one CSV row, or the JSON object.
+pub fn object<T: Serialize>(
+    format: OutputFormat,
+    obj: &T,
+    columns: &[String],
+) -> anyhow::Result<()> {
+    let v = to_json(obj, None)?;
+    match format {
+        OutputFormat::Json => print_json(&v),
+        OutputFormat::Csv => print_csv(
+            columns,
+            &[columns.iter().map(|c| cell(field(&v, c))).collect()],
+        ),
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = columns
+                .iter()
+                .map(|c| vec![c.clone(), cell(field(&v, c))])
+                .collect();
+            print_table(&[], &rows, None)
+        }
+    }
+}
+
+/// The `--format json` document of mutating commands.
+#[derive(Serialize)]
+struct OutcomesJson<'a> {
+    action: &'a str,
+    results: &'a [Outcome],
+    done: usize,
+    failed: usize,
+}
+
+/// Prints what a mutating command did to each object.
+pub fn outcomes(format: OutputFormat, action: &str, outcomes: &[Outcome]) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Json => {
+            let failed = outcomes.iter().filter(|o| !o.ok).count();
+            print_json(&OutcomesJson {
+                action,
+                results: outcomes,
+                done: outcomes.len() - failed,
+                failed,
+            })
+        }
+        OutputFormat::Csv | OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = outcomes
+                .iter()
+                .map(|o| {
+                    vec![
+                        o.uuid.clone(),
+                        action.to_owned(),
+                        if o.ok { "ok" } else { "FAILED" }.to_owned(),
+                        o.state.clone().unwrap_or_default(),
+                        o.status.map(|s| s.to_string()).unwrap_or_default(),
+                        o.message.clone(),
+                    ]
+                })
+                .collect();
+            let cols = ["uuid", "action", "result", "state", "status", "message"];
+            if format == OutputFormat::Csv {
+                print_csv(&cols.map(String::from), &rows)
+            } else {
+                print_table(&cols.map(|c| c.to_uppercase()), &rows, None)
+            }
+        }
+    }
+}
+
+fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let r = serde_json::to_writer_pretty(&mut out, v)
+        .map_err(io::Error::other)
+        .and_then(|_| writeln!(out))
+        .and_then(|_| out.flush());
+    Ok(ignore_broken_pipe(r)?)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn print_csv(columns: &[String], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let r = (|| {
+        let line = |r: &[String]| r.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",");
+        writeln!(out, "{}", line(columns))?;
+        for r in rows {
+            writeln!(out, "{}", line(r))?;
+        }
+        out.flush()
+    })();
+    Ok(ignore_broken_pipe(r)?)
+}
+
+/// Cuts a cell to [`MAX_CELL`] characters and flattens line breaks, which would break the rows.
+fn fit(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    if s.chars().count() <= MAX_CELL {
+        s
+    } else {
+        let mut t: String = s.chars().take(MAX_CELL - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Left-aligned columns separated by two spaces, no trailing blanks; `headers` may be empty.
+pub fn format_table(headers: &[String], rows: &[Vec<String>], empty: Option<&str>) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| fit(c)).collect())
+        .collect();
+    let n = headers
+        .len()
+        .max(rows.iter().map(Vec::len).max().unwrap_or(0));
+    let mut widths = vec![0usize; n];
+    for r in std::iter::once(headers).chain(rows.iter().map(Vec::as_slice)) {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut s = String::new();
+    let mut line = |r: &[String]| {
+        let mut l = String::new();
+        for (i, c) in r.iter().enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            l.push_str(c);
+            if i + 1 < r.len() {
+                let pad = widths[i].saturating_sub(c.chars().count());
+                l.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        s.push_str(l.trim_end());
+        s.push('\n');
+    };
+    if !headers.is_empty() {
+        line(headers);
+    }
+    for r in &rows {
+        line(r);
+    }
+    if let (true, Some(e)) = (rows.is_empty(), empty) {
+        s.push_str(e);
+        s.push('\n');
+    }
+    s
+}
+
+fn print_table(headers: &[String], rows: &[Vec<String>], empty: Option<&str>) -> anyhow::Result<()> {
+    let text = format_table(headers, rows, empty);
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let r = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    Ok(ignore_broken_pipe(r)?)
+}
+
+/// A closed pipe (`tally orders list | head`) is not an error.
+fn ignore_broken_pipe(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Column keys from string literals.
+pub fn cols(keys: &[&str]) -> Vec<String> {
+    keys.iter().map(|k| (*k).to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn uuids_become_simple_only_under_uuid_keys() {
+        let mut v = json!({
+            "uuid": "6ccfa594-2996-4d88-84a5-9c97165ed647",
+            "offering_uuid": "6ccfa594-2996-4d88-84a5-9c97165ed647",
+            "backend_id": "6ccfa594-2996-4d88-84a5-9c97165ed647",
+            "nested": [{"user_uuid": "6ccfa594-2996-4d88-84a5-9c97165ed647"}]
+        });
+        simple_uuids(&mut v);
+        assert_eq!(v["uuid"], "6ccfa59429964d8884a59c97165ed647");
+        assert_eq!(v["offering_uuid"], "6ccfa59429964d8884a59c97165ed647");
+        assert_eq!(v["backend_id"], "6ccfa594-2996-4d88-84a5-9c97165ed647");
+        assert_eq!(v["nested"][0]["user_uuid"], "6ccfa59429964d8884a59c97165ed647");
+    }
+
+    #[test]
+    fn cells() {
+        assert_eq!(cell(Some(&json!({"cpu": "10", "gpu": 2}))), "cpu=10, gpu=2");
+        assert_eq!(
+            cell(Some(&json!([{"header": "Login", "body": "x"}, {"header": "Docs"}]))),
+            "Login, Docs"
+        );
+        assert_eq!(cell(Some(&Value::Null)), "");
+        assert_eq!(cell(None), "");
+    }
+
+    #[test]
+    fn table_is_aligned_and_cut() {
+        let t = format_table(
+            &cols(&["A", "BB"]),
+            &[
+                vec!["xyz".into(), "1".into()],
+                vec!["q".into(), "x".repeat(100)],
+            ],
+            None,
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "A    BB");
+        assert_eq!(lines[1], "xyz  1");
+        assert!(lines[2].starts_with("q    xxx"));
+        assert_eq!(lines[2].chars().count(), 5 + MAX_CELL);
+        assert!(lines[2].ends_with('…'));
+        assert_eq!(format_table(&cols(&["A"]), &[], Some("(none)")), "A\n(none)\n");
+    }
+}
