@@ -1,4 +1,5 @@
 //! Integration tests: the real `tally` binary, driven from one harness (`util`).
 
 mod collect;
+mod ops;
 mod util;

@@ -14,7 +14,8 @@ use crate::args::OutputFormat;
 use crate::ops::Outcome;
 
 /// A table cell longer than this is cut (table only; JSON and CSV keep everything), so rows with
-/// an SSH key or a long description still fit a terminal.
+/// an SSH key or a long description still fit a terminal. The last column is never cut: it holds
+/// the messages of mutating commands, which must be read whole, and cannot push others aside.
 const MAX_CELL: usize = 60;
 
 /// Items of a list command and where they sit in the whole listing.
@@ -261,10 +262,7 @@ fn print_csv(columns: &[String], rows: &[Vec<String>]) -> anyhow::Result<()> {
 
 /// Cuts a cell to [`MAX_CELL`] characters and flattens line breaks, which would break the rows.
 fn fit(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-        .collect();
+    let s = flat(s);
     if s.chars().count() <= MAX_CELL {
         s
     } else {
@@ -274,11 +272,22 @@ fn fit(s: &str) -> String {
     }
 }
 
+fn flat(s: &str) -> String {
+    s.chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect()
+}
+
 /// Left-aligned columns separated by two spaces, no trailing blanks; `headers` may be empty.
 pub fn format_table(headers: &[String], rows: &[Vec<String>], empty: Option<&str>) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| r.iter().map(|c| fit(c)).collect())
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(i, c)| if i + 1 < r.len() { fit(c) } else { flat(c) })
+                .collect()
+        })
         .collect();
     let n = headers
         .len()
@@ -376,16 +385,18 @@ mod tests {
             &cols(&["A", "BB"]),
             &[
                 vec!["xyz".into(), "1".into()],
-                vec!["q".into(), "x".repeat(100)],
+                vec!["x".repeat(100), "1".into()],
+                vec!["q".into(), "y".repeat(100)],
             ],
             None,
         );
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines[0], "A    BB");
-        assert_eq!(lines[1], "xyz  1");
-        assert!(lines[2].starts_with("q    xxx"));
-        assert_eq!(lines[2].chars().count(), 5 + MAX_CELL);
-        assert!(lines[2].ends_with('…'));
+        let w = MAX_CELL + 2;
+        assert_eq!(lines[0], format!("{:<w$}BB", "A"));
+        assert_eq!(lines[1], format!("{:<w$}1", "xyz"));
+        assert!(lines[2].ends_with("…  1"));
+        assert_eq!(lines[2].chars().count(), MAX_CELL + 3);
+        assert_eq!(lines[3], format!("{:<w$}{}", "q", "y".repeat(100)));
         assert_eq!(format_table(&cols(&["A"]), &[], Some("(none)")), "A\n(none)\n");
     }
 }

@@ -1,0 +1,556 @@
+//! The provider operations (`tally orders|resources|offering-users|provider|users|keys|offerings|
+//! usage`) run as the real binary against the sandbox on loopback, started in-process on a tokio
+//! runtime that lives as long as the test. The world is the demo world plus orders in every state,
+//! and the lists are read with small page sizes so that every listing spans several pages.
+//! Server state is checked afterwards through the typed client with the staff token.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use tally_sandbox::{seed_uuid, RunningSandbox, SandboxOptions, World, DEMO_TOML};
+use tally_waldur::{ClientSettings, Token, WaldurClient};
+use uuid::Uuid;
+
+use crate::util::{run, tally, Run, TestDir};
+
+const PROVIDER: &str = "demo-provider-token";
+const STAFF: &str = "demo-staff-token";
+const ALICE: &str = "demo-alice-token";
+const OUTSIDER: &str = "demo-outsider-token";
+
+/// Orders added to the demo world, one per state, with fixed uuids.
+const PENDING_X42: &str = "0a000000000000000000000000000001";
+const EXECUTING_BETA: &str = "0a000000000000000000000000000002";
+const ERRED_GAMMA: &str = "0a000000000000000000000000000003";
+const CANCELED_ALPHA: &str = "0a000000000000000000000000000004";
+const REJECTED_BETA: &str = "0a000000000000000000000000000005";
+const PENDING_CONSUMER_ALPHA: &str = "0a000000000000000000000000000006";
+
+const EXTRA: &str = r#"
+[[orders]]
+uuid = "0a000000000000000000000000000001"
+resource = "x42-alloc"
+type = "Update"
+state = "pending-provider"
+created_by = "carol"
+
+[[orders]]
+uuid = "0a000000000000000000000000000002"
+resource = "beta-alloc"
+type = "Terminate"
+state = "executing"
+created_by = "bob"
+
+[[orders]]
+uuid = "0a000000000000000000000000000003"
+resource = "gamma-alloc"
+type = "Update"
+state = "erred"
+created_by = "carol"
+
+[[orders]]
+uuid = "0a000000000000000000000000000004"
+resource = "alpha-alloc"
+type = "Update"
+state = "canceled"
+created_by = "alice"
+
+[[orders]]
+uuid = "0a000000000000000000000000000005"
+resource = "beta-alloc"
+type = "Update"
+state = "rejected"
+created_by = "bob"
+
+[[orders]]
+uuid = "0a000000000000000000000000000006"
+resource = "consulting-alloc"
+type = "Update"
+state = "pending-consumer"
+created_by = "alice"
+
+[[ssh_keys]]
+user = "alice"
+name = "desktop"
+public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPyGVOfUfmw27/F78v6TXWD0VBXaYwXWsfjVmmMwnLJ7 alice@desktop"
+"#;
+
+/// A sandbox with the test world, a scratch directory and configs per token.
+struct Env {
+    world: World,
+    sandbox: Option<RunningSandbox>,
+    url: String,
+    dir: TestDir,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Env {
+    fn new() -> Env {
+        let text = format!("{DEMO_TOML}\n{EXTRA}");
+        let world = World::from_toml_str(&text, "ops-test").expect("test world");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let opts = SandboxOptions {
+            now: Some("2025-03-15T12:00:00Z".parse().expect("now")),
+            ..Default::default()
+        };
+        let sandbox = rt
+            .block_on(tally_sandbox::start(
+                world.clone(),
+                "127.0.0.1:0".parse().expect("addr"),
+                opts,
+            ))
+            .expect("sandbox");
+        Env {
+            world,
+            url: sandbox.url.clone(),
+            sandbox: Some(sandbox),
+            dir: TestDir::new(),
+            rt,
+        }
+    }
+
+    fn sandbox(&self) -> &RunningSandbox {
+        self.sandbox.as_ref().expect("sandbox running")
+    }
+
+    fn org(&self) -> String {
+        simple(self.world.organization_uuid("HPC Centre").expect("org"))
+    }
+    fn offering(&self, name: &str) -> String {
+        simple(self.world.offering_uuid(name).expect("offering"))
+    }
+    fn resource(&self, name: &str) -> String {
+        simple(self.world.resource_uuid(name).expect("resource"))
+    }
+    fn user(&self, name: &str) -> String {
+        simple(self.world.user_uuid(name).expect("user"))
+    }
+
+    /// A config whose token file holds `token`; customer and offering of the demo provider.
+    fn config(&self, token: &str) -> PathBuf {
+        let name = format!("{}.token", token.replace(|c: char| !c.is_alphanumeric(), "_"));
+        self.dir.write(&name, &format!("{token}\n"));
+        self.dir.write(
+            &format!("{name}.toml"),
+            &format!(
+                r#"[[sources]]
+format = "sacct"
+paths = ["none.txt"]
+
+[components.cpu]
+tres = "cpu"
+
+[waldur]
+url = "{}"
+token_file = "{name}"
+customer_uuid = "{}"
+offering_uuid = "{}"
+max_retries = 0
+"#,
+                self.url,
+                self.org(),
+                self.offering("Cluster")
+            ),
+        )
+    }
+
+    /// `tally <args> --config <config for token>`.
+    fn tally(&self, token: &str, args: &[&str]) -> Run {
+        let cfg = self.config(token);
+        let out = run(tally().args(args).arg("--config").arg(&cfg));
+        assert!(
+            !out.stdout.contains(token) && !out.stderr.contains(token),
+            "the token appears in the output:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        out
+    }
+
+    /// The typed client with the staff token, to check the server state.
+    fn staff(&self) -> WaldurClient {
+        let _g = self.rt.enter();
+        WaldurClient::new(ClientSettings::new(
+            self.url.parse().expect("url"),
+            Token::new(STAFF).expect("token"),
+        ))
+        .expect("client")
+    }
+
+    fn order_state(&self, uuid: &str) -> String {
+        let c = self.staff();
+        let o = self
+            .rt
+            .block_on(c.order(uuid.parse().expect("uuid")))
+            .expect("order");
+        o.state.expect("state").to_string()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(s) = self.sandbox.take() {
+            self.rt.block_on(s.shutdown());
+        }
+    }
+}
+
+fn simple(u: Uuid) -> String {
+    u.simple().to_string()
+}
+
+fn uuids(v: &Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["uuid"].as_str().expect("uuid").to_owned())
+        .collect()
+}
+
+fn results(v: &Value) -> Vec<(String, bool, Value, Value, String)> {
+    v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["uuid"].as_str().expect("uuid").to_owned(),
+                r["ok"].as_bool().expect("ok"),
+                r["state"].clone(),
+                r["status"].clone(),
+                r["message"].as_str().expect("message").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The demo's pending-provider Create orders (uuids derived as the seed derives them).
+fn demo_order(resource: &str, index: usize) -> String {
+    simple(seed_uuid("order", &format!("{resource}:Create:{index}")))
+}
+
+// ---- orders ----------------------------------------------------------------------------------
+
+#[test]
+fn orders_list_fetches_every_page_by_default() {
+    let env = Env::new();
+    let all = env
+        .tally(PROVIDER, &["orders", "list", "--format", "json", "--page-size", "2"])
+        .expect_code(0)
+        .json();
+    // 3 demo orders + 6 added, all on the provider's offerings.
+    assert_eq!(all["count"], 9, "{all:#}");
+    assert_eq!(all["total"], 9);
+    assert_eq!(all["page"], Value::Null);
+    assert_eq!(all["has_next"], false);
+    let mut got = uuids(&all);
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 9, "no order twice");
+    // Several pages were requested.
+    assert!(
+        env.sandbox().count("GET", "/api/marketplace-orders/", 200) >= 5,
+        "{:?}",
+        env.sandbox().counters()
+    );
+    let first = &all["items"][0];
+    for key in ["uuid", "type", "state", "marketplace_resource_uuid", "created"] {
+        assert!(first.get(key).is_some(), "{key} missing in {first:#}");
+    }
+    assert_eq!(first["uuid"].as_str().map(str::len), Some(32), "32-hex uuids");
+}
+
+#[test]
+fn orders_list_one_page_when_asked() {
+    let env = Env::new();
+    let p2 = env
+        .tally(
+            PROVIDER,
+            &["orders", "list", "--format", "json", "--page", "2", "--page-size", "4"],
+        )
+        .expect_code(0)
+        .json();
+    assert_eq!(p2["count"], 4);
+    assert_eq!(p2["total"], 9);
+    assert_eq!(p2["page"], 2);
+    assert_eq!(p2["has_next"], true);
+    let p3 = env.tally(PROVIDER, &["orders", "list", "--page", "3", "--page-size", "4"]);
+    p3.expect_code(0);
+    assert_eq!(p3.stdout.lines().count(), 2, "header + 1 row:\n{}", p3.stdout);
+    assert!(p3.stderr.contains("page 3: 1 items of 9"), "{}", p3.stderr);
+    // Past the end: the server's 404 and its words.
+    let past = env.tally(PROVIDER, &["orders", "list", "--page", "9", "--page-size", "4"]);
+    past.expect_code(1);
+    assert!(past.stderr.contains("Invalid page."), "{}", past.stderr);
+}
+
+#[test]
+fn orders_list_filters_by_state_type_and_resource() {
+    let env = Env::new();
+    let pending = env
+        .tally(
+            PROVIDER,
+            &["orders", "list", "--state", "pending-provider", "--format", "json"],
+        )
+        .expect_code(0)
+        .json();
+    let mut got = uuids(&pending);
+    got.sort();
+    let mut want = vec![
+        PENDING_X42.to_owned(),
+        demo_order("new-alloc", 1),
+        demo_order("consulting-alloc", 2),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+
+    let two = env
+        .tally(
+            PROVIDER,
+            &["orders", "list", "--state", "executing,Erred", "--format", "json"],
+        )
+        .expect_code(0)
+        .json();
+    let mut got = uuids(&two);
+    got.sort();
+    assert_eq!(got, vec![EXECUTING_BETA, ERRED_GAMMA]);
+
+    let beta = env.resource("beta-alloc");
+    let by_resource = env
+        .tally(
+            PROVIDER,
+            &["orders", "list", "--resource", &beta, "--type", "terminate", "--format", "json"],
+        )
+        .expect_code(0)
+        .json();
+    assert_eq!(uuids(&by_resource), vec![EXECUTING_BETA]);
+    assert_eq!(by_resource["items"][0]["type"], "Terminate");
+}
+
+#[test]
+fn orders_list_refuses_unknown_labels() {
+    let env = Env::new();
+    let r = env.tally(PROVIDER, &["orders", "list", "--state", "approved"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("\"approved\" is not one of") && r.stderr.contains("pending-provider"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.sandbox().count("GET", "/api/marketplace-orders/", 200), 0);
+}
+
+#[test]
+fn orders_list_table_and_csv() {
+    let env = Env::new();
+    let t = env
+        .tally(PROVIDER, &["orders", "list", "--state", "pending-provider"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    let lines: Vec<&str> = t.lines().collect();
+    assert!(lines[0].starts_with("UUID"), "{t}");
+    assert!(lines[0].contains("STATE"), "{t}");
+    assert_eq!(lines.len(), 4, "{t}");
+    // Aligned: STATE starts at the same column on every row.
+    let col = lines[0].find("STATE").expect("STATE");
+    for l in &lines[1..] {
+        assert_eq!(&l[col..col + "pending-provider".len()], "pending-provider", "{t}");
+    }
+    let c = env
+        .tally(
+            PROVIDER,
+            &["orders", "list", "--state", "executing", "--format", "csv"],
+        )
+        .expect_code(0)
+        .stdout
+        .clone();
+    let mut rows = c.lines();
+    assert_eq!(
+        rows.next(),
+        Some("uuid,type,state,resource_name,marketplace_resource_uuid,project_name,created_by_username,created")
+    );
+    let row = rows.next().expect("row");
+    assert!(row.starts_with(&format!("{EXECUTING_BETA},Terminate,executing,beta-alloc,")), "{row}");
+}
+
+#[test]
+fn orders_approve_several_reports_each_and_fails_when_one_failed() {
+    let env = Env::new();
+    let new_alloc = demo_order("new-alloc", 1);
+    let done = demo_order("alpha-alloc", 0);
+    let r = env.tally(
+        PROVIDER,
+        &["orders", "approve", &new_alloc, PENDING_X42, &done, "--format", "json"],
+    );
+    r.expect_code(4);
+    let v = r.json();
+    assert_eq!(v["action"], "approve");
+    assert_eq!(v["done"], 2);
+    assert_eq!(v["failed"], 1);
+    let res = results(&v);
+    assert_eq!(res[0].0, new_alloc);
+    assert!(res[0].1);
+    assert_eq!(res[0].2, "executing");
+    assert_eq!(res[0].4, "Order has been approved.");
+    assert_eq!(res[1].0, PENDING_X42);
+    assert!(res[1].1);
+    assert_eq!(res[2].0, done);
+    assert!(!res[2].1);
+    assert_eq!(res[2].3, 409);
+    assert_eq!(res[2].2, "done");
+    assert_eq!(
+        res[2].4,
+        "Valid states for operation: pending-provider. (the order is done)"
+    );
+    assert!(r.stderr.contains("1 of 3 orders failed"), "{}", r.stderr);
+    // Server state afterwards: approved ones executing, the done one unchanged.
+    assert_eq!(env.order_state(&new_alloc), "executing");
+    assert_eq!(env.order_state(PENDING_X42), "executing");
+    assert_eq!(env.order_state(&done), "done");
+}
+
+#[test]
+fn orders_approve_done_order_fails_with_the_servers_message_in_the_table() {
+    let env = Env::new();
+    let done = demo_order("alpha-alloc", 0);
+    let r = env.tally(PROVIDER, &["orders", "approve", &done]);
+    r.expect_code(4);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("UUID"), "{}", r.stdout);
+    assert!(lines[1].contains("approve  FAILED  done   409"), "{}", r.stdout);
+    assert!(
+        lines[1].contains("Valid states for operation: pending-provider. (the order is done)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(env.order_state(&done), "done");
+}
+
+#[test]
+fn orders_reject_moves_to_rejected() {
+    let env = Env::new();
+    let r = env.tally(
+        PROVIDER,
+        &["orders", "reject", PENDING_X42, "--comment", "no quota left"],
+    );
+    r.expect_code(0);
+    assert!(r.stdout.contains("reject  ok"), "{}", r.stdout);
+    assert!(r.stdout.contains("rejected"), "{}", r.stdout);
+    assert_eq!(env.order_state(PENDING_X42), "rejected");
+    // Rejecting it again: 409, nothing changes.
+    let again = env.tally(PROVIDER, &["orders", "reject", PENDING_X42, "--format", "json"]);
+    again.expect_code(4);
+    let res = results(&again.json());
+    assert_eq!(res[0].3, 409);
+    assert!(res[0].4.contains("(the order is rejected)"), "{:?}", res[0]);
+}
+
+#[test]
+fn orders_cancel_is_for_the_consumer_and_basic_offerings() {
+    let env = Env::new();
+    let consulting = demo_order("consulting-alloc", 2);
+    let cluster = demo_order("new-alloc", 1);
+    // alice administers project Alpha (consulting-alloc); the Cluster order is carol's Gamma.
+    let r = env.tally(
+        ALICE,
+        &["orders", "cancel", &consulting, PENDING_CONSUMER_ALPHA, "--format", "json"],
+    );
+    r.expect_code(0);
+    let res = results(&r.json());
+    assert!(res.iter().all(|x| x.1), "{res:?}");
+    assert_eq!(res[0].2, "canceled");
+    assert_eq!(env.order_state(&consulting), "canceled");
+    assert_eq!(env.order_state(PENDING_CONSUMER_ALPHA), "canceled");
+    // Staff may cancel, but not on a SLURM offering: the server's 409 text.
+    let r = env.tally(STAFF, &["orders", "cancel", &cluster, "--format", "json"]);
+    r.expect_code(4);
+    let res = results(&r.json());
+    assert_eq!(res[0].3, 409);
+    assert!(
+        res[0].4.contains("only for basic and support offerings"),
+        "{res:?}"
+    );
+    assert_eq!(env.order_state(&cluster), "pending-provider");
+}
+
+#[test]
+fn orders_approve_wrong_role_is_403_and_unknown_is_404() {
+    let env = Env::new();
+    let consulting = demo_order("consulting-alloc", 2);
+    // alice sees the order (her project) but is no provider.
+    let r = env.tally(ALICE, &["orders", "approve", &consulting, "--format", "json"]);
+    r.expect_code(4);
+    let res = results(&r.json());
+    assert_eq!(res[0].3, 403);
+    assert_eq!(res[0].4, "You do not have permission to perform this action.");
+    assert_eq!(env.order_state(&consulting), "pending-provider");
+    // An order nobody has: 404, and the other one is still done.
+    let unknown = "0b000000000000000000000000000099";
+    let r = env.tally(PROVIDER, &["orders", "approve", unknown, &consulting]);
+    r.expect_code(4);
+    assert!(r.stdout.contains(unknown), "{}", r.stdout);
+    assert!(r.stdout.contains("404"), "{}", r.stdout);
+    assert!(r.stderr.contains("1 of 2 orders failed"), "{}", r.stderr);
+    assert_eq!(env.order_state(&consulting), "executing");
+    // The outsider does not even see the order.
+    let r = env.tally(OUTSIDER, &["orders", "reject", PENDING_X42, "--format", "json"]);
+    r.expect_code(4);
+    assert_eq!(results(&r.json())[0].3, 404);
+}
+
+#[test]
+fn bad_token_is_exit_6_with_a_clear_message() {
+    let env = Env::new();
+    let bad = "0123456789abcdef0123456789abcdef01234567";
+    let r = env.tally(bad, &["orders", "list"]);
+    r.expect_code(6);
+    assert!(
+        r.stderr.contains("Waldur refused the API token") && r.stderr.contains("Invalid token."),
+        "{}",
+        r.stderr
+    );
+    // Several orders: the first 401 stops the run.
+    let r = env.tally(
+        bad,
+        &["orders", "approve", PENDING_X42, EXECUTING_BETA, "--format", "json"],
+    );
+    r.expect_code(6);
+    assert_eq!(results(&r.json()).len(), 1);
+    assert_eq!(env.order_state(PENDING_X42), "pending-provider");
+}
+
+#[test]
+fn config_without_waldur_or_token_is_exit_2() {
+    let env = Env::new();
+    let cfg = env.dir.write(
+        "nowaldur.toml",
+        "[[sources]]\nformat = \"sacct\"\npaths = [\"x\"]\n[components.cpu]\ntres = \"cpu\"\n",
+    );
+    let r = run(tally().args(["orders", "list", "--config"]).arg(&cfg));
+    r.expect_code(2);
+    assert!(r.stderr.contains("no [waldur] table"), "{}", r.stderr);
+    let cfg = env.dir.write(
+        "notoken.toml",
+        &format!(
+            "[[sources]]\nformat = \"sacct\"\npaths = [\"x\"]\n[components.cpu]\ntres = \"cpu\"\n[waldur]\nurl = \"{}\"\n",
+            env.url
+        ),
+    );
+    let r = run(tally().args(["orders", "list", "--config"]).arg(&cfg));
+    r.expect_code(2);
+    assert!(r.stderr.contains("TALLY_WALDUR_TOKEN"), "{}", r.stderr);
+    // The same config with the token in the environment works.
+    let r = run(
+        tally()
+            .args(["orders", "list", "--config"])
+            .arg(&cfg)
+            .env("TALLY_WALDUR_TOKEN", PROVIDER),
+    );
+    r.expect_code(0);
+}
