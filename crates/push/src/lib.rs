@@ -1,1 +1,27 @@
-//! tally-push
+//! tally-push: makes Waldur hold exactly the usage tally computed, safely and repeatably.
+//!
+//! - [`gather`] reads what the plan needs: the offering's resources (one listing), its
+//!   components, and the usage Waldur holds per month.
+//! - [`plan()`] is a pure function from (cells, resources, components, holdings, server version,
+//!   clock) to requests and skipped cells. Waldur's `set_usage` is a SET of the month's total, so
+//!   recomputing everything and sending only what differs is idempotent: a re-run after a crash
+//!   finishes the job, a second run sends nothing.
+//! - [`execute()`] sends with bounded concurrency, writes the [`Ledger`], and verifies every
+//!   past-month report against the current month (servers before 8.0 ignore `date`).
+//! - [`Summary`] counts cells per outcome for the report and the exit code.
+
+pub mod execute;
+pub mod gather;
+pub mod ledger;
+pub mod plan;
+pub mod summary;
+
+pub use execute::{
+    execute, outcome_of_error, ExecuteOptions, Execution, Outcome, Progress, RequestResult, Restore,
+};
+pub use ledger::{new_run_id, AttemptResult, Ledger, LedgerError, Purpose, RunRecord};
+pub use plan::{
+    date_inside, plan, Holdings, PastMonths, Plan, PlanInput, PlannedRequest, ServerInfo,
+    SkipReason, SkippedCell, Target, WaldurComponent, WaldurResource, MONTH_END_MARGIN_MINUTES,
+};
+pub use summary::{Counts, Summary};

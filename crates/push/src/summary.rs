@@ -1,0 +1,116 @@
+//! Counting what a push did, per cell and per resource, for the summary table, the ledger's
+//! `runs.summary` and the exit code.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::execute::{Execution, Outcome};
+use crate::plan::{Plan, SkipReason};
+
+/// Cells per outcome. "Not delivered" is everything but `pushed` and `unchanged`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Sent and confirmed (201).
+    pub pushed: u64,
+    /// Waldur already held the value.
+    pub unchanged: u64,
+    /// Still failing after the retries (the next run tries again).
+    pub failed: u64,
+    /// The month is closed to this caller.
+    pub closed: u64,
+    /// Refused by Waldur, or not sent: wrong state, unknown component, ambiguous resource,
+    /// token rejected, past month on a server that ignores `date`, ...
+    pub refused: u64,
+    /// No resource of the offering has the backend_id.
+    pub unmapped: u64,
+}
+
+impl Counts {
+    pub fn not_delivered(&self) -> u64 {
+        self.failed + self.closed + self.refused + self.unmapped
+    }
+
+    fn add_outcome(&mut self, o: &Outcome, cells: u64) {
+        match o {
+            Outcome::Delivered => self.pushed += cells,
+            Outcome::Closed { .. } => self.closed += cells,
+            Outcome::Failed { .. } => self.failed += cells,
+            Outcome::Refused { .. }
+            | Outcome::Unauthorized { .. }
+            | Outcome::DateIgnored { .. }
+            | Outcome::NotSent { .. } => self.refused += cells,
+        }
+    }
+
+    fn add_skip(&mut self, r: &SkipReason) {
+        match r {
+            SkipReason::UnknownBackendId => self.unmapped += 1,
+            _ => self.refused += 1,
+        }
+    }
+}
+
+/// The whole push, counted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub total: Counts,
+    /// Per backend_id.
+    pub resources: BTreeMap<String, Counts>,
+    /// Current-month repairs after a past-month report landed in it.
+    pub restores: usize,
+}
+
+impl Summary {
+    /// Counts a plan alone (`--dry-run`: nothing sent, the requests counted as pushed).
+    pub fn of_plan(plan: &Plan) -> Self {
+        let mut s = Summary::default();
+        s.count_plan_parts(plan);
+        for r in &plan.requests {
+            let n = r.items.len() as u64;
+            s.total.pushed += n;
+            s.resources
+                .entry(r.target.backend_id.clone())
+                .or_default()
+                .pushed += n;
+        }
+        s
+    }
+
+    /// Counts a plan and what became of its requests.
+    pub fn of(plan: &Plan, exec: &Execution) -> Self {
+        let mut s = Summary::default();
+        s.count_plan_parts(plan);
+        for r in &exec.results {
+            let n = r.request.items.len() as u64;
+            s.total.add_outcome(&r.outcome, n);
+            s.resources
+                .entry(r.request.target.backend_id.clone())
+                .or_default()
+                .add_outcome(&r.outcome, n);
+        }
+        s.restores = exec.restores.len();
+        s
+    }
+
+    fn count_plan_parts(&mut self, plan: &Plan) {
+        for c in &plan.unchanged {
+            self.total.unchanged += 1;
+            self.resources
+                .entry(c.resource.clone())
+                .or_default()
+                .unchanged += 1;
+        }
+        for sk in &plan.skipped {
+            self.total.add_skip(&sk.reason);
+            self.resources
+                .entry(sk.cell.resource.clone())
+                .or_default()
+                .add_skip(&sk.reason);
+        }
+    }
+
+    pub fn not_delivered(&self) -> u64 {
+        self.total.not_delivered()
+    }
+}
