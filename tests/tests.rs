@@ -1,5 +1,6 @@
 //! Integration tests: the real `tally` binary, driven from one harness (`util`).
 
 mod collect;
+mod sources;
 mod ops;
 mod util;

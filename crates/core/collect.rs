@@ -5,7 +5,7 @@ use chrono::Utc;
 use tally_aggregate::{AggregateOptions, Aggregator, Collection};
 use tally_config::{Config, SourceKind};
 use tally_model::{BillingMonth, MonthRange};
-use tally_sources::{expand_paths, sacct, RecordSink};
+use tally_sources::{csv, expand_paths, pbs, sacct, sacct_command, RecordSink, SourceStats};
 
 use crate::args::{CollectArgs, CollectionArgs};
 use crate::exit::{Exit, UsageError};
@@ -35,6 +35,7 @@ pub fn window(config: &Config, args: &CollectionArgs) -> anyhow::Result<Window> 
 
 /// Reads every configured source and aggregates it.
 pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
+    let mut stats_total = SourceStats::default();
     let mut agg = Aggregator::new(AggregateOptions {
         billing_timezone: config.billing_timezone,
         rules: config.rules.clone(),
@@ -44,28 +45,34 @@ pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
         keep_invalid: KEEP_INVALID,
     });
     let mut file_index = 0u32;
+    let sink = &mut agg as &mut dyn RecordSink;
     for (i, source) in config.sources.iter().enumerate() {
-        let files = expand_paths(&config.base_dir, &source.paths)
-            .with_context(|| format!("source {} of {}", i + 1, config.path.display()))?;
-        match &source.kind {
-            SourceKind::Sacct(opts) => {
-                for path in &files {
-                    tracing::debug!(file = %path.display(), "reading sacct dump");
-                    let file = std::fs::File::open(path)
-                        .with_context(|| format!("cannot open {}", path.display()))?;
-                    let stats = sacct::read(
-                        file,
-                        path,
-                        file_index,
-                        opts,
-                        &mut agg as &mut dyn RecordSink,
-                    )?;
-                    agg.add_source_stats(stats);
-                    file_index += 1;
-                }
-            }
+        let what = || format!("source {} of {}", i + 1, config.path.display());
+        if let SourceKind::SacctCommand(opts) = &source.kind {
+            let start = window.range.from.start(config.billing_timezone);
+            let end = window.range.to.end(config.billing_timezone).min(window.as_of);
+            tracing::info!(sacct = %opts.sacct_path.display(), %start, %end, "running sacct");
+            let stats = sacct_command::read(opts, start, end, file_index, sink).with_context(what)?;
+            file_index += 1;
+            stats_total += stats;
+            continue;
+        }
+        let files = expand_paths(&config.base_dir, &source.paths).with_context(what)?;
+        for path in &files {
+            tracing::debug!(file = %path.display(), "reading");
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let stats = match &source.kind {
+                SourceKind::Sacct(opts) => sacct::read(file, path, file_index, opts, sink)?,
+                SourceKind::Pbs(opts) => pbs::read(file, path, file_index, opts, sink)?,
+                SourceKind::Csv(opts) => csv::read(file, path, file_index, opts, sink)?,
+                SourceKind::SacctCommand(_) => unreachable!("handled above"),
+            };
+            stats_total += stats;
+            file_index += 1;
         }
     }
+    agg.add_source_stats(stats_total);
     Ok(agg.finish())
 }
 

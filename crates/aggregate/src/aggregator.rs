@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tally_model::{round_amount, BillingMonth, InvalidRecord, MonthRange, UsageCell};
-use tally_sources::{JobRecord, RecordSink, SourceStats};
+use tally_sources::{AmountRecord, AmountWhen, JobRecord, RecordSink, SourceStats};
 
 use crate::intern::Interner;
 use crate::jobs::{JobKey, JobTable, Upsert};
@@ -89,6 +89,10 @@ pub struct RecordCounts {
     pub invalid: u64,
     /// Jobs that started after `as_of`: nothing of them counts yet.
     pub after_as_of: u64,
+    /// Amount records (CSV usage already in a component's unit).
+    pub amounts: u64,
+    /// Records that carry no usage (PBS queue/delete records, array parents).
+    pub other: u64,
     pub headers: u64,
 }
 
@@ -114,6 +118,12 @@ pub struct Aggregator {
     /// Distinct TRES names the rules need, in the order sources deliver them.
     wanted: Vec<String>,
     jobs: JobTable,
+    /// Amount records without identity, summed as they come:
+    /// (account, month, component) -> amount.
+    loose_amounts: FxHashMap<(u32, BillingMonth, u32), Decimal>,
+    /// Amount records with identity (`dedup_key`): the last one read per key counts.
+    keyed_amounts: FxHashMap<Box<str>, (u32, BillingMonth, u32, Decimal)>,
+    components: Interner,
     clusters: Interner,
     keys: Interner,
     accounts: Interner,
@@ -132,6 +142,9 @@ impl Aggregator {
         Self {
             opts,
             jobs: JobTable::new(wanted.len()),
+            loose_amounts: FxHashMap::default(),
+            keyed_amounts: FxHashMap::default(),
+            components: Interner::default(),
             wanted,
             clusters: Interner::default(),
             keys: Interner::default(),
@@ -147,6 +160,7 @@ impl Aggregator {
         self.counts.headers += s.headers;
         self.counts.steps += s.steps;
         self.counts.not_started += s.not_started;
+        self.counts.other += s.other;
     }
 
     fn key(&mut self, r: &JobRecord<'_>) -> JobKey {
@@ -166,6 +180,9 @@ impl Aggregator {
             opts,
             wanted,
             jobs,
+            loose_amounts,
+            keyed_amounts,
+            components,
             accounts,
             invalid,
             mut counts,
@@ -222,18 +239,43 @@ impl Aggregator {
             }
         }
 
-        let mut usages = Vec::with_capacity(sums.len() * opts.rules.len());
+        // (resource, month, component) -> exact amount in the component's unit; TRES rules
+        // and amount records of the same component add up before the one rounding.
+        let mut exact: BTreeMap<(&str, BillingMonth, &str), Decimal> = BTreeMap::new();
         for ((resource, month, idx), sum) in &sums {
             for rule in opts.rules.iter().filter(|r| r.tres == wanted[*idx]) {
-                let exact = *sum / Decimal::from(rule.unit_seconds) * rule.factor;
-                usages.push(UsageCell {
-                    resource: resources.name(*resource).to_string(),
-                    period: *month,
-                    component: rule.component.clone(),
-                    amount: round_amount(exact),
-                });
+                let amount = *sum / Decimal::from(rule.unit_seconds) * rule.factor;
+                *exact
+                    .entry((resources.name(*resource), *month, rule.component.as_str()))
+                    .or_default() += amount;
             }
         }
+        let amounts = loose_amounts
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .chain(keyed_amounts.values().map(|&(a, m, c, v)| ((a, m, c), v)));
+        for ((account, month, component), amount) in amounts {
+            if !opts.range.contains(month) {
+                continue;
+            }
+            let Some(resource) = resolved[account as usize] else {
+                counts.unmapped += 1;
+                *unmapped.entry(accounts.name(account)).or_default() += 1;
+                continue;
+            };
+            *exact
+                .entry((resources.name(resource), month, components.name(component)))
+                .or_default() += amount;
+        }
+        let mut usages: Vec<UsageCell> = exact
+            .into_iter()
+            .map(|((resource, period, component), amount)| UsageCell {
+                resource: resource.to_string(),
+                period,
+                component: component.to_string(),
+                amount: round_amount(amount),
+            })
+            .collect();
         usages.sort();
         Collection {
             usages,
@@ -264,6 +306,37 @@ impl RecordSink for Aggregator {
         let account = self.accounts.id(r.account);
         if self.jobs.upsert(key, account, r.start, r.end, r.quantities) != Upsert::Inserted {
             self.counts.duplicates += 1;
+        }
+    }
+
+    fn amount(&mut self, r: &AmountRecord<'_>) {
+        let month = match r.when {
+            AmountWhen::Month(m) => m,
+            AmountWhen::At(t) => {
+                if t >= self.opts.as_of.timestamp() {
+                    self.counts.after_as_of += 1;
+                    return;
+                }
+                let instant = DateTime::from_timestamp(t, 0).unwrap_or_default();
+                BillingMonth::containing(instant, self.opts.billing_timezone)
+            }
+        };
+        let account = self.accounts.id(r.account);
+        let component = self.components.id(r.component);
+        self.counts.amounts += 1;
+        match r.key {
+            None => {
+                *self
+                    .loose_amounts
+                    .entry((account, month, component))
+                    .or_default() += r.amount;
+            }
+            Some(key) => {
+                let entry = (account, month, component, r.amount);
+                if self.keyed_amounts.insert(key.into(), entry).is_some() {
+                    self.counts.duplicates += 1;
+                }
+            }
         }
     }
 

@@ -11,7 +11,10 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use tally_aggregate::{AccountMapping, ComponentRule, UnlistedAccounts};
+use tally_sources::csv::{CsvKind, CsvOptions, TimeFormat};
+use tally_sources::pbs::PbsOptions;
 use tally_sources::sacct::SacctOptions;
+use tally_sources::sacct_command::SacctCommandOptions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -54,6 +57,23 @@ pub struct Source {
 #[derive(Clone, Debug)]
 pub enum SourceKind {
     Sacct(SacctOptions),
+    /// Live `sacct`: no paths; tally runs it for the collection window.
+    SacctCommand(SacctCommandOptions),
+    Pbs(PbsOptions),
+    Csv(CsvOptions),
+}
+
+impl SourceKind {
+    /// Whether the source produces job intervals that need `[components]` TRES rules.
+    pub fn has_intervals(&self) -> bool {
+        !matches!(
+            self,
+            SourceKind::Csv(CsvOptions {
+                kind: CsvKind::Amount { .. },
+                ..
+            })
+        )
+    }
 }
 
 /// Where and how to reach Waldur. The token itself is never part of the config: it is read
@@ -98,6 +118,62 @@ fn utc() -> String {
 #[serde(tag = "format", rename_all = "kebab-case")]
 enum RawSource {
     Sacct(RawSacct),
+    SacctCommand(RawSacctCommand),
+    Pbs(RawPbs),
+    Csv(Box<RawCsv>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSacctCommand {
+    #[serde(default = "utc")]
+    timezone: String,
+    sacct_path: Option<String>,
+    #[serde(default)]
+    clusters: Vec<String>,
+    #[serde(default)]
+    extra_args: Vec<String>,
+    resource_field: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPbs {
+    paths: Vec<String>,
+    #[serde(default = "utc")]
+    timezone: String,
+    resource_field: Option<String>,
+    cluster: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCsv {
+    paths: Vec<String>,
+    records: RawCsvRecords,
+    delimiter: Option<String>,
+    #[serde(default = "utc")]
+    timezone: String,
+    time_format: Option<String>,
+    resource: String,
+    user: Option<String>,
+    #[serde(default)]
+    dedup_key: Vec<String>,
+    start: Option<String>,
+    end: Option<String>,
+    #[serde(default)]
+    quantities: BTreeMap<String, String>,
+    timestamp: Option<String>,
+    period: Option<String>,
+    component: Option<String>,
+    amount: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum RawCsvRecords {
+    Interval,
+    Amount,
 }
 
 #[derive(Deserialize)]
@@ -201,14 +277,27 @@ impl Config {
                 "at least one [[sources]] entry is needed".into(),
             ));
         }
+        let resolve = |p: &str| {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base_dir.join(p)
+            }
+        };
         let mut sources = Vec::new();
         for (i, s) in raw.sources.into_iter().enumerate() {
-            match s {
+            let key = |k: &str| format!("sources[{i}].{k}");
+            let check_paths = |paths: &Vec<String>| {
+                if paths.is_empty() {
+                    Err(invalid(&key("paths"), "lists no file".into()))
+                } else {
+                    Ok(())
+                }
+            };
+            let source = match s {
                 RawSource::Sacct(s) => {
-                    let key = |k: &str| format!("sources[{i}].{k}");
-                    if s.paths.is_empty() {
-                        return Err(invalid(&key("paths"), "lists no file".into()));
-                    }
+                    check_paths(&s.paths)?;
                     let delimiter = s.delimiter.unwrap_or_else(|| "|".into());
                     if delimiter.is_empty() || delimiter.contains('\n') {
                         return Err(invalid(
@@ -221,7 +310,7 @@ impl Config {
                             return Err(invalid(&key("fields"), "is empty".into()));
                         }
                     }
-                    sources.push(Source {
+                    Source {
                         paths: s.paths,
                         kind: SourceKind::Sacct(SacctOptions {
                             delimiter,
@@ -229,12 +318,127 @@ impl Config {
                             timezone: zone(&key("timezone"), &s.timezone)?,
                             resource_field: s.resource_field.unwrap_or_else(|| "Account".into()),
                         }),
-                    });
+                    }
                 }
-            }
+                RawSource::SacctCommand(s) => Source {
+                    paths: Vec::new(),
+                    kind: SourceKind::SacctCommand(SacctCommandOptions {
+                        // A bare name is looked up on PATH; a path is relative to the config.
+                        sacct_path: match s.sacct_path {
+                            None => PathBuf::from("sacct"),
+                            Some(p) if !p.contains('/') => PathBuf::from(p),
+                            Some(p) => resolve(&p),
+                        },
+                        clusters: s.clusters,
+                        extra_args: s.extra_args,
+                        timezone: zone(&key("timezone"), &s.timezone)?,
+                        resource_field: s.resource_field.unwrap_or_else(|| "Account".into()),
+                    }),
+                },
+                RawSource::Pbs(s) => {
+                    check_paths(&s.paths)?;
+                    Source {
+                        paths: s.paths,
+                        kind: SourceKind::Pbs(PbsOptions {
+                            timezone: zone(&key("timezone"), &s.timezone)?,
+                            resource_field: s.resource_field.unwrap_or_else(|| "account".into()),
+                            cluster: s.cluster.unwrap_or_default(),
+                        }),
+                    }
+                }
+                RawSource::Csv(s) => {
+                    check_paths(&s.paths)?;
+                    let delimiter = match s.delimiter.as_deref() {
+                        None => b',',
+                        Some("\\t") | Some("tab") => b'\t',
+                        Some(d) if d.len() == 1 => d.as_bytes()[0],
+                        Some(d) => {
+                            return Err(invalid(
+                                &key("delimiter"),
+                                format!("{d:?}: CSV delimiters are one ASCII character"),
+                            ))
+                        }
+                    };
+                    let time_format = match s.time_format.as_deref() {
+                        None | Some("rfc3339") => TimeFormat::Rfc3339,
+                        Some("unix") => TimeFormat::Unix,
+                        Some(p) if p.contains('%') => TimeFormat::Pattern(p.to_string()),
+                        Some(p) => {
+                            return Err(invalid(
+                                &key("time_format"),
+                                format!("{p:?}: use \"rfc3339\", \"unix\" or a strftime pattern such as \"%Y-%m-%d %H:%M:%S\""),
+                            ))
+                        }
+                    };
+                    let need = |name: &str, v: Option<String>| {
+                        v.ok_or_else(|| {
+                            invalid(&key(name), "is required for this kind of records".into())
+                        })
+                    };
+                    let unused = |name: &str, present: bool| {
+                        if present {
+                            Err(invalid(
+                                &key(name),
+                                "does not apply to this kind of records".into(),
+                            ))
+                        } else {
+                            Ok(())
+                        }
+                    };
+                    let kind = match s.records {
+                        RawCsvRecords::Interval => {
+                            unused("timestamp", s.timestamp.is_some())?;
+                            unused("period", s.period.is_some())?;
+                            unused("component", s.component.is_some())?;
+                            unused("amount", s.amount.is_some())?;
+                            if s.quantities.is_empty() {
+                                return Err(invalid(
+                                    &key("quantities"),
+                                    "names no quantity column".into(),
+                                ));
+                            }
+                            CsvKind::Interval {
+                                start: need("start", s.start)?,
+                                end: need("end", s.end)?,
+                                quantities: s.quantities.into_iter().collect(),
+                            }
+                        }
+                        RawCsvRecords::Amount => {
+                            unused("start", s.start.is_some())?;
+                            unused("end", s.end.is_some())?;
+                            unused("quantities", !s.quantities.is_empty())?;
+                            if s.timestamp.is_some() == s.period.is_some() {
+                                return Err(invalid(
+                                    &key("timestamp"),
+                                    "give exactly one of `timestamp` and `period`".into(),
+                                ));
+                            }
+                            CsvKind::Amount {
+                                timestamp: s.timestamp,
+                                period: s.period,
+                                component: need("component", s.component)?,
+                                amount: need("amount", s.amount)?,
+                            }
+                        }
+                    };
+                    Source {
+                        paths: s.paths,
+                        kind: SourceKind::Csv(CsvOptions {
+                            delimiter,
+                            timezone: zone(&key("timezone"), &s.timezone)?,
+                            time_format,
+                            resource: s.resource,
+                            user: s.user,
+                            dedup_key: s.dedup_key,
+                            kind,
+                        }),
+                    }
+                }
+            };
+            sources.push(source);
         }
 
-        if raw.components.is_empty() {
+        if raw.components.is_empty() && sources.iter().any(|s| s.kind.has_intervals()) {
             return Err(invalid(
                 "components",
                 "at least one [components.<type>] table is needed".into(),
@@ -286,14 +490,6 @@ impl Config {
             },
         };
 
-        let resolve = |p: &str| {
-            let p = Path::new(p);
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base_dir.join(p)
-            }
-        };
         let waldur = match raw.waldur {
             None => None,
             Some(w) => {
@@ -371,7 +567,9 @@ factor = "0.0009765625"           # decimal string, default "1"; multiplies afte
         let ram = c.rules.iter().find(|r| r.component == "ram").unwrap();
         assert_eq!(ram.factor.to_string(), "0.0009765625");
         assert_eq!(ram.unit_seconds, 3600);
-        let SourceKind::Sacct(s) = &c.sources[0].kind;
+        let SourceKind::Sacct(s) = &c.sources[0].kind else {
+            panic!("a sacct source")
+        };
         assert_eq!(s.delimiter, "|");
     }
 

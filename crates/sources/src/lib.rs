@@ -5,9 +5,12 @@
 //! lines come in. What a source cannot use it reports as an [`InvalidRecord`] naming file,
 //! line and field; it never panics on input and never stops at a bad line.
 
+pub mod csv;
 mod files;
 mod lines;
+pub mod pbs;
 pub mod sacct;
+pub mod sacct_command;
 mod time;
 mod tres;
 
@@ -45,11 +48,38 @@ pub struct JobRecord<'a> {
     pub line: u64,
 }
 
+/// When an amount record's usage happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AmountWhen {
+    /// An instant (Unix seconds): the billing month is the one containing it.
+    At(i64),
+    /// A billing month named in the record (`2026-10`).
+    Month(tally_model::BillingMonth),
+}
+
+/// Usage already in a component's unit (a CSV export of a cloud or storage system), as
+/// opposed to a job's TRES that must be multiplied by its elapsed time.
+#[derive(Debug)]
+pub struct AmountRecord<'a> {
+    /// Identity for dedup across re-exported files; `None` when the source has no
+    /// `dedup_key` (then every row counts).
+    pub key: Option<&'a str>,
+    pub account: &'a str,
+    pub user: &'a str,
+    /// The Waldur offering component `type`.
+    pub component: &'a str,
+    pub amount: Decimal,
+    pub when: AmountWhen,
+    pub file_index: u32,
+    pub line: u64,
+}
+
 /// Receives what a source reads. Implemented by the aggregator.
 pub trait RecordSink {
     /// TRES names whose quantities the sink needs, e.g. `["cpu", "gres/gpu", "mem"]`.
     fn wanted_tres(&self) -> &[String];
     fn record(&mut self, record: &JobRecord<'_>);
+    fn amount(&mut self, record: &AmountRecord<'_>);
     fn invalid(&mut self, invalid: InvalidRecord);
 }
 
@@ -66,6 +96,10 @@ pub struct SourceStats {
     /// Allocations that never started (pending, cancelled before start): no usage.
     pub not_started: u64,
     pub invalid: u64,
+    /// Records of kinds that carry no usage (PBS queue/delete records, array parents).
+    pub other: u64,
+    /// Amount records handed to the sink.
+    pub amounts: u64,
 }
 
 impl std::ops::AddAssign for SourceStats {
@@ -76,6 +110,8 @@ impl std::ops::AddAssign for SourceStats {
         self.steps += o.steps;
         self.not_started += o.not_started;
         self.invalid += o.invalid;
+        self.other += o.other;
+        self.amounts += o.amounts;
     }
 }
 
@@ -95,4 +131,7 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Files(#[from] FileListError),
+    /// A command that produces records (live `sacct`) could not run or failed.
+    #[error("{command}: {reason}")]
+    Command { command: String, reason: String },
 }

@@ -576,6 +576,7 @@ mod tests {
                 r.line,
             ));
         }
+        fn amount(&mut self, _: &crate::AmountRecord<'_>) {}
         fn invalid(&mut self, i: InvalidRecord) {
             self.invalid.push(i);
         }

@@ -30,6 +30,7 @@ impl RecordSink for Count {
             q.join(",")
         ));
     }
+    fn amount(&mut self, _: &tally_sources::AmountRecord<'_>) {}
     fn invalid(&mut self, i: InvalidRecord) {
         self.invalid.push(i);
     }
