@@ -554,3 +554,246 @@ fn config_without_waldur_or_token_is_exit_2() {
     );
     r.expect_code(0);
 }
+
+// ---- resources -------------------------------------------------------------------------------
+
+impl Env {
+    fn resource_now(&self, name: &str) -> tally_waldur::Resource {
+        let c = self.staff();
+        self.rt
+            .block_on(c.resource(
+                tally_waldur::ResourceView::Provider,
+                self.world.resource_uuid(name).expect("resource"),
+                &[],
+            ))
+            .expect("resource")
+    }
+}
+
+fn names(v: &Value, key: &str) -> Vec<String> {
+    let mut n: Vec<String> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i[key].as_str().unwrap_or_default().to_owned())
+        .collect();
+    n.sort();
+    n
+}
+
+#[test]
+fn resources_list_every_page_filters_and_fields() {
+    let env = Env::new();
+    let all = env
+        .tally(PROVIDER, &["resources", "list", "--page-size", "3", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(all["count"], 7, "{all:#}");
+    assert!(env.sandbox().count("GET", "/api/marketplace-provider-resources/", 200) >= 3);
+    let creating = env
+        .tally(
+            PROVIDER,
+            &["resources", "list", "--state", "creating", "--format", "json"],
+        )
+        .expect_code(0)
+        .json();
+    assert_eq!(names(&creating, "name"), vec!["consulting-alloc", "new-alloc"]);
+    let consulting = env.offering("Consulting");
+    let by_offering = env
+        .tally(
+            PROVIDER,
+            &["resources", "list", "--offering", &consulting, "--format", "json"],
+        )
+        .expect_code(0)
+        .json();
+    assert_eq!(names(&by_offering, "name"), vec!["consulting-alloc"]);
+    // --field: the server is asked for those fields, the output has exactly them (+ uuid).
+    let f = env
+        .tally(
+            PROVIDER,
+            &["resources", "list", "--field", "name,state", "--backend-id", "proj_beta", "--format", "json"],
+        )
+        .expect_code(0)
+        .json();
+    let item = f["items"][0].as_object().expect("object");
+    let mut keys: Vec<&str> = item.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, vec!["name", "state", "uuid"]);
+    assert_eq!(item["name"], "beta-alloc");
+    let t = env
+        .tally(
+            PROVIDER,
+            &["resources", "list", "--field", "name,state,backend_id", "--state", "Erred"],
+        )
+        .expect_code(0)
+        .stdout
+        .clone();
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        vec!["UUID", "NAME", "STATE", "BACKEND_ID"]
+    );
+    assert!(lines[1].contains("erred-alloc") && lines[1].ends_with("proj_erred"), "{t}");
+    // A customer who is no provider sees none of them.
+    let lab = simple(env.world.organization_uuid("Research Lab").expect("org"));
+    let none = env
+        .tally(PROVIDER, &["resources", "list", "--customer", &lab])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(none.ends_with("(none)\n"), "{none}");
+}
+
+#[test]
+fn resources_set_backend_id_and_show() {
+    let env = Env::new();
+    let new_alloc = env.resource("new-alloc");
+    let r = env.tally(
+        PROVIDER,
+        &["resources", "set-backend-id", &new_alloc, "proj_new", "--format", "json"],
+    );
+    r.expect_code(0);
+    let res = results(&r.json());
+    assert_eq!(res[0].0, new_alloc);
+    assert_eq!(res[0].4, "Resource backend_id has been changed.");
+    assert_eq!(res[0].2, "Creating");
+    assert_eq!(env.resource_now("new-alloc").backend_id.as_deref(), Some("proj_new"));
+    let again = env.tally(PROVIDER, &["resources", "set-backend-id", &new_alloc, "proj_new"]);
+    again.expect_code(0);
+    assert!(again.stdout.contains("Resource backend_id is not changed."), "{}", again.stdout);
+    // Someone who does not see the resource as provider: 404, nothing changes.
+    let r = env.tally(ALICE, &["resources", "set-backend-id", &new_alloc, "mine"]);
+    r.expect_code(4);
+    assert!(r.stdout.contains("404"), "{}", r.stdout);
+    assert_eq!(env.resource_now("new-alloc").backend_id.as_deref(), Some("proj_new"));
+    let shown = env
+        .tally(PROVIDER, &["resources", "show", &new_alloc, "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(shown["backend_id"], "proj_new");
+    assert_eq!(shown["uuid"], new_alloc.as_str());
+    let table = env
+        .tally(PROVIDER, &["resources", "show", &new_alloc])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(table.lines().any(|l| l.starts_with("backend_id") && l.ends_with("proj_new")), "{table}");
+    // Too long for Waldur: refused before sending (exit 2).
+    let long = "x".repeat(256);
+    env.tally(PROVIDER, &["resources", "set-backend-id", &new_alloc, &long])
+        .expect_code(2);
+}
+
+#[test]
+fn resources_report_from_sections_and_from_file() {
+    let env = Env::new();
+    let alpha = env.resource("alpha-alloc");
+    let r = env.tally(
+        PROVIDER,
+        &[
+            "resources", "report", &alpha,
+            "--section", "Login=ssh alice_c@hpc.example.org",
+            "--section", "Docs=https://docs.hpc.example.org/?a=b",
+        ],
+    );
+    r.expect_code(0);
+    assert!(r.stdout.contains("Report is submitted"), "{}", r.stdout);
+    let report = env.resource_now("alpha-alloc").report.expect("report");
+    assert_eq!(report.len(), 2);
+    assert_eq!(report[0].header, "Login");
+    assert_eq!(report[0].body, "ssh alice_c@hpc.example.org");
+    assert_eq!(report[1].body, "https://docs.hpc.example.org/?a=b");
+    let file = env.dir.write(
+        "report.json",
+        r#"{"report": [{"header": "Quota", "body": "100 TB"}]}"#,
+    );
+    env.tally(
+        PROVIDER,
+        &["resources", "report", &alpha, "--from-file", file.to_str().expect("path")],
+    )
+    .expect_code(0);
+    let report = env.resource_now("alpha-alloc").report.expect("report");
+    assert_eq!(report.len(), 1, "replaced, not appended");
+    assert_eq!(report[0].header, "Quota");
+    // Malformed input is refused before anything is sent.
+    env.tally(PROVIDER, &["resources", "report", &alpha, "--section", "no equals sign"])
+        .expect_code(2);
+    env.tally(PROVIDER, &["resources", "report", &alpha]).expect_code(2);
+    // A section the server refuses (blank body): its message, per field.
+    let r = env.tally(PROVIDER, &["resources", "report", &alpha, "--section", "Empty="]);
+    r.expect_code(4);
+    assert!(r.stdout.contains("report[0].body: This field may not be blank."), "{}", r.stdout);
+}
+
+#[test]
+fn resources_team_and_plan_periods() {
+    let env = Env::new();
+    let alpha = env.resource("alpha-alloc");
+    let team = env
+        .tally(
+            PROVIDER,
+            &["resources", "team", &alpha, "--format", "json", "--page-size", "1"],
+        )
+        .expect_code(0)
+        .json();
+    assert_eq!(names(&team, "username"), vec!["alice", "bob"]);
+    let alice = team["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|m| m["username"] == "alice")
+        .expect("alice");
+    assert_eq!(alice["role"], "PROJECT.ADMIN");
+    assert_eq!(alice["offering_user_username"], "alice_c");
+    let t = env
+        .tally(PROVIDER, &["resources", "team", &alpha])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(t.starts_with("UUID"), "{t}");
+    assert!(t.contains("alice_c"), "{t}");
+
+    let periods = env
+        .tally(PROVIDER, &["resources", "plan-periods", &alpha, "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(periods["count"], 1, "{periods:#}");
+    assert_eq!(periods["items"][0]["plan_name"], "default");
+    env.tally(PROVIDER, &["resources", "plan-periods", &alpha, "--format", "csv"])
+        .expect_code(0);
+    let unknown = "0c000000000000000000000000000001";
+    let r = env.tally(PROVIDER, &["resources", "team", unknown]);
+    r.expect_code(1);
+    assert!(r.stderr.contains("404"), "{}", r.stderr);
+}
+
+#[test]
+fn resources_set_state_ok_and_erred() {
+    let env = Env::new();
+    let new_alloc = env.resource("new-alloc");
+    let r = env.tally(PROVIDER, &["resources", "set-state", &new_alloc, "ok"]);
+    r.expect_code(0);
+    assert!(r.stdout.contains("set-state ok  ok"), "{}", r.stdout);
+    assert_eq!(env.resource_now("new-alloc").state.expect("state").to_string(), "OK");
+    let r = env.tally(
+        PROVIDER,
+        &["resources", "set-state", &new_alloc, "erred", "--error-message", "no nodes", "--format", "json"],
+    );
+    r.expect_code(0);
+    assert_eq!(results(&r.json())[0].2, "Erred");
+    let now = env.resource_now("new-alloc");
+    assert_eq!(now.error_message.as_deref(), Some("no nodes"));
+    env.sandbox()
+        .set_resource_state("gamma-alloc", "Terminated")
+        .expect("planted");
+    let gamma = env.resource("gamma-alloc");
+    let r = env.tally(PROVIDER, &["resources", "set-state", &gamma, "ok", "--format", "json"]);
+    r.expect_code(4);
+    let res = results(&r.json());
+    assert_eq!(res[0].3, 409);
+    assert_eq!(res[0].2, "Terminated");
+    assert!(res[0].4.starts_with("Valid states for operation:"), "{res:?}");
+    // "terminated" is not a state a provider sets: rejecting the Create order does that.
+    env.tally(PROVIDER, &["resources", "set-state", &gamma, "terminated"])
+        .expect_code(2);
+}

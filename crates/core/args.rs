@@ -42,6 +42,10 @@ pub enum Command {
     /// Provider operations on orders: list, approve, reject, cancel.
     #[command(subcommand)]
     Orders(crate::ops::orders::OrdersCommand),
+    /// Provider operations on resources (allocations): list, show, set-backend-id, report, team,
+    /// plan-periods, set-state.
+    #[command(subcommand)]
+    Resources(crate::ops::resources::ResourcesCommand),
 }
 
 /// What every command that computes usage needs.

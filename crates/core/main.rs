@@ -35,5 +35,6 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Collect(args) => collect::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Orders(cmd) => ops::orders::run(&cmd),
+        Command::Resources(cmd) => ops::resources::run(&cmd),
     }
 }

@@ -14,7 +14,7 @@ pub mod client;
 pub mod orders;
 // pub mod provider;
 pub mod render;
-// pub mod resources;
+pub mod resources;
 // pub mod usage;
 // pub mod users;
 

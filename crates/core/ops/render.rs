@@ -93,6 +93,9 @@ pub fn cell(v: Option<&Value>) -> String {
             .iter()
             .map(|i| match i {
                 Value::Object(m) if m.contains_key("header") => cell(m.get("header")),
+                Value::Object(m) if m.contains_key("type") && m.contains_key("usage") => {
+                    format!("{}={}", cell(m.get("type")), cell(m.get("usage")))
+                }
                 Value::Object(_) | Value::Array(_) => i.to_string(),
                 other => cell(Some(other)),
             })
@@ -374,6 +377,10 @@ mod tests {
         assert_eq!(
             cell(Some(&json!([{"header": "Login", "body": "x"}, {"header": "Docs"}]))),
             "Login, Docs"
+        );
+        assert_eq!(
+            cell(Some(&json!([{"type": "cpu", "usage": "10.5", "name": "CPU"}]))),
+            "cpu=10.5"
         );
         assert_eq!(cell(Some(&Value::Null)), "");
         assert_eq!(cell(None), "");
