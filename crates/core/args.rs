@@ -37,6 +37,11 @@ pub enum LogFormat {
 pub enum Command {
     /// Read the accounting records and print the usage per resource, month and component.
     Collect(CollectArgs),
+    /// Report the collected usage to Waldur: send what differs from what it holds (exit 4 when
+    /// some cells were not delivered).
+    Push(crate::push::PushArgs),
+    /// Compare the collected usage with what Waldur holds (exit 5 on any difference).
+    Check(crate::check::CheckArgs),
     /// Run the embedded Waldur-compatible sandbox server (loopback only by default).
     Sandbox(crate::sandbox::SandboxArgs),
     /// Provider operations on orders: list, approve, reject, cancel.

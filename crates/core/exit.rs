@@ -18,8 +18,13 @@ pub enum Exit {
     /// Some of the requested operations were not done (`tally orders approve A B` and one of
     /// them failed); each object's result is printed.
     NotDone = 4,
+    /// `check` (or the check at the end of `run`/`replay`) found differences between what tally
+    /// computes and what Waldur holds.
+    Differences = 5,
     /// Waldur refused the API token (HTTP 401: wrong, missing or expired token).
     AuthFailed = 6,
+    /// `tally run`: another run holds the lock; nothing was done.
+    Locked = 7,
 }
 
 impl From<Exit> for ExitCode {
@@ -42,6 +47,9 @@ pub fn classify(err: &anyhow::Error) -> Exit {
         ) = cause.downcast_ref::<tally_sources::SourceError>()
         {
             return Exit::Config;
+        }
+        if cause.is::<tally_push::LockError>() {
+            return Exit::Locked;
         }
         if cause.is::<UsageError>() {
             return Exit::Config;

@@ -6,11 +6,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod args;
+mod check;
+mod client;
 mod collect;
 mod exit;
 mod logging;
 mod ops;
 mod output;
+mod push;
 mod sandbox;
 
 use args::{Cli, Command};
@@ -34,6 +37,8 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Collect(args) => collect::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
+        Command::Push(args) => push::run(&args),
+        Command::Check(args) => check::run(&args),
         Command::Orders(cmd) => ops::orders::run(&cmd),
         Command::Resources(cmd) => ops::resources::run(&cmd),
     }

@@ -90,7 +90,7 @@ pub fn outcome_of_error(e: &Error) -> Outcome {
                     .any(|m| m.contains("closed"));
             if closed {
                 Outcome::Closed {
-                    message: format!("closed: not accepted: {}", f.message),
+                    message: format!("not accepted: {}", f.message),
                 }
             } else {
                 Outcome::Refused {

@@ -13,12 +13,14 @@
 pub mod execute;
 pub mod gather;
 pub mod ledger;
+pub mod lock;
 pub mod plan;
 pub mod summary;
 
 pub use execute::{
     execute, outcome_of_error, ExecuteOptions, Execution, Outcome, Progress, RequestResult, Restore,
 };
+pub use lock::{LockError, RunLock};
 pub use ledger::{new_run_id, AttemptResult, Ledger, LedgerError, Purpose, RunRecord};
 pub use plan::{
     date_inside, plan, Holdings, PastMonths, Plan, PlanInput, PlannedRequest, ServerInfo,

@@ -1,0 +1,158 @@
+//! `tally check`: every difference between what tally computes and what Waldur holds.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use tally_check::{CheckReport, Difference};
+use tally_config::Config;
+use tally_model::{BillingMonth, MonthRange, UsageCell};
+
+use crate::args::CollectionArgs;
+use crate::client;
+use crate::collect;
+use crate::exit::Exit;
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub collection: CollectionArgs,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Table,
+    Json,
+}
+
+/// Reads and compares the months of `range`.
+pub async fn check(
+    config: &Config,
+    target: &client::Target,
+    cells: &[UsageCell],
+    range: MonthRange,
+) -> anyhow::Result<CheckReport> {
+    let months: BTreeSet<BillingMonth> = range.iter().collect();
+    let components: BTreeSet<String> = config.rules.iter().map(|r| r.component.clone()).collect();
+    tally_check::read_and_compare(&target.client, target.offering, cells, &months, &components)
+        .await
+        .map_err(crate::ops::api)
+        .context("reading what Waldur holds")
+}
+
+/// Prints the report; `Exit::Differences` when there is any.
+pub fn print(report: &CheckReport, format: CheckFormat) -> anyhow::Result<Exit> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match format {
+        CheckFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, report)?;
+            writeln!(out)?;
+        }
+        CheckFormat::Table => write_table(&mut out, report)?,
+    }
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
+    tracing::info!(
+        agreeing = report.agreeing,
+        missing = report.count("missing"),
+        different = report.count("different"),
+        unexpected = report.count("unexpected"),
+        "check"
+    );
+    Ok(if report.agrees() {
+        Exit::Ok
+    } else {
+        Exit::Differences
+    })
+}
+
+fn write_table(out: &mut impl Write, r: &CheckReport) -> std::io::Result<()> {
+    let months: Vec<String> = r.months.iter().map(|m| m.to_string()).collect();
+    if r.agrees() {
+        return writeln!(
+            out,
+            "Waldur holds exactly what tally computes: {} cell(s) in {}",
+            r.agreeing,
+            months.join(", ")
+        );
+    }
+    let mut rows: Vec<[String; 6]> = vec![[
+        "RESOURCE", "PERIOD", "COMPONENT", "KIND", "TALLY", "WALDUR",
+    ]
+    .map(String::from)];
+    for d in &r.differences {
+        let (tally, waldur) = match d {
+            Difference::Missing { expected, .. } => (expected.to_string(), "-".to_owned()),
+            Difference::Different { expected, held, .. } => {
+                (expected.to_string(), held.to_string())
+            }
+            Difference::Unexpected { held, .. } => ("-".to_owned(), held.to_string()),
+        };
+        let (backend, month, component) = d.key();
+        let kind = match d {
+            Difference::Missing { resource: None, .. } => "missing (no such resource)",
+            other => other.kind(),
+        };
+        rows.push([
+            backend.to_owned(),
+            month.to_string(),
+            component.to_owned(),
+            kind.to_owned(),
+            tally,
+            waldur,
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for row in &rows {
+        writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:>w4$}  {:>w5$}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4],
+            w5 = widths[5]
+        )?;
+    }
+    writeln!(
+        out,
+        "{} difference(s); {} cell(s) agree",
+        r.differences.len(),
+        r.agreeing
+    )
+}
+
+pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
+    let config = Config::load(&args.collection.config)?;
+    let window = collect::window(&config, &args.collection)?;
+    let rt = crate::push::runtime()?;
+    let target = {
+        let _guard = rt.enter();
+        client::build(&config, None, None)?
+    };
+    let collected = collect::collect(&config, &window)?;
+    crate::output::summarize(&collected);
+    let report = rt.block_on(check(&config, &target, &collected.usages, window.range))?;
+    let exit = print(&report, args.format)?;
+    let strict = collect::strict_verdict(&collected, args.collection.strict);
+    Ok(if strict != Exit::Ok { strict } else { exit })
+}

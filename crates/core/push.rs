@@ -1,0 +1,434 @@
+//! `tally push`, and the push step `run` and `replay` share: collect, resolve, read what Waldur
+//! holds, plan, send what differs, record, summarise.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::Args;
+use tally_config::Config;
+use tally_model::{BillingMonth, MonthRange, UsageCell};
+use tally_push::{
+    gather, Execution, Ledger, Outcome, PastMonths, Plan, PlanInput, ServerInfo, Summary,
+};
+
+use crate::args::CollectionArgs;
+use crate::client;
+use crate::collect;
+use crate::exit::Exit;
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub collection: CollectionArgs,
+    /// Print the exact request bodies and send nothing (Waldur is still read: the plan needs
+    /// what it holds). The ledger is not touched.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// How tally treats the server's clock and version.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServerArgs {
+    /// Send past months even when the server does not say it is Waldur 8.0 or later. Servers
+    /// before 8.0 ignore `date` and would overwrite the current month; every past-month report
+    /// is still read back and the current month restored if that happens.
+    #[arg(long)]
+    pub assume_date_support: bool,
+    /// The instant (RFC 3339) tally takes as the server's "now": it decides which month is the
+    /// current one (sent without `date`). Default: this machine's clock. For replays and tests.
+    #[arg(long)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl ServerArgs {
+    pub fn past_months(&self) -> PastMonths {
+        if self.assume_date_support {
+            PastMonths::AssumeDateSupport
+        } else {
+            PastMonths::OnlyIfServerHonoursDate
+        }
+    }
+}
+
+/// One push: what to send and where.
+pub struct PushJob<'a> {
+    pub config: &'a Config,
+    pub target: &'a client::Target,
+    pub cells: &'a [UsageCell],
+    pub range: MonthRange,
+    pub now: DateTime<Utc>,
+    pub past_months: PastMonths,
+    pub dry_run: bool,
+    /// The ledger and this run's id (none for dry runs and replays).
+    pub ledger: Option<(Arc<Ledger>, String)>,
+}
+
+/// What a push did.
+pub struct Pushed {
+    pub plan: Plan,
+    pub execution: Option<Execution>,
+    pub summary: Summary,
+    pub server: ServerInfo,
+    pub exit: Exit,
+}
+
+/// The server's version; a server that does not answer `/api/version/` (other than refusing the
+/// token) is treated as one whose version is unknown.
+async fn server_info(client: &tally_waldur::WaldurClient) -> anyhow::Result<ServerInfo> {
+    match gather::server_info(client).await {
+        Ok(s) => Ok(s),
+        Err(e @ tally_waldur::Error::Unauthorized(_)) => Err(crate::ops::api(e)),
+        Err(e) => {
+            tracing::warn!("cannot read the server version ({e}); treating it as unknown");
+            Ok(ServerInfo {
+                version: "unknown".into(),
+                honours_date: None,
+            })
+        }
+    }
+}
+
+/// Resolves, reads, plans, sends (unless a dry run), summarises.
+pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
+    let client = &job.target.client;
+    let offering = job.target.offering;
+    let server = server_info(client).await?;
+    tracing::info!(
+        version = %server.version,
+        honours_date = ?server.honours_date,
+        "Waldur server version"
+    );
+    if let Some((ledger, run_id)) = &job.ledger {
+        ledger.set_server_version(run_id, &server.version)?;
+    }
+    let resources = gather::resources(client, offering)
+        .await
+        .map_err(crate::ops::api)
+        .context("listing the offering's resources")?;
+    let components = gather::components(client, offering)
+        .await
+        .map_err(crate::ops::api)
+        .context("reading the offering's components")?;
+    let current = BillingMonth::containing(job.now, job.config.billing_timezone);
+    let mut months: BTreeSet<BillingMonth> = job.range.iter().filter(|m| *m <= current).collect();
+    // The current month is read too whenever a past month may be sent: it is what a
+    // past-month report on a server that ignores `date` would overwrite.
+    if months.iter().any(|m| *m < current) {
+        months.insert(current);
+    }
+    let holdings = gather::holdings(client, offering, &months)
+        .await
+        .map_err(crate::ops::api)
+        .context("reading the usage Waldur holds")?;
+    let cells: Vec<UsageCell> = job
+        .cells
+        .iter()
+        .filter(|c| job.range.contains(c.period))
+        .cloned()
+        .collect();
+    let plan = tally_push::plan(&PlanInput {
+        cells: &cells,
+        resources: &resources,
+        components: &components,
+        holdings: &holdings,
+        server: &server,
+        past_months: job.past_months,
+        now: job.now,
+        billing_timezone: job.config.billing_timezone,
+    });
+    for s in &plan.skipped {
+        tracing::warn!(
+            resource = %s.cell.resource,
+            month = %s.cell.period,
+            component = %s.cell.component,
+            amount = %s.cell.amount,
+            "not sent: {}",
+            s.reason
+        );
+    }
+    tracing::info!(
+        requests = plan.requests.len(),
+        cells = plan.cells_to_send(),
+        unchanged = plan.unchanged.len(),
+        skipped = plan.skipped.len(),
+        "plan"
+    );
+
+    if job.dry_run {
+        print_dry_run(client, &plan)?;
+        let summary = Summary::of_plan(&plan);
+        let exit = if summary.not_delivered() > 0 {
+            Exit::NotDone
+        } else {
+            Exit::Ok
+        };
+        return Ok(Pushed {
+            plan,
+            execution: None,
+            summary,
+            server,
+            exit,
+        });
+    }
+
+    let progress = progress_bar(plan.cells_to_send() as u64);
+    let tick: tally_push::Progress = {
+        let bar = progress.clone();
+        Arc::new(move |n| {
+            if let Some(b) = &bar {
+                b.inc(n as u64);
+            }
+        })
+    };
+    let (ledger, run_id) = match &job.ledger {
+        Some((l, id)) => (Some(l.clone()), id.clone()),
+        None => (None, tally_push::new_run_id(Utc::now())),
+    };
+    let exec = tally_push::execute(
+        client,
+        &plan,
+        &holdings,
+        ledger,
+        &tally_push::ExecuteOptions {
+            concurrency: job.target.waldur.concurrency,
+            run_id,
+        },
+        tick,
+    )
+    .await;
+    if let Some(b) = progress {
+        b.finish_and_clear();
+    }
+    for r in &exec.results {
+        let items: Vec<String> = r
+            .request
+            .items
+            .iter()
+            .map(|(c, a)| format!("{c}={a}"))
+            .collect();
+        match &r.outcome {
+            Outcome::Delivered => tracing::debug!(
+                resource = %r.request.target.backend_id,
+                month = %r.request.month,
+                "delivered {}",
+                items.join(" ")
+            ),
+            Outcome::Failed { message } => tracing::error!(
+                resource = %r.request.target.backend_id,
+                month = %r.request.month,
+                "failed (the next run retries): {message}"
+            ),
+            other => tracing::error!(
+                resource = %r.request.target.backend_id,
+                month = %r.request.month,
+                "{}: {}",
+                other.name(),
+                other.message().unwrap_or_default()
+            ),
+        }
+    }
+    if let Some(why) = &exec.past_months_stopped {
+        tracing::error!("PAST MONTHS STOPPED: {why}");
+    }
+    for r in &exec.restores {
+        let found: Vec<String> = r.found.iter().map(|(c, a)| format!("{c}={a}")).collect();
+        let to: Vec<String> = r
+            .restored_to
+            .iter()
+            .map(|(c, a)| format!("{c}={a}"))
+            .collect();
+        tracing::error!(
+            resource = %r.target.backend_id,
+            month = %r.month,
+            confirmed = r.confirmed,
+            "CURRENT MONTH OVERWRITTEN BY A PAST-MONTH REPORT: found {}; restored to {}",
+            found.join(" "),
+            to.join(" ")
+        );
+    }
+    let summary = Summary::of(&plan, &exec);
+    let exit = if exec.auth_failure.is_some() {
+        Exit::AuthFailed
+    } else if exec.ledger_failure.is_some() {
+        Exit::Failure
+    } else if summary.not_delivered() > 0 || !exec.restores.iter().all(|r| r.confirmed) {
+        Exit::NotDone
+    } else {
+        Exit::Ok
+    };
+    if let Some(a) = &exec.auth_failure {
+        tracing::error!("Waldur refused the token: {a}");
+    }
+    if let Some(l) = &exec.ledger_failure {
+        tracing::error!("the ledger could not be written, sending stopped: {l}");
+    }
+    Ok(Pushed {
+        plan,
+        execution: Some(exec),
+        summary,
+        server,
+        exit,
+    })
+}
+
+fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
+    if len == 0 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cells {elapsed} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+/// `--dry-run`: every request exactly as it would be sent, minus the Authorization header.
+fn print_dry_run(client: &tally_waldur::WaldurClient, plan: &Plan) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for r in &plan.requests {
+        let preview = client.preview_set_usage(&r.to_request())?;
+        let held: Vec<String> = r
+            .items
+            .iter()
+            .zip(&r.held)
+            .map(|((c, _), h)| match h {
+                Some(h) => format!("{c}={h}"),
+                None => format!("{c}=(none)"),
+            })
+            .collect();
+        writeln!(
+            out,
+            "# {} {} (Waldur holds {})",
+            r.target.backend_id,
+            r.month,
+            held.join(" ")
+        )?;
+        writeln!(out, "{} {}", preview.method, preview.url)?;
+        writeln!(out, "{}", preview.body.unwrap_or_default())?;
+    }
+    if plan.requests.is_empty() {
+        writeln!(out, "# nothing to send")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The summary table on stderr, one row per resource.
+pub fn print_summary(summary: &Summary, dry_run: bool) {
+    let mut err = std::io::stderr().lock();
+    let pushed = if dry_run { "TO SEND" } else { "PUSHED" };
+    let _ = writeln!(
+        err,
+        "{:<24} {:>8} {:>9} {:>6} {:>6} {:>7} {:>8}",
+        "RESOURCE", pushed, "UNCHANGED", "FAILED", "CLOSED", "REFUSED", "UNMAPPED"
+    );
+    let row = |name: &str, c: &tally_push::Counts| {
+        format!(
+            "{:<24} {:>8} {:>9} {:>6} {:>6} {:>7} {:>8}",
+            name, c.pushed, c.unchanged, c.failed, c.closed, c.refused, c.unmapped
+        )
+    };
+    for (name, c) in &summary.resources {
+        let _ = writeln!(err, "{}", row(name, c));
+    }
+    let _ = writeln!(err, "{}", row("total (cells)", &summary.total));
+    if summary.not_delivered() > 0 {
+        let _ = writeln!(
+            err,
+            "{} cell(s) not delivered (see the messages above and the ledger)",
+            summary.not_delivered()
+        );
+    }
+}
+
+/// Opens the ledger and writes the run's row.
+pub fn open_ledger(
+    config: &Config,
+    target: &client::Target,
+    command: &str,
+    range: MonthRange,
+    as_of: DateTime<Utc>,
+) -> anyhow::Result<(Arc<Ledger>, String)> {
+    let path = &target.waldur.ledger;
+    let ledger = Ledger::open(path)?;
+    let started = Utc::now();
+    let run_id = tally_push::new_run_id(started);
+    ledger.start_run(&tally_push::RunRecord {
+        run_id: &run_id,
+        command,
+        started_at: started,
+        config: &config.path,
+        waldur_url: target.client.base_url().as_str(),
+        offering_uuid: target.offering,
+        months: &format!("{}..{}", range.from, range.to),
+        as_of,
+    })?;
+    tracing::info!(run_id = %run_id, ledger = %path.display(), "run started");
+    Ok((Arc::new(ledger), run_id))
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
+    let config = Config::load(&args.collection.config)?;
+    let now = args.server.now.unwrap_or_else(Utc::now);
+    let mut collection = args.collection.clone();
+    collection.as_of = collection.as_of.or(args.server.now);
+    let window = collect::window(&config, &collection)?;
+    let rt = runtime()?;
+    let target = {
+        let _guard = rt.enter();
+        client::build(&config, None, None)?
+    };
+    let collected = collect::collect(&config, &window)?;
+    crate::output::summarize(&collected);
+    if collect::strict_verdict(&collected, args.collection.strict) != Exit::Ok {
+        tracing::error!("--strict: nothing was sent");
+        return Ok(Exit::InvalidInput);
+    }
+    let ledger = if args.dry_run {
+        None
+    } else {
+        Some(open_ledger(
+            &config,
+            &target,
+            "push",
+            window.range,
+            window.as_of,
+        )?)
+    };
+    let job = PushJob {
+        config: &config,
+        target: &target,
+        cells: &collected.usages,
+        range: window.range,
+        now,
+        past_months: args.server.past_months(),
+        dry_run: args.dry_run,
+        ledger: ledger.clone(),
+    };
+    let result = rt.block_on(push(&job));
+    let (exit, summary) = match &result {
+        Ok(p) => (p.exit, serde_json::to_value(&p.summary).unwrap_or_default()),
+        Err(e) => (crate::exit::classify(e), serde_json::json!({"error": format!("{e:#}")})),
+    };
+    if let Some((l, id)) = &ledger {
+        l.finish_run(id, exit as u8, &summary)?;
+    }
+    let pushed = result?;
+    print_summary(&pushed.summary, args.dry_run);
+    Ok(exit)
+}
