@@ -343,3 +343,43 @@ fn relative_paths_resolve_against_the_config_directory() {
         out.stdout
     );
 }
+
+#[test]
+fn per_user_breakdown_adds_up_to_every_cell_exactly() {
+    let out = run(tally()
+        .args([
+            "collect", "--format", "json", "--from", "2026-10", "--to", "2026-11",
+        ])
+        .args(["--as-of", "2026-11-25T00:00:00Z", "--config"])
+        .arg(fixture("fixtures/demo/tally.toml")));
+    out.expect_code(0);
+    let v = out.json();
+    let dec = |s: &Value| {
+        s.as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    let users = v["user_usages"].as_array().unwrap();
+    for cell in v["usages"].as_array().unwrap() {
+        let sum: rust_decimal::Decimal = users
+            .iter()
+            .filter(|u| {
+                u["resource"] == cell["resource"]
+                    && u["period"] == cell["period"]
+                    && u["component"] == cell["component"]
+            })
+            .map(|u| dec(&u["amount"]))
+            .sum();
+        assert_eq!(sum, dec(&cell["amount"]), "{cell}");
+    }
+    // proj_alpha's October cpu: alice 192 (job 101), bob 288 (job 102).
+    let alpha: Vec<(&str, &str)> = users
+        .iter()
+        .filter(|u| {
+            u["resource"] == "proj_alpha" && u["period"] == "2026-10" && u["component"] == "cpu"
+        })
+        .map(|u| (u["user"].as_str().unwrap(), u["amount"].as_str().unwrap()))
+        .collect();
+    assert_eq!(alpha, [("alice", "192.00"), ("bob", "288.00")]);
+}

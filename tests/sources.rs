@@ -24,7 +24,9 @@ fn cell(r: &str, p: &str, c: &str, a: &str) -> (String, String, String, String) 
 
 fn collect_json(config: &std::path::Path, from: &str, to: &str, as_of: &str) -> Value {
     let out = run(tally()
-        .args(["collect", "--format", "json", "--from", from, "--to", to, "--as-of", as_of, "--config"])
+        .args([
+            "collect", "--format", "json", "--from", from, "--to", to, "--as-of", as_of, "--config",
+        ])
         .arg(config));
     out.expect_code(0);
     out.json()
@@ -46,7 +48,9 @@ fn pbs_pro_life_cycle_bills_every_run_once() {
         "t.toml",
         &format!(
             "[[sources]]\nformat = \"pbs\"\npaths = [{:?}]\ncluster = \"casper\"\n{SECONDS}",
-            fixture("fixtures/real/ncar-qhist-pbs/testdata").to_str().unwrap()
+            fixture("fixtures/real/ncar-qhist-pbs/testdata")
+                .to_str()
+                .unwrap()
         ),
     );
     let v = collect_json(&cfg, "2025-03", "2025-03", "2025-04-01T00:00:00Z");
@@ -58,7 +62,10 @@ fn pbs_pro_life_cycle_bills_every_run_once() {
         ]
     );
     assert_eq!(v["records"]["jobs"], 5, "five runs");
-    assert_eq!(v["records"]["duplicates"], 5, "5 S records superseded by their R/E");
+    assert_eq!(
+        v["records"]["duplicates"], 5,
+        "5 S records superseded by their R/E"
+    );
     assert_eq!(v["records"]["other"], 8, "8 Q records");
 }
 
@@ -73,13 +80,14 @@ fn pbs_and_torque_variants_from_xdmod() {
     // ybsbu 2020-04: 28 (exec_host 0-27) x 100000 + 28 (ppn=28) x 100000 = 5600000; gpu 2 x 100000
     // [user_1] 2020-12: 48 x 36072 = 1731456, gpu 4 x 36072 = 144288, mem 185547 x 36072 = 6693051384
     let dir = TestDir::new();
-    let cfg = dir.write(
-        "t.toml",
-        &format!(
+    let cfg =
+        dir.write(
+            "t.toml",
+            &format!(
             "[[sources]]\nformat = \"pbs\"\npaths = [{:?}]\nresource_field = \"user\"\n{SECONDS}",
             fixture("fixtures/real/xdmod-pbs/accounting-logs.log").to_str().unwrap()
         ),
-    );
+        );
     let v = collect_json(&cfg, "2009-01", "2020-12", "2021-01-01T00:00:00Z");
     assert_eq!(
         cells(&v),
@@ -161,7 +169,9 @@ fn csv_interval_rows_with_bom_crlf_quotes_and_dedup_across_overlapping_exports()
          [components.cpu]\ntres = \"cpu\"\n[components.ram]\ntres = \"mem\"\nfactor = \"0.0009765625\"\n",
     );
     let out = run(tally()
-        .args(["collect", "--format", "json", "--from", "2026-10", "--to", "2026-11"])
+        .args([
+            "collect", "--format", "json", "--from", "2026-10", "--to", "2026-11",
+        ])
         .args(["--as-of", "2026-12-01T00:00:00Z", "--config"])
         .arg(&cfg));
     out.expect_code(0);
@@ -217,7 +227,10 @@ fn live_sacct_is_run_with_the_documented_arguments_and_streamed() {
     );
     let v = collect_json(&cfg, "2026-11", "2026-11", "2026-11-25T10:52:40Z");
     let args = std::fs::read_to_string(dir.path().join("bin/args.txt")).unwrap();
-    assert!(args.starts_with("Europe/Amsterdam "), "TZ is set for sacct: {args}");
+    assert!(
+        args.starts_with("Europe/Amsterdam "),
+        "TZ is set for sacct: {args}"
+    );
     // The same totals as reading the dump file (checked against the oracle in collect.rs).
     let expected: Value = serde_json::from_str(
         &std::fs::read_to_string(fixture("tests/expected/real-slurm-1node.expected.json")).unwrap(),
@@ -230,14 +243,21 @@ fn live_sacct_is_run_with_the_documented_arguments_and_streamed() {
 #[test]
 fn live_sacct_failures_are_clear() {
     let dir = TestDir::new();
-    fake_sacct(&dir, "echo 'sacct: error: Problem talking to the database: Connection refused' >&2\nexit 1");
+    fake_sacct(
+        &dir,
+        "echo 'sacct: error: Problem talking to the database: Connection refused' >&2\nexit 1",
+    );
     let cfg = dir.write(
         "t.toml",
         "[[sources]]\nformat = \"sacct-command\"\nsacct_path = \"bin/sacct\"\n[components.cpu]\ntres = \"cpu\"\n",
     );
     let out = run(tally().args(["collect", "--config"]).arg(&cfg));
     out.expect_code(1);
-    assert!(out.stderr.contains("Connection refused") && out.stderr.contains("exited with"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Connection refused") && out.stderr.contains("exited with"),
+        "{}",
+        out.stderr
+    );
 
     let cfg = dir.write(
         "u.toml",
@@ -245,5 +265,91 @@ fn live_sacct_failures_are_clear() {
     );
     let out = run(tally().args(["collect", "--config"]).arg(&cfg));
     out.expect_code(1);
-    assert!(out.stderr.contains("/nonexistent/sacct not found"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/nonexistent/sacct not found"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The documented example configs under fixtures/examples run as they are.
+#[test]
+fn example_configs_work() {
+    let ex = |name: &str| fixture(&format!("fixtures/examples/{name}"));
+    let v = collect_json(
+        &ex("pbs.toml"),
+        "2025-03",
+        "2025-03",
+        "2025-04-01T00:00:00Z",
+    );
+    // 2358 cpu-seconds (see the NCAR test above) = 0.655 h -> 0.66 (half-even).
+    assert_eq!(cells(&v)[0], cell("SCSG0001", "2025-03", "cpu", "0.66"));
+    let v = collect_json(
+        &ex("csv-interval.toml"),
+        "2026-10",
+        "2026-11",
+        "2026-12-01T00:00:00Z",
+    );
+    assert_eq!(
+        cells(&v),
+        // 23:00-01:00 in Amsterdam is 22:00-24:00 UTC: all of it in October (billing is UTC).
+        [
+            cell("proj_alpha", "2026-10", "cpu", "8.00"),
+            cell("proj_alpha", "2026-10", "ram", "16.00"),
+            cell("proj_beta", "2026-11", "cpu", "1.00"),
+        ]
+    );
+    let v = collect_json(
+        &ex("csv-amount.toml"),
+        "2021-02",
+        "2021-02",
+        "2021-03-01T00:00:00Z",
+    );
+    assert_eq!(cells(&v).len(), 6);
+}
+
+#[cfg(unix)]
+#[test]
+fn sacct_command_example_runs_sacct_from_path() {
+    let dir = TestDir::new();
+    fake_sacct(
+        &dir,
+        &format!(
+            "cat {:?}",
+            fixture("fixtures/real/real-slurm-22.05/sacct-2nodes.txt")
+                .to_str()
+                .unwrap()
+        ),
+    );
+    let path = format!(
+        "{}:{}",
+        dir.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = run(tally()
+        .env("PATH", path)
+        .args([
+            "collect", "--format", "json", "--from", "2026-11", "--to", "2026-11",
+        ])
+        .args(["--as-of", "2026-11-25T10:58:30Z", "--config"])
+        .arg(fixture("fixtures/examples/sacct-command.toml")));
+    out.expect_code(0);
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("tests/expected/real-slurm-2nodes.expected.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    // The example has no `billing` component; compare the others.
+    let want: Vec<&Value> = expected["usages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["component"] != "billing")
+        .collect();
+    let got_json = out.json();
+    let got: Vec<&Value> = got_json["usages"].as_array().unwrap().iter().collect();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(*g, w);
+    }
 }

@@ -43,6 +43,7 @@ pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
         range: window.range,
         as_of: window.as_of,
         keep_invalid: KEEP_INVALID,
+        user_usage: config.user_usage,
     });
     let mut file_index = 0u32;
     let sink = &mut agg as &mut dyn RecordSink;
@@ -50,9 +51,14 @@ pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
         let what = || format!("source {} of {}", i + 1, config.path.display());
         if let SourceKind::SacctCommand(opts) = &source.kind {
             let start = window.range.from.start(config.billing_timezone);
-            let end = window.range.to.end(config.billing_timezone).min(window.as_of);
+            let end = window
+                .range
+                .to
+                .end(config.billing_timezone)
+                .min(window.as_of);
             tracing::info!(sacct = %opts.sacct_path.display(), %start, %end, "running sacct");
-            let stats = sacct_command::read(opts, start, end, file_index, sink).with_context(what)?;
+            let stats =
+                sacct_command::read(opts, start, end, file_index, sink).with_context(what)?;
             file_index += 1;
             stats_total += stats;
             continue;

@@ -14,6 +14,7 @@ use crate::collect::Window;
 #[derive(Serialize)]
 struct CollectJson<'a> {
     usages: &'a [tally_model::UsageCell],
+    user_usages: &'a [tally_model::UserUsageCell],
     invalid: &'a [tally_model::InvalidRecord],
     records: &'a tally_aggregate::RecordCounts,
     unmapped: &'a [tally_aggregate::UnmappedAccount],
@@ -29,6 +30,7 @@ pub fn print_collection(c: &Collection, format: OutputFormat, w: &Window) -> io:
         OutputFormat::Json => {
             let doc = CollectJson {
                 usages: &c.usages,
+                user_usages: &c.user_usages,
                 invalid: &c.invalid,
                 records: &c.records,
                 unmapped: &c.unmapped,

@@ -5,7 +5,9 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
-use tally_model::{round_amount, BillingMonth, InvalidRecord, MonthRange, UsageCell};
+use tally_model::{
+    round_amount, BillingMonth, InvalidRecord, MonthRange, UsageCell, UserUsageCell,
+};
 use tally_sources::{AmountRecord, AmountWhen, JobRecord, RecordSink, SourceStats};
 
 use crate::intern::Interner;
@@ -68,6 +70,48 @@ pub struct AggregateOptions {
     pub as_of: DateTime<Utc>,
     /// How many invalid records to keep for the report (all are counted).
     pub keep_invalid: usize,
+    /// Also break every cell down by local user.
+    pub user_usage: bool,
+}
+
+/// The name reported for usage whose records carry no user (Waldur needs a username).
+pub const UNKNOWN_USER: &str = "(unknown)";
+
+/// Splits a rounded total over exact parts so that the 2-decimal parts add up to the total
+/// exactly: each part is floored to the cent and the cents still missing go to the parts
+/// with the largest remainders (ties to the earlier part). Rounding every part on its own,
+/// as the existing peer does, makes the per-user figures disagree with the total.
+pub fn split_exactly(total: Decimal, parts: &[Decimal]) -> Vec<Decimal> {
+    let cent = Decimal::new(1, 2);
+    let scaled: Vec<Decimal> = parts.iter().map(|p| *p * Decimal::ONE_HUNDRED).collect();
+    let mut floors: Vec<Decimal> = scaled.iter().map(|s| s.floor()).collect();
+    let assigned: Decimal = floors.iter().sum();
+    let mut missing = (total * Decimal::ONE_HUNDRED - assigned).round();
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by(|&a, &b| {
+        (scaled[b] - floors[b])
+            .cmp(&(scaled[a] - floors[a]))
+            .then(a.cmp(&b))
+    });
+    let step = if missing.is_sign_negative() {
+        -Decimal::ONE
+    } else {
+        Decimal::ONE
+    };
+    let mut i = 0;
+    while !missing.is_zero() && !order.is_empty() {
+        floors[order[i % order.len()]] += step;
+        missing -= step;
+        i += 1;
+    }
+    floors
+        .into_iter()
+        .map(|f| {
+            let mut v = f * cent;
+            v.rescale(2);
+            v
+        })
+        .collect()
 }
 
 /// Counts of what was read, for the summary. Every line is accounted for somewhere.
@@ -107,6 +151,9 @@ pub struct UnmappedAccount {
 pub struct Collection {
     /// Sorted by resource, period, component. No cell for a component no job had.
     pub usages: Vec<UsageCell>,
+    /// The same cells broken down by local user; the users' amounts of a cell add up to
+    /// the cell's amount exactly, to the cent. Empty when `user_usage` is off.
+    pub user_usages: Vec<UserUsageCell>,
     /// The first `keep_invalid` invalid records, in reading order.
     pub invalid: Vec<InvalidRecord>,
     pub records: RecordCounts,
@@ -120,10 +167,11 @@ pub struct Aggregator {
     jobs: JobTable,
     /// Amount records without identity, summed as they come:
     /// (account, month, component) -> amount.
-    loose_amounts: FxHashMap<(u32, BillingMonth, u32), Decimal>,
+    loose_amounts: FxHashMap<(u32, BillingMonth, u32, u32), Decimal>,
     /// Amount records with identity (`dedup_key`): the last one read per key counts.
-    keyed_amounts: FxHashMap<Box<str>, (u32, BillingMonth, u32, Decimal)>,
+    keyed_amounts: FxHashMap<Box<str>, (u32, BillingMonth, u32, u32, Decimal)>,
     components: Interner,
+    users: Interner,
     clusters: Interner,
     keys: Interner,
     accounts: Interner,
@@ -145,6 +193,7 @@ impl Aggregator {
             loose_amounts: FxHashMap::default(),
             keyed_amounts: FxHashMap::default(),
             components: Interner::default(),
+            users: Interner::default(),
             wanted,
             clusters: Interner::default(),
             keys: Interner::default(),
@@ -183,6 +232,7 @@ impl Aggregator {
             loose_amounts,
             keyed_amounts,
             components,
+            users,
             accounts,
             invalid,
             mut counts,
@@ -199,8 +249,8 @@ impl Aggregator {
             .map(|acct| opts.mapping.resolve(acct).map(|r| resources.id(r)))
             .collect();
         let mut unmapped: BTreeMap<&str, u64> = BTreeMap::new();
-        // (resource, month, tres index) -> exact sum of quantity x seconds.
-        let mut sums: FxHashMap<(u32, BillingMonth, usize), Decimal> = FxHashMap::default();
+        // (resource, month, tres index, user) -> exact sum of quantity x seconds.
+        let mut sums: FxHashMap<(u32, BillingMonth, usize, u32), Decimal> = FxHashMap::default();
         let mut months = MonthCache::new(tz);
 
         let mut q = vec![Decimal::ZERO; wanted.len()];
@@ -211,6 +261,7 @@ impl Aggregator {
                 *unmapped.entry(accounts.name(account)).or_default() += 1;
                 continue;
             };
+            let user = jobs.user(slot);
             let (start, end) = jobs.span(slot);
             let end = end.min(as_of);
             if start >= as_of {
@@ -231,7 +282,7 @@ impl Aggregator {
                 if opts.range.contains(month) {
                     for (idx, qty) in q.iter().enumerate() {
                         if !qty.is_zero() {
-                            *sums.entry((resource, month, idx)).or_default() += *qty * secs;
+                            *sums.entry((resource, month, idx, user)).or_default() += *qty * secs;
                         }
                     }
                 }
@@ -239,22 +290,26 @@ impl Aggregator {
             }
         }
 
-        // (resource, month, component) -> exact amount in the component's unit; TRES rules
-        // and amount records of the same component add up before the one rounding.
-        let mut exact: BTreeMap<(&str, BillingMonth, &str), Decimal> = BTreeMap::new();
-        for ((resource, month, idx), sum) in &sums {
+        // (resource, month, component) -> user -> exact amount in the component's unit. TRES
+        // rules and amount records of the same component add up before the one rounding.
+        type Cell<'a> = (&'a str, BillingMonth, &'a str);
+        let mut exact: BTreeMap<Cell<'_>, BTreeMap<&str, Decimal>> = BTreeMap::new();
+        for ((resource, month, idx, user), sum) in &sums {
             for rule in opts.rules.iter().filter(|r| r.tres == wanted[*idx]) {
                 let amount = *sum / Decimal::from(rule.unit_seconds) * rule.factor;
                 *exact
                     .entry((resources.name(*resource), *month, rule.component.as_str()))
+                    .or_default()
+                    .entry(users.name(*user))
                     .or_default() += amount;
             }
         }
-        let amounts = loose_amounts
-            .iter()
-            .map(|(k, v)| (*k, *v))
-            .chain(keyed_amounts.values().map(|&(a, m, c, v)| ((a, m, c), v)));
-        for ((account, month, component), amount) in amounts {
+        let amounts = loose_amounts.iter().map(|(k, v)| (*k, *v)).chain(
+            keyed_amounts
+                .values()
+                .map(|&(a, m, c, u, v)| ((a, m, c, u), v)),
+        );
+        for ((account, month, component, user), amount) in amounts {
             if !opts.range.contains(month) {
                 continue;
             }
@@ -265,20 +320,43 @@ impl Aggregator {
             };
             *exact
                 .entry((resources.name(resource), month, components.name(component)))
+                .or_default()
+                .entry(users.name(user))
                 .or_default() += amount;
         }
-        let mut usages: Vec<UsageCell> = exact
-            .into_iter()
-            .map(|((resource, period, component), amount)| UsageCell {
+        let mut usages = Vec::with_capacity(exact.len());
+        let mut user_usages = Vec::new();
+        for ((resource, period, component), per_user) in exact {
+            let total: Decimal = per_user.values().copied().sum();
+            let amount = round_amount(total);
+            if opts.user_usage {
+                let parts: Vec<Decimal> = per_user.values().copied().collect();
+                for (user, share) in per_user.keys().zip(split_exactly(amount, &parts)) {
+                    user_usages.push(UserUsageCell {
+                        resource: resource.to_string(),
+                        period,
+                        component: component.to_string(),
+                        user: if user.is_empty() {
+                            UNKNOWN_USER.to_string()
+                        } else {
+                            user.to_string()
+                        },
+                        amount: share,
+                    });
+                }
+            }
+            usages.push(UsageCell {
                 resource: resource.to_string(),
                 period,
                 component: component.to_string(),
-                amount: round_amount(amount),
-            })
-            .collect();
+                amount,
+            });
+        }
         usages.sort();
+        user_usages.sort();
         Collection {
             usages,
+            user_usages,
             invalid,
             records: counts,
             unmapped: unmapped
@@ -304,7 +382,12 @@ impl RecordSink for Aggregator {
     fn record(&mut self, r: &JobRecord<'_>) {
         let key = self.key(r);
         let account = self.accounts.id(r.account);
-        if self.jobs.upsert(key, account, r.start, r.end, r.quantities) != Upsert::Inserted {
+        let user = self.users.id(r.user);
+        if self
+            .jobs
+            .upsert(key, account, user, r.start, r.end, r.quantities)
+            != Upsert::Inserted
+        {
             self.counts.duplicates += 1;
         }
     }
@@ -323,16 +406,17 @@ impl RecordSink for Aggregator {
         };
         let account = self.accounts.id(r.account);
         let component = self.components.id(r.component);
+        let user = self.users.id(r.user);
         self.counts.amounts += 1;
         match r.key {
             None => {
                 *self
                     .loose_amounts
-                    .entry((account, month, component))
+                    .entry((account, month, component, user))
                     .or_default() += r.amount;
             }
             Some(key) => {
-                let entry = (account, month, component, r.amount);
+                let entry = (account, month, component, user, r.amount);
                 if self.keyed_amounts.insert(key.into(), entry).is_some() {
                     self.counts.duplicates += 1;
                 }

@@ -73,6 +73,7 @@ pub(crate) struct JobTable {
     width: usize,
     index: FxHashMap<JobKey, u32>,
     accounts: Vec<u32>,
+    users: Vec<u32>,
     starts: Vec<i64>,
     /// `RUNNING` while the job has no End.
     ends: Vec<i64>,
@@ -86,6 +87,7 @@ impl JobTable {
             width,
             index: FxHashMap::default(),
             accounts: Vec::new(),
+            users: Vec::new(),
             starts: Vec::new(),
             ends: Vec::new(),
             quantities: Vec::new(),
@@ -103,6 +105,7 @@ impl JobTable {
         &mut self,
         key: JobKey,
         account: u32,
+        user: u32,
         start: i64,
         end: Option<i64>,
         quantities: &[Option<Decimal>],
@@ -113,6 +116,7 @@ impl JobTable {
                 let slot = self.len();
                 self.index.insert(key, slot as u32);
                 self.accounts.push(account);
+                self.users.push(user);
                 self.starts.push(start);
                 self.ends.push(end);
                 for q in quantities {
@@ -133,6 +137,7 @@ impl JobTable {
             return Upsert::Kept;
         }
         self.accounts[slot] = account;
+        self.users[slot] = user;
         self.starts[slot] = start;
         self.ends[slot] = end;
         for (k, q) in quantities.iter().enumerate() {
@@ -144,6 +149,10 @@ impl JobTable {
 
     pub(crate) fn account(&self, slot: usize) -> u32 {
         self.accounts[slot]
+    }
+
+    pub(crate) fn user(&self, slot: usize) -> u32 {
+        self.users[slot]
     }
 
     pub(crate) fn span(&self, slot: usize) -> (i64, i64) {
@@ -197,6 +206,7 @@ mod tests {
             q.resize(4, None);
             t.upsert(
                 JobKey::new(0, Some(i as u64), None, || 0),
+                0,
                 0,
                 0,
                 Some(1),

@@ -14,6 +14,6 @@ mod intern;
 mod jobs;
 
 pub use aggregator::{
-    AccountMapping, AggregateOptions, Aggregator, Collection, ComponentRule, RecordCounts,
-    UnlistedAccounts, UnmappedAccount,
+    split_exactly, AccountMapping, AggregateOptions, Aggregator, Collection, ComponentRule,
+    RecordCounts, UnlistedAccounts, UnmappedAccount, UNKNOWN_USER,
 };

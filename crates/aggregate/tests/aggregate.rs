@@ -55,6 +55,7 @@ fn opts(from: &str, to: &str, as_of: &str) -> AggregateOptions {
             .unwrap()
             .with_timezone(&Utc),
         keep_invalid: 100,
+        user_usage: true,
     }
 }
 
@@ -306,6 +307,62 @@ fn mapping_table_and_unmapped_accounts_are_reported() {
     assert_eq!(un, [("(empty)", 1), ("other", 2)]);
 }
 
+#[test]
+fn per_user_amounts_add_up_to_the_cell_to_the_cent() {
+    // Three users with a third of an hour each: 0.333.. h x 3 = 1.00 h; rounding each user
+    // alone would give 0.33 x 3 = 0.99.
+    let mut agg = Aggregator::new(opts("2026-10", "2026-10", "2026-11-01T00:00:00Z"));
+    for (i, user) in ["ann", "bob", "cid"].iter().enumerate() {
+        let s = t("2026-10-01T00:00:00Z");
+        agg.record(&JobRecord {
+            cluster: "c",
+            key: &i.to_string(),
+            job_id: "x",
+            submit: None,
+            account: "acct",
+            user,
+            start: s,
+            end: Some(s + 1200),
+            quantities: &[Some(Decimal::ONE), None, None],
+            file_index: 0,
+            line: 1,
+        });
+    }
+    let c = agg.finish();
+    assert_eq!(c.usages[0].amount.to_string(), "1.00");
+    let users: Vec<(String, String)> = c
+        .user_usages
+        .iter()
+        .map(|u| (u.user.clone(), u.amount.to_string()))
+        .collect();
+    assert_eq!(
+        users,
+        [
+            ("ann".into(), "0.34".into()),
+            ("bob".into(), "0.33".into()),
+            ("cid".into(), "0.33".into())
+        ]
+    );
+}
+
+#[test]
+fn split_exactly_cases() {
+    let s = |total: &str, parts: &[&str]| -> Vec<String> {
+        split_exactly(d(total), &parts.iter().map(|p| d(p)).collect::<Vec<_>>())
+            .iter()
+            .map(|x| x.to_string())
+            .collect()
+    };
+    assert_eq!(
+        s("1.00", &["0.3333", "0.3333", "0.3334"]),
+        ["0.33", "0.33", "0.34"]
+    );
+    assert_eq!(s("0.00", &["0.004", "0.001"]), ["0.00", "0.00"]);
+    assert_eq!(s("0.02", &["0.015", "0.005"]), ["0.02", "0.00"]);
+    assert_eq!(s("-1.00", &["-0.5", "-0.5"]), ["-0.50", "-0.50"]);
+    assert_eq!(s("5.00", &["5"]), ["5.00"]);
+}
+
 // ---- invariants ----
 
 fn arb_jobs() -> impl Strategy<Value = Vec<Job>> {
@@ -347,6 +404,19 @@ fn month_of(s: &str) -> BillingMonth {
 }
 
 proptest! {
+    #[test]
+    fn per_user_shares_always_sum_to_the_rounded_total(parts in prop::collection::vec(0u64..10_000_000, 1..12), scale in 0u32..7) {
+        let parts: Vec<Decimal> = parts.into_iter().map(|p| Decimal::new(p as i64, scale)).collect();
+        let total = tally_model::round_amount(parts.iter().copied().sum());
+        let shares = split_exactly(total, &parts);
+        prop_assert_eq!(shares.iter().copied().sum::<Decimal>(), total);
+        for (share, exact) in shares.iter().zip(&parts) {
+            // Nobody is moved by a cent or more from their exact amount.
+            prop_assert!((*share - *exact).abs() < Decimal::new(1, 2));
+            prop_assert!(share.scale() == 2);
+        }
+    }
+
     #[test]
     fn order_and_chunking_of_input_never_change_totals(jobs in arb_jobs(), seed in any::<u64>(), cut in 0usize..60) {
         let o = || opts("2026-07", "2027-01", "2027-02-01T00:00:00Z");

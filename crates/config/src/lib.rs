@@ -45,6 +45,8 @@ pub struct Config {
     pub rules: Vec<ComponentRule>,
     pub mapping: AccountMapping,
     pub waldur: Option<Waldur>,
+    /// Break usage down by local user (Waldur's per-user usage). Default true.
+    pub user_usage: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -108,6 +110,7 @@ struct RawConfig {
     #[serde(default)]
     mapping: RawMapping,
     waldur: Option<RawWaldur>,
+    user_usage: Option<bool>,
 }
 
 fn utc() -> String {
@@ -530,6 +533,7 @@ impl Config {
             rules,
             mapping,
             waldur,
+            user_usage: raw.user_usage.unwrap_or(true),
         })
     }
 }

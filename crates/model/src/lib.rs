@@ -10,4 +10,4 @@ mod record;
 
 pub use amount::{round_amount, AMOUNT_DECIMALS};
 pub use month::{BillingMonth, MonthError, MonthRange};
-pub use record::{InvalidRecord, Origin, UsageCell};
+pub use record::{InvalidRecord, Origin, UsageCell, UserUsageCell};

@@ -49,3 +49,15 @@ pub struct UsageCell {
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
 }
+
+/// A cell's share used by one local user (the per-user breakdown Waldur shows to the PI).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct UserUsageCell {
+    pub resource: String,
+    pub period: BillingMonth,
+    pub component: String,
+    /// The local username (e.g. SLURM `User`).
+    pub user: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+}

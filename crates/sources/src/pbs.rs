@@ -438,6 +438,78 @@ mod tests {
         assert!(tokenize("account=\"open", &mut v).is_err());
     }
 
+    /// (key, start, end, quantities), owned.
+    type Run = (String, i64, Option<i64>, Vec<Option<String>>);
+
+    #[derive(Default)]
+    struct Keep {
+        wanted: Vec<String>,
+        runs: Vec<Run>,
+        invalid: Vec<InvalidRecord>,
+    }
+
+    impl RecordSink for Keep {
+        fn wanted_tres(&self) -> &[String] {
+            &self.wanted
+        }
+        fn record(&mut self, r: &JobRecord<'_>) {
+            let q = r
+                .quantities
+                .iter()
+                .map(|q| q.map(|d| d.to_string()))
+                .collect();
+            self.runs.push((r.key.to_string(), r.start, r.end, q));
+        }
+        fn amount(&mut self, _: &crate::AmountRecord<'_>) {}
+        fn invalid(&mut self, i: InvalidRecord) {
+            self.invalid.push(i);
+        }
+    }
+
+    #[test]
+    fn running_jobs_array_subjobs_and_parents() {
+        let log = "\
+04/01/2026 10:00:00;S;100[1].srv;user=a account=p start=1775037600 Resource_List.ncpus=2
+04/01/2026 10:00:00;S;100[2].srv;user=a account=p start=1775037600 Resource_List.ncpus=2
+04/01/2026 11:00:00;E;100[1].srv;user=a account=p start=1775037600 end=1775041200 Resource_List.ncpus=2
+04/01/2026 11:00:01;E;100[].srv;user=a account=p start=1775037600 end=1775041201 Resource_List.ncpus=4
+04/01/2026 11:00:02;D;101.srv;requestor=a@h
+04/01/2026 11:00:03;E;102.srv;user=a account=p start=abc end=1
+garbage line
+";
+        let mut sink = Keep {
+            wanted: vec!["ncpus".into()],
+            ..Default::default()
+        };
+        let stats = read(
+            log.as_bytes(),
+            Path::new("log"),
+            0,
+            &PbsOptions::default(),
+            &mut sink,
+        )
+        .unwrap();
+        let keys: Vec<(&str, Option<i64>)> =
+            sink.runs.iter().map(|r| (r.0.as_str(), r.2)).collect();
+        // The S of subjob 2 is still running (no end); subjob 1 ended; the parent is skipped.
+        assert_eq!(
+            keys,
+            [
+                ("100[1]", None),
+                ("100[2]", None),
+                ("100[1]", Some(1775041200))
+            ]
+        );
+        assert_eq!(stats.other, 2, "the array parent and the D record");
+        assert_eq!(stats.invalid, 2);
+        let fields: Vec<(u64, &str)> = sink
+            .invalid
+            .iter()
+            .map(|i| (i.line, i.field.as_str()))
+            .collect();
+        assert_eq!(fields, [(6, "start"), (7, "line")]);
+    }
+
     #[test]
     fn memory_units() {
         let m = |v: &str| memory_mib("m", v).unwrap().to_string();
