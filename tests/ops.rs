@@ -69,6 +69,25 @@ type = "Update"
 state = "pending-consumer"
 created_by = "alice"
 
+[[usages]]
+resource = "alpha-alloc"
+type = "cpu"
+billing_period = "2025-02"
+amount = "12.5"
+description = "February"
+
+[[usages]]
+resource = "alpha-alloc"
+type = "cpu"
+billing_period = "2025-03"
+amount = "3"
+
+[[usages]]
+resource = "alpha-alloc"
+type = "gpu"
+billing_period = "2025-03"
+amount = "1.25"
+
 [[ssh_keys]]
 user = "alice"
 name = "desktop"
@@ -795,5 +814,338 @@ fn resources_set_state_ok_and_erred() {
     assert!(res[0].4.starts_with("Valid states for operation:"), "{res:?}");
     // "terminated" is not a state a provider sets: rejecting the Create order does that.
     env.tally(PROVIDER, &["resources", "set-state", &gamma, "terminated"])
+        .expect_code(2);
+}
+
+// ---- offering users, provider ----------------------------------------------------------------
+
+impl Env {
+    fn offering_users_of(&self, user: &str) -> Vec<(String, String)> {
+        let v = self
+            .tally(
+                PROVIDER,
+                &["offering-users", "list", "--user", &self.user(user), "--format", "json"],
+            )
+            .expect_code(0)
+            .json();
+        let mut out: Vec<(String, String)> = v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| {
+                (
+                    i["offering_name"].as_str().unwrap_or_default().to_owned(),
+                    i["username"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+#[test]
+fn offering_users_create_by_uuid_or_url_and_list() {
+    let env = Env::new();
+    let bob = env.user("bob");
+    // Offering from the config, user by uuid.
+    let r = env.tally(
+        PROVIDER,
+        &["offering-users", "create", "--user", &bob, "--username", "bob_c", "--format", "json"],
+    );
+    r.expect_code(0);
+    let res = results(&r.json());
+    assert!(res[0].1);
+    assert_eq!(res[0].4, "user bob has username bob_c on offering Cluster");
+    assert_eq!(res[0].2, "OK");
+    // Both by URL, as in the guide.
+    let offering_url = format!(
+        "{}marketplace-public-offerings/{}/",
+        env.url,
+        env.offering("Consulting")
+    );
+    let user_url = format!("{}users/{bob}/", env.url);
+    env.tally(
+        PROVIDER,
+        &["offering-users", "create", "--offering", &offering_url, "--user", &user_url, "--username", "bob_k"],
+    )
+    .expect_code(0);
+    assert_eq!(
+        env.offering_users_of("bob"),
+        vec![
+            ("Cluster".to_owned(), "bob_c".to_owned()),
+            ("Consulting".to_owned(), "bob_k".to_owned())
+        ]
+    );
+    // A second one for the same pair: the server's 400, exit 4.
+    let r = env.tally(
+        PROVIDER,
+        &["offering-users", "create", "--user", &bob, "--username", "other", "--format", "json"],
+    );
+    r.expect_code(4);
+    let res = results(&r.json());
+    assert_eq!(res[0].3, 400);
+    assert_eq!(res[0].4, "The fields offering, user must make a unique set.");
+    // Not a uuid nor a URL: refused by the command line.
+    env.tally(PROVIDER, &["offering-users", "create", "--user", "bob", "--username", "x"])
+        .expect_code(2);
+    // Every page, and one page.
+    let all = env
+        .tally(
+            PROVIDER,
+            &["offering-users", "list", "--page-size", "1", "--format", "json"],
+        )
+        .expect_code(0)
+        .json();
+    assert_eq!(all["count"], 4);
+    assert_eq!(names(&all, "username"), vec!["alice_c", "bob_c", "bob_k", "carol_c"]);
+    let csv = env
+        .tally(PROVIDER, &["offering-users", "list", "--format", "csv", "--state", "OK"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(csv.starts_with("uuid,offering_name,user_username,username,state,user_uuid,created\n"), "{csv}");
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+}
+
+#[test]
+fn provider_show_and_its_errors() {
+    let env = Env::new();
+    let v = env
+        .tally(PROVIDER, &["provider", "show", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(v["customer_name"], "HPC Centre");
+    assert_eq!(v["customer_uuid"], env.org().as_str());
+    assert_eq!(v["uuid"].as_str().map(str::len), Some(32));
+    let t = env
+        .tally(PROVIDER, &["provider", "show"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(t.lines().any(|l| l.starts_with("customer_name") && l.ends_with("HPC Centre")), "{t}");
+    let lab = simple(env.world.organization_uuid("Research Lab").expect("org"));
+    let r = env.tally(PROVIDER, &["provider", "show", "--customer", &lab]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("has no service-provider record"), "{}", r.stderr);
+}
+
+#[test]
+fn provider_set_username_on_every_offering() {
+    let env = Env::new();
+    let bob = env.user("bob");
+    let r = env.tally(
+        PROVIDER,
+        &["provider", "set-username", "--user", &bob, "--username", "bob_hpc"],
+    );
+    r.expect_code(0);
+    assert!(r.stdout.contains("username bob_hpc set on the offerings of HPC Centre"), "{}", r.stdout);
+    // bob is in Alpha (Cluster, Consulting) and Beta (Cluster).
+    assert_eq!(
+        env.offering_users_of("bob"),
+        vec![
+            ("Cluster".to_owned(), "bob_hpc".to_owned()),
+            ("Consulting".to_owned(), "bob_hpc".to_owned())
+        ]
+    );
+    // Not a provider manager: 403, nothing changes.
+    let r = env.tally(
+        ALICE,
+        &["provider", "set-username", "--user", &bob, "--username", "hijack", "--format", "json"],
+    );
+    r.expect_code(4);
+    assert_eq!(results(&r.json())[0].3, 403);
+    assert_eq!(env.offering_users_of("bob")[0].1, "bob_hpc");
+    // Unknown user: the server's 400 names it.
+    let nobody = "0d000000000000000000000000000001";
+    let r = env.tally(
+        PROVIDER,
+        &["provider", "set-username", "--user", nobody, "--username", "x", "--format", "json"],
+    );
+    r.expect_code(4);
+    let res = results(&r.json());
+    assert_eq!(res[0].3, 400);
+    assert!(res[0].4.contains(nobody), "{res:?}");
+}
+
+#[test]
+fn provider_users_keys_projects_permissions_every_page() {
+    let env = Env::new();
+    let list = |what: &str| {
+        env.tally(
+            PROVIDER,
+            &["provider", what, "--page-size", "2", "--format", "json"],
+        )
+        .expect_code(0)
+        .json()
+    };
+    let users = list("users");
+    assert_eq!(names(&users, "username"), vec!["alice", "bob", "carol"]);
+    let keys = list("keys");
+    assert_eq!(names(&keys, "name"), vec!["desktop", "hpc", "laptop", "workstation"]);
+    assert!(keys["items"][0]["public_key"].as_str().is_some_and(|k| k.starts_with("ssh-")));
+    let projects = list("projects");
+    assert_eq!(names(&projects, "name"), vec!["Alpha", "Beta", "Gamma", "X42"]);
+    let perms = list("permissions");
+    assert_eq!(perms["count"], 6, "{perms:#}");
+    assert!(perms["items"][0]["user_username"].is_string());
+    // One page of users.
+    let p = env
+        .tally(
+            PROVIDER,
+            &["provider", "users", "--page", "2", "--page-size", "2", "--format", "json"],
+        )
+        .expect_code(0)
+        .json();
+    assert_eq!(p["count"], 1);
+    assert_eq!(p["total"], 3);
+    // Tables: aligned headers.
+    let t = env
+        .tally(PROVIDER, &["provider", "permissions"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(t.starts_with("PROJECT_NAME  USER_USERNAME"), "{t}");
+    let t = env
+        .tally(PROVIDER, &["provider", "keys"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(!t.contains("AAAAC3"), "no public key in the table:\n{t}");
+    assert!(t.contains("SHA256:"), "{t}");
+}
+
+// ---- users, keys, offerings, usage -----------------------------------------------------------
+
+#[test]
+fn users_list_every_page_and_filters() {
+    let env = Env::new();
+    let all = env
+        .tally(STAFF, &["users", "list", "--page-size", "3", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(all["count"], 7);
+    assert!(all["items"].as_array().expect("items").iter().all(|u| u.get("token").is_none()));
+    let alice = env
+        .tally(STAFF, &["users", "list", "--username", "alice", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(uuids(&alice), vec![env.user("alice")]);
+    let t = env
+        .tally(STAFF, &["users", "list", "--query", "uni.example"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert_eq!(t.lines().count(), 3, "header + alice + bob:\n{t}");
+    assert!(t.contains("alice@uni.example.org"), "{t}");
+}
+
+#[test]
+fn keys_list_every_page_and_by_user() {
+    let env = Env::new();
+    let all = env
+        .tally(STAFF, &["keys", "list", "--page-size", "1", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(all["count"], 4);
+    let alice = env
+        .tally(STAFF, &["keys", "list", "--user", &env.user("alice"), "--format", "csv"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    let mut lines = alice.lines();
+    assert_eq!(
+        lines.next(),
+        Some("uuid,name,user_uuid,type,fingerprint_sha256,is_shared,public_key")
+    );
+    assert_eq!(lines.count(), 2, "{alice}");
+}
+
+#[test]
+fn offerings_show_components_with_billing_types() {
+    let env = Env::new();
+    let t = env
+        .tally(PROVIDER, &["offerings", "show"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(t.lines().any(|l| l.starts_with("name") && l.ends_with("Cluster")), "{t}");
+    let storage = t.lines().find(|l| l.starts_with("storage")).expect("storage row");
+    assert!(storage.contains("limit"), "{t}");
+    let consulting = env.offering("Consulting");
+    let csv = env
+        .tally(PROVIDER, &["offerings", "show", &consulting, "--format", "csv"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert_eq!(
+        csv,
+        "type,name,measured_unit,billing_type,limit_period,limit_amount\nhours,Consulting hours,hours,usage,,\n"
+    );
+    let v = env
+        .tally(PROVIDER, &["offerings", "show", "--provider-view", "--format", "json"])
+        .expect_code(0)
+        .json();
+    let types: Vec<(String, String)> = v["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap_or_default().to_owned(),
+                c["billing_type"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            ("cpu".to_owned(), "usage".to_owned()),
+            ("gpu".to_owned(), "usage".to_owned()),
+            ("ram".to_owned(), "usage".to_owned()),
+            ("storage".to_owned(), "limit".to_owned())
+        ]
+    );
+    let r = env.tally(PROVIDER, &["offerings", "show", "0e000000000000000000000000000001"]);
+    r.expect_code(1);
+    assert!(r.stderr.contains("not found"), "{}", r.stderr);
+}
+
+#[test]
+fn usage_list_by_resource_and_month() {
+    let env = Env::new();
+    let alpha = env.resource("alpha-alloc");
+    let all = env
+        .tally(
+            PROVIDER,
+            &["usage", "list", "--resource", &alpha, "--page-size", "1", "--format", "json"],
+        )
+        .expect_code(0)
+        .json();
+    assert_eq!(all["count"], 3, "{all:#}");
+    let feb = env
+        .tally(
+            PROVIDER,
+            &["usage", "list", "--resource", &alpha, "--month", "2025-02", "--format", "json"],
+        )
+        .expect_code(0)
+        .json();
+    assert_eq!(feb["count"], 1);
+    assert_eq!(feb["items"][0]["usage"], "12.50");
+    assert_eq!(feb["items"][0]["billing_period"], "2025-02-01");
+    let gpu = env
+        .tally(
+            PROVIDER,
+            &["usage", "list", "--resource", &alpha, "--month", "2025-03", "--component", "gpu"],
+        )
+        .expect_code(0)
+        .stdout
+        .clone();
+    let lines: Vec<&str> = gpu.lines().collect();
+    assert_eq!(lines.len(), 2, "{gpu}");
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&cells[..4], &["2025-03-01", "gpu", "1.25", "hours"], "{gpu}");
+    assert_eq!(lines[0].find("TYPE"), lines[1].find("gpu"), "aligned:\n{gpu}");
+    env.tally(PROVIDER, &["usage", "list", "--resource", &alpha, "--month", "March"])
         .expect_code(2);
 }

@@ -51,6 +51,25 @@ pub enum Command {
     /// plan-periods, set-state.
     #[command(subcommand)]
     Resources(crate::ops::resources::ResourcesCommand),
+    /// Offering users (a user's local username on an offering): create, list.
+    #[command(subcommand)]
+    OfferingUsers(crate::ops::offering_users::OfferingUsersCommand),
+    /// The service provider of the organisation: show, set-username, users, keys, projects,
+    /// permissions.
+    #[command(subcommand)]
+    Provider(crate::ops::provider::ProviderCommand),
+    /// Waldur users visible to the token.
+    #[command(subcommand)]
+    Users(crate::ops::users::UsersCommand),
+    /// SSH keys visible to the token.
+    #[command(subcommand)]
+    Keys(crate::ops::keys::KeysCommand),
+    /// Offerings with their components and billing types.
+    #[command(subcommand)]
+    Offerings(crate::ops::offerings::OfferingsCommand),
+    /// Component usages stored in Waldur for a resource.
+    #[command(subcommand)]
+    Usage(crate::ops::usage::UsageCommand),
 }
 
 /// What every command that computes usage needs.

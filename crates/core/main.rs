@@ -41,5 +41,11 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Check(args) => check::run(&args),
         Command::Orders(cmd) => ops::orders::run(&cmd),
         Command::Resources(cmd) => ops::resources::run(&cmd),
+        Command::OfferingUsers(cmd) => ops::offering_users::run(&cmd),
+        Command::Provider(cmd) => ops::provider::run(&cmd),
+        Command::Users(cmd) => ops::users::run(&cmd),
+        Command::Keys(cmd) => ops::keys::run(&cmd),
+        Command::Offerings(cmd) => ops::offerings::run(&cmd),
+        Command::Usage(cmd) => ops::usage::run(&cmd),
     }
 }

@@ -8,15 +8,15 @@
 //! so a script learns which ones to look at. The JSON shapes are documented in docs/operations.md.
 
 pub mod client;
-// pub mod keys;
-// pub mod offering_users;
-// pub mod offerings;
+pub mod keys;
+pub mod offering_users;
+pub mod offerings;
 pub mod orders;
-// pub mod provider;
+pub mod provider;
 pub mod render;
 pub mod resources;
-// pub mod usage;
-// pub mod users;
+pub mod usage;
+pub mod users;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -224,12 +224,17 @@ impl Outcome {
     }
 
     pub fn failed(uuid: Uuid, e: &tally_waldur::Error, state: Option<String>) -> Self {
+        Self::failed_for(uuid.simple().to_string(), e, state)
+    }
+
+    /// A failure about an object that has no uuid yet (e.g. an offering user not created).
+    pub fn failed_for(id: String, e: &tally_waldur::Error, state: Option<String>) -> Self {
         let message = match e.failure() {
             Some(f) => f.message.render(),
             None => e.to_string(),
         };
         Outcome {
-            uuid: uuid.simple().to_string(),
+            uuid: id,
             ok: false,
             state,
             status: e.status(),

@@ -186,6 +186,21 @@ pub fn object<T: Serialize>(
     }
 }
 
+/// Prints rows of values as a table (upper-case headers) or CSV (keys as headers).
+pub fn rows(format: OutputFormat, columns: &[String], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    if format == OutputFormat::Csv {
+        print_csv(columns, rows)
+    } else {
+        let headers: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
+        print_table(&headers, rows, rows.is_empty().then_some("(none)"))
+    }
+}
+
+/// Values of `columns` in a serialised item.
+pub fn row_of(item: &Value, columns: &[String]) -> Vec<String> {
+    columns.iter().map(|c| cell(field(item, c))).collect()
+}
+
 /// The `--format json` document of mutating commands.
 #[derive(Serialize)]
 struct OutcomesJson<'a> {

@@ -1,0 +1,77 @@
+//! `tally offerings show`: an offering with its components and their billing types
+//! (`marketplace_public_offerings_retrieve` of the usage-reporting section): what usage can be
+//! reported against (billing type `usage` or `limit`).
+
+use clap::{Args, Subcommand};
+use tally_waldur::OfferingView;
+use uuid::Uuid;
+
+use crate::args::OutputFormat;
+use crate::exit::Exit;
+use crate::ops::{self, render, Common, Ctx};
+
+#[derive(Subcommand, Debug)]
+pub enum OfferingsCommand {
+    /// Show an offering and its components (type, unit, billing type, limits).
+    Show(ShowArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The offering (default: waldur.offering_uuid).
+    pub offering: Option<Uuid>,
+    /// Read the provider's view (marketplace-provider-offerings) instead of the public catalogue.
+    #[arg(long)]
+    pub provider_view: bool,
+}
+
+const COMPONENTS: &[&str] = &[
+    "type",
+    "name",
+    "measured_unit",
+    "billing_type",
+    "limit_period",
+    "limit_amount",
+];
+
+pub fn run(cmd: &OfferingsCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        OfferingsCommand::Show(a) => show(a),
+    }
+}
+
+fn show(a: &ShowArgs) -> anyhow::Result<Exit> {
+    let ctx = Ctx::new(&a.common, None)?;
+    let uuid = ctx.offering(a.offering)?;
+    let view = if a.provider_view {
+        OfferingView::Provider
+    } else {
+        OfferingView::Public
+    };
+    let offering = ctx
+        .block_on(ctx.client.offering(view, uuid, &[]))
+        .map_err(ops::api)?;
+    let columns = render::cols(COMPONENTS);
+    let components = offering
+        .components
+        .iter()
+        .map(|c| render::to_json(c, None).map(|v| render::row_of(&v, &columns)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    match ctx.format {
+        OutputFormat::Json => render::object(ctx.format, &offering, &[])?,
+        // One row per component: what a script needs to build usage reports.
+        OutputFormat::Csv => render::rows(ctx.format, &columns, &components)?,
+        OutputFormat::Table => {
+            render::object(
+                ctx.format,
+                &offering,
+                &render::cols(&["uuid", "name", "type", "state", "customer_name"]),
+            )?;
+            println!();
+            render::rows(ctx.format, &columns, &components)?;
+        }
+    }
+    Ok(Exit::Ok)
+}
