@@ -42,6 +42,12 @@ pub enum Command {
     Push(crate::push::PushArgs),
     /// Compare the collected usage with what Waldur holds (exit 5 on any difference).
     Check(crate::check::CheckArgs),
+    /// The nightly job: push the current month (and the previous one in its first days), then
+    /// check; one lock so two runs never overlap (exit 7 when another run holds it).
+    Run(crate::nightly::RunArgs),
+    /// Start the embedded sandbox with a world, run collect -> push -> check against it and
+    /// compare what the server ends up holding with an expected file (CI fixture replays).
+    Replay(crate::replay::ReplayArgs),
     /// Run the embedded Waldur-compatible sandbox server (loopback only by default).
     Sandbox(crate::sandbox::SandboxArgs),
     /// Provider operations on orders: list, approve, reject, cancel.

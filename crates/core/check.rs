@@ -40,7 +40,7 @@ pub async fn check(
     let components: BTreeSet<String> = config.rules.iter().map(|r| r.component.clone()).collect();
     tally_check::read_and_compare(&target.client, target.offering, cells, &months, &components)
         .await
-        .map_err(crate::ops::api)
+        .map_err(crate::push::waldur_error)
         .context("reading what Waldur holds")
 }
 

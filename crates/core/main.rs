@@ -11,9 +11,11 @@ mod client;
 mod collect;
 mod exit;
 mod logging;
+mod nightly;
 mod ops;
 mod output;
 mod push;
+mod replay;
 mod sandbox;
 
 use args::{Cli, Command};
@@ -39,6 +41,8 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Push(args) => push::run(&args),
         Command::Check(args) => check::run(&args),
+        Command::Run(args) => nightly::run(&args),
+        Command::Replay(args) => replay::run(&args),
         Command::Orders(cmd) => ops::orders::run(&cmd),
         Command::Resources(cmd) => ops::resources::run(&cmd),
         Command::OfferingUsers(cmd) => ops::offering_users::run(&cmd),

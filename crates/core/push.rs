@@ -70,11 +70,24 @@ pub struct PushJob<'a> {
 
 /// What a push did.
 pub struct Pushed {
-    pub plan: Plan,
     pub execution: Option<Execution>,
     pub summary: Summary,
-    pub server: ServerInfo,
     pub exit: Exit,
+}
+
+/// A client error as the run's error. A rejected token gets the operator's next step, including
+/// the token_lifetime hint: a nightly job's token must not expire (the client already explains an
+/// expired one).
+pub fn waldur_error(e: tally_waldur::Error) -> anyhow::Error {
+    if matches!(e, tally_waldur::Error::Unauthorized(_)) && !e.is_token_expired() {
+        let hint = format!(
+            "Waldur refused the API token: check waldur.token_file (or TALLY_WALDUR_TOKEN) and that it \
+             belongs to an owner of the provider organisation. {}",
+            tally_waldur::TOKEN_EXPIRED_HINT
+        );
+        return anyhow::Error::new(e).context(hint);
+    }
+    anyhow::Error::new(e)
 }
 
 /// The server's version; a server that does not answer `/api/version/` (other than refusing the
@@ -82,7 +95,7 @@ pub struct Pushed {
 async fn server_info(client: &tally_waldur::WaldurClient) -> anyhow::Result<ServerInfo> {
     match gather::server_info(client).await {
         Ok(s) => Ok(s),
-        Err(e @ tally_waldur::Error::Unauthorized(_)) => Err(crate::ops::api(e)),
+        Err(e @ tally_waldur::Error::Unauthorized(_)) => Err(waldur_error(e)),
         Err(e) => {
             tracing::warn!("cannot read the server version ({e}); treating it as unknown");
             Ok(ServerInfo {
@@ -108,11 +121,11 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
     }
     let resources = gather::resources(client, offering)
         .await
-        .map_err(crate::ops::api)
+        .map_err(waldur_error)
         .context("listing the offering's resources")?;
     let components = gather::components(client, offering)
         .await
-        .map_err(crate::ops::api)
+        .map_err(waldur_error)
         .context("reading the offering's components")?;
     let current = BillingMonth::containing(job.now, job.config.billing_timezone);
     let mut months: BTreeSet<BillingMonth> = job.range.iter().filter(|m| *m <= current).collect();
@@ -123,7 +136,7 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
     }
     let holdings = gather::holdings(client, offering, &months)
         .await
-        .map_err(crate::ops::api)
+        .map_err(waldur_error)
         .context("reading the usage Waldur holds")?;
     let cells: Vec<UsageCell> = job
         .cells
@@ -168,10 +181,8 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
             Exit::Ok
         };
         return Ok(Pushed {
-            plan,
             execution: None,
             summary,
-            server,
             exit,
         });
     }
@@ -268,10 +279,8 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
         tracing::error!("the ledger could not be written, sending stopped: {l}");
     }
     Ok(Pushed {
-        plan,
         execution: Some(exec),
         summary,
-        server,
         exit,
     })
 }
