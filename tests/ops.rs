@@ -151,7 +151,10 @@ impl Env {
 
     /// A config whose token file holds `token`; customer and offering of the demo provider.
     fn config(&self, token: &str) -> PathBuf {
-        let name = format!("{}.token", token.replace(|c: char| !c.is_alphanumeric(), "_"));
+        let name = format!(
+            "{}.token",
+            token.replace(|c: char| !c.is_alphanumeric(), "_")
+        );
         self.dir.write(&name, &format!("{token}\n"));
         self.dir.write(
             &format!("{name}.toml"),
@@ -259,7 +262,10 @@ fn demo_order(resource: &str, index: usize) -> String {
 fn orders_list_fetches_every_page_by_default() {
     let env = Env::new();
     let all = env
-        .tally(PROVIDER, &["orders", "list", "--format", "json", "--page-size", "2"])
+        .tally(
+            PROVIDER,
+            &["orders", "list", "--format", "json", "--page-size", "2"],
+        )
         .expect_code(0)
         .json();
     // 3 demo orders + 6 added, all on the provider's offerings.
@@ -278,10 +284,20 @@ fn orders_list_fetches_every_page_by_default() {
         env.sandbox().counters()
     );
     let first = &all["items"][0];
-    for key in ["uuid", "type", "state", "marketplace_resource_uuid", "created"] {
+    for key in [
+        "uuid",
+        "type",
+        "state",
+        "marketplace_resource_uuid",
+        "created",
+    ] {
         assert!(first.get(key).is_some(), "{key} missing in {first:#}");
     }
-    assert_eq!(first["uuid"].as_str().map(str::len), Some(32), "32-hex uuids");
+    assert_eq!(
+        first["uuid"].as_str().map(str::len),
+        Some(32),
+        "32-hex uuids"
+    );
 }
 
 #[test]
@@ -290,7 +306,16 @@ fn orders_list_one_page_when_asked() {
     let p2 = env
         .tally(
             PROVIDER,
-            &["orders", "list", "--format", "json", "--page", "2", "--page-size", "4"],
+            &[
+                "orders",
+                "list",
+                "--format",
+                "json",
+                "--page",
+                "2",
+                "--page-size",
+                "4",
+            ],
         )
         .expect_code(0)
         .json();
@@ -298,12 +323,23 @@ fn orders_list_one_page_when_asked() {
     assert_eq!(p2["total"], 9);
     assert_eq!(p2["page"], 2);
     assert_eq!(p2["has_next"], true);
-    let p3 = env.tally(PROVIDER, &["orders", "list", "--page", "3", "--page-size", "4"]);
+    let p3 = env.tally(
+        PROVIDER,
+        &["orders", "list", "--page", "3", "--page-size", "4"],
+    );
     p3.expect_code(0);
-    assert_eq!(p3.stdout.lines().count(), 2, "header + 1 row:\n{}", p3.stdout);
+    assert_eq!(
+        p3.stdout.lines().count(),
+        2,
+        "header + 1 row:\n{}",
+        p3.stdout
+    );
     assert!(p3.stderr.contains("page 3: 1 items of 9"), "{}", p3.stderr);
     // Past the end: the server's 404 and its words.
-    let past = env.tally(PROVIDER, &["orders", "list", "--page", "9", "--page-size", "4"]);
+    let past = env.tally(
+        PROVIDER,
+        &["orders", "list", "--page", "9", "--page-size", "4"],
+    );
     past.expect_code(1);
     assert!(past.stderr.contains("Invalid page."), "{}", past.stderr);
 }
@@ -314,7 +350,14 @@ fn orders_list_filters_by_state_type_and_resource() {
     let pending = env
         .tally(
             PROVIDER,
-            &["orders", "list", "--state", "pending-provider", "--format", "json"],
+            &[
+                "orders",
+                "list",
+                "--state",
+                "pending-provider",
+                "--format",
+                "json",
+            ],
         )
         .expect_code(0)
         .json();
@@ -331,7 +374,14 @@ fn orders_list_filters_by_state_type_and_resource() {
     let two = env
         .tally(
             PROVIDER,
-            &["orders", "list", "--state", "executing,Erred", "--format", "json"],
+            &[
+                "orders",
+                "list",
+                "--state",
+                "executing,Erred",
+                "--format",
+                "json",
+            ],
         )
         .expect_code(0)
         .json();
@@ -339,11 +389,40 @@ fn orders_list_filters_by_state_type_and_resource() {
     got.sort();
     assert_eq!(got, vec![EXECUTING_BETA, ERRED_GAMMA]);
 
+    let closed = env
+        .tally(
+            PROVIDER,
+            &[
+                "orders",
+                "list",
+                "--state",
+                "canceled,rejected",
+                "--type",
+                "update",
+                "--format",
+                "json",
+            ],
+        )
+        .expect_code(0)
+        .json();
+    let mut got = uuids(&closed);
+    got.sort();
+    assert_eq!(got, vec![CANCELED_ALPHA, REJECTED_BETA]);
+
     let beta = env.resource("beta-alloc");
     let by_resource = env
         .tally(
             PROVIDER,
-            &["orders", "list", "--resource", &beta, "--type", "terminate", "--format", "json"],
+            &[
+                "orders",
+                "list",
+                "--resource",
+                &beta,
+                "--type",
+                "terminate",
+                "--format",
+                "json",
+            ],
         )
         .expect_code(0)
         .json();
@@ -361,7 +440,10 @@ fn orders_list_refuses_unknown_labels() {
         "{}",
         r.stderr
     );
-    assert_eq!(env.sandbox().count("GET", "/api/marketplace-orders/", 200), 0);
+    assert_eq!(
+        env.sandbox().count("GET", "/api/marketplace-orders/", 200),
+        0
+    );
 }
 
 #[test]
@@ -379,7 +461,11 @@ fn orders_list_table_and_csv() {
     // Aligned: STATE starts at the same column on every row.
     let col = lines[0].find("STATE").expect("STATE");
     for l in &lines[1..] {
-        assert_eq!(&l[col..col + "pending-provider".len()], "pending-provider", "{t}");
+        assert_eq!(
+            &l[col..col + "pending-provider".len()],
+            "pending-provider",
+            "{t}"
+        );
     }
     let c = env
         .tally(
@@ -395,7 +481,10 @@ fn orders_list_table_and_csv() {
         Some("uuid,type,state,resource_name,marketplace_resource_uuid,project_name,created_by_username,created")
     );
     let row = rows.next().expect("row");
-    assert!(row.starts_with(&format!("{EXECUTING_BETA},Terminate,executing,beta-alloc,")), "{row}");
+    assert!(
+        row.starts_with(&format!("{EXECUTING_BETA},Terminate,executing,beta-alloc,")),
+        "{row}"
+    );
 }
 
 #[test]
@@ -405,7 +494,15 @@ fn orders_approve_several_reports_each_and_fails_when_one_failed() {
     let done = demo_order("alpha-alloc", 0);
     let r = env.tally(
         PROVIDER,
-        &["orders", "approve", &new_alloc, PENDING_X42, &done, "--format", "json"],
+        &[
+            "orders",
+            "approve",
+            &new_alloc,
+            PENDING_X42,
+            &done,
+            "--format",
+            "json",
+        ],
     );
     r.expect_code(4);
     let v = r.json();
@@ -442,7 +539,11 @@ fn orders_approve_done_order_fails_with_the_servers_message_in_the_table() {
     r.expect_code(4);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(lines[0].starts_with("UUID"), "{}", r.stdout);
-    assert!(lines[1].contains("approve  FAILED  done   409"), "{}", r.stdout);
+    assert!(
+        lines[1].contains("approve  FAILED  done   409"),
+        "{}",
+        r.stdout
+    );
     assert!(
         lines[1].contains("Valid states for operation: pending-provider. (the order is done)"),
         "{}",
@@ -456,14 +557,23 @@ fn orders_reject_moves_to_rejected() {
     let env = Env::new();
     let r = env.tally(
         PROVIDER,
-        &["orders", "reject", PENDING_X42, "--comment", "no quota left"],
+        &[
+            "orders",
+            "reject",
+            PENDING_X42,
+            "--comment",
+            "no quota left",
+        ],
     );
     r.expect_code(0);
     assert!(r.stdout.contains("reject  ok"), "{}", r.stdout);
     assert!(r.stdout.contains("rejected"), "{}", r.stdout);
     assert_eq!(env.order_state(PENDING_X42), "rejected");
     // Rejecting it again: 409, nothing changes.
-    let again = env.tally(PROVIDER, &["orders", "reject", PENDING_X42, "--format", "json"]);
+    let again = env.tally(
+        PROVIDER,
+        &["orders", "reject", PENDING_X42, "--format", "json"],
+    );
     again.expect_code(4);
     let res = results(&again.json());
     assert_eq!(res[0].3, 409);
@@ -478,7 +588,14 @@ fn orders_cancel_is_for_the_consumer_and_basic_offerings() {
     // alice administers project Alpha (consulting-alloc); the Cluster order is carol's Gamma.
     let r = env.tally(
         ALICE,
-        &["orders", "cancel", &consulting, PENDING_CONSUMER_ALPHA, "--format", "json"],
+        &[
+            "orders",
+            "cancel",
+            &consulting,
+            PENDING_CONSUMER_ALPHA,
+            "--format",
+            "json",
+        ],
     );
     r.expect_code(0);
     let res = results(&r.json());
@@ -503,11 +620,17 @@ fn orders_approve_wrong_role_is_403_and_unknown_is_404() {
     let env = Env::new();
     let consulting = demo_order("consulting-alloc", 2);
     // alice sees the order (her project) but is no provider.
-    let r = env.tally(ALICE, &["orders", "approve", &consulting, "--format", "json"]);
+    let r = env.tally(
+        ALICE,
+        &["orders", "approve", &consulting, "--format", "json"],
+    );
     r.expect_code(4);
     let res = results(&r.json());
     assert_eq!(res[0].3, 403);
-    assert_eq!(res[0].4, "You do not have permission to perform this action.");
+    assert_eq!(
+        res[0].4,
+        "You do not have permission to perform this action."
+    );
     assert_eq!(env.order_state(&consulting), "pending-provider");
     // An order nobody has: 404, and the other one is still done.
     let unknown = "0b000000000000000000000000000099";
@@ -518,7 +641,10 @@ fn orders_approve_wrong_role_is_403_and_unknown_is_404() {
     assert!(r.stderr.contains("1 of 2 orders failed"), "{}", r.stderr);
     assert_eq!(env.order_state(&consulting), "executing");
     // The outsider does not even see the order.
-    let r = env.tally(OUTSIDER, &["orders", "reject", PENDING_X42, "--format", "json"]);
+    let r = env.tally(
+        OUTSIDER,
+        &["orders", "reject", PENDING_X42, "--format", "json"],
+    );
     r.expect_code(4);
     assert_eq!(results(&r.json())[0].3, 404);
 }
@@ -537,7 +663,14 @@ fn bad_token_is_exit_6_with_a_clear_message() {
     // Several orders: the first 401 stops the run.
     let r = env.tally(
         bad,
-        &["orders", "approve", PENDING_X42, EXECUTING_BETA, "--format", "json"],
+        &[
+            "orders",
+            "approve",
+            PENDING_X42,
+            EXECUTING_BETA,
+            "--format",
+            "json",
+        ],
     );
     r.expect_code(6);
     assert_eq!(results(&r.json()).len(), 1);
@@ -565,12 +698,10 @@ fn config_without_waldur_or_token_is_exit_2() {
     r.expect_code(2);
     assert!(r.stderr.contains("TALLY_WALDUR_TOKEN"), "{}", r.stderr);
     // The same config with the token in the environment works.
-    let r = run(
-        tally()
-            .args(["orders", "list", "--config"])
-            .arg(&cfg)
-            .env("TALLY_WALDUR_TOKEN", PROVIDER),
-    );
+    let r = run(tally()
+        .args(["orders", "list", "--config"])
+        .arg(&cfg)
+        .env("TALLY_WALDUR_TOKEN", PROVIDER));
     r.expect_code(0);
 }
 
@@ -604,24 +735,48 @@ fn names(v: &Value, key: &str) -> Vec<String> {
 fn resources_list_every_page_filters_and_fields() {
     let env = Env::new();
     let all = env
-        .tally(PROVIDER, &["resources", "list", "--page-size", "3", "--format", "json"])
-        .expect_code(0)
-        .json();
-    assert_eq!(all["count"], 7, "{all:#}");
-    assert!(env.sandbox().count("GET", "/api/marketplace-provider-resources/", 200) >= 3);
-    let creating = env
         .tally(
             PROVIDER,
-            &["resources", "list", "--state", "creating", "--format", "json"],
+            &["resources", "list", "--page-size", "3", "--format", "json"],
         )
         .expect_code(0)
         .json();
-    assert_eq!(names(&creating, "name"), vec!["consulting-alloc", "new-alloc"]);
+    assert_eq!(all["count"], 7, "{all:#}");
+    assert!(
+        env.sandbox()
+            .count("GET", "/api/marketplace-provider-resources/", 200)
+            >= 3
+    );
+    let creating = env
+        .tally(
+            PROVIDER,
+            &[
+                "resources",
+                "list",
+                "--state",
+                "creating",
+                "--format",
+                "json",
+            ],
+        )
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        names(&creating, "name"),
+        vec!["consulting-alloc", "new-alloc"]
+    );
     let consulting = env.offering("Consulting");
     let by_offering = env
         .tally(
             PROVIDER,
-            &["resources", "list", "--offering", &consulting, "--format", "json"],
+            &[
+                "resources",
+                "list",
+                "--offering",
+                &consulting,
+                "--format",
+                "json",
+            ],
         )
         .expect_code(0)
         .json();
@@ -630,7 +785,16 @@ fn resources_list_every_page_filters_and_fields() {
     let f = env
         .tally(
             PROVIDER,
-            &["resources", "list", "--field", "name,state", "--backend-id", "proj_beta", "--format", "json"],
+            &[
+                "resources",
+                "list",
+                "--field",
+                "name,state",
+                "--backend-id",
+                "proj_beta",
+                "--format",
+                "json",
+            ],
         )
         .expect_code(0)
         .json();
@@ -642,7 +806,14 @@ fn resources_list_every_page_filters_and_fields() {
     let t = env
         .tally(
             PROVIDER,
-            &["resources", "list", "--field", "name,state,backend_id", "--state", "Erred"],
+            &[
+                "resources",
+                "list",
+                "--field",
+                "name,state,backend_id",
+                "--state",
+                "Erred",
+            ],
         )
         .expect_code(0)
         .stdout
@@ -652,7 +823,10 @@ fn resources_list_every_page_filters_and_fields() {
         lines[0].split_whitespace().collect::<Vec<_>>(),
         vec!["UUID", "NAME", "STATE", "BACKEND_ID"]
     );
-    assert!(lines[1].contains("erred-alloc") && lines[1].ends_with("proj_erred"), "{t}");
+    assert!(
+        lines[1].contains("erred-alloc") && lines[1].ends_with("proj_erred"),
+        "{t}"
+    );
     // A customer who is no provider sees none of them.
     let lab = simple(env.world.organization_uuid("Research Lab").expect("org"));
     let none = env
@@ -669,24 +843,47 @@ fn resources_set_backend_id_and_show() {
     let new_alloc = env.resource("new-alloc");
     let r = env.tally(
         PROVIDER,
-        &["resources", "set-backend-id", &new_alloc, "proj_new", "--format", "json"],
+        &[
+            "resources",
+            "set-backend-id",
+            &new_alloc,
+            "proj_new",
+            "--format",
+            "json",
+        ],
     );
     r.expect_code(0);
     let res = results(&r.json());
     assert_eq!(res[0].0, new_alloc);
     assert_eq!(res[0].4, "Resource backend_id has been changed.");
     assert_eq!(res[0].2, "Creating");
-    assert_eq!(env.resource_now("new-alloc").backend_id.as_deref(), Some("proj_new"));
-    let again = env.tally(PROVIDER, &["resources", "set-backend-id", &new_alloc, "proj_new"]);
+    assert_eq!(
+        env.resource_now("new-alloc").backend_id.as_deref(),
+        Some("proj_new")
+    );
+    let again = env.tally(
+        PROVIDER,
+        &["resources", "set-backend-id", &new_alloc, "proj_new"],
+    );
     again.expect_code(0);
-    assert!(again.stdout.contains("Resource backend_id is not changed."), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("Resource backend_id is not changed."),
+        "{}",
+        again.stdout
+    );
     // Someone who does not see the resource as provider: 404, nothing changes.
     let r = env.tally(ALICE, &["resources", "set-backend-id", &new_alloc, "mine"]);
     r.expect_code(4);
     assert!(r.stdout.contains("404"), "{}", r.stdout);
-    assert_eq!(env.resource_now("new-alloc").backend_id.as_deref(), Some("proj_new"));
+    assert_eq!(
+        env.resource_now("new-alloc").backend_id.as_deref(),
+        Some("proj_new")
+    );
     let shown = env
-        .tally(PROVIDER, &["resources", "show", &new_alloc, "--format", "json"])
+        .tally(
+            PROVIDER,
+            &["resources", "show", &new_alloc, "--format", "json"],
+        )
         .expect_code(0)
         .json();
     assert_eq!(shown["backend_id"], "proj_new");
@@ -696,11 +893,19 @@ fn resources_set_backend_id_and_show() {
         .expect_code(0)
         .stdout
         .clone();
-    assert!(table.lines().any(|l| l.starts_with("backend_id") && l.ends_with("proj_new")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("backend_id") && l.ends_with("proj_new")),
+        "{table}"
+    );
     // Too long for Waldur: refused before sending (exit 2).
     let long = "x".repeat(256);
-    env.tally(PROVIDER, &["resources", "set-backend-id", &new_alloc, &long])
-        .expect_code(2);
+    env.tally(
+        PROVIDER,
+        &["resources", "set-backend-id", &new_alloc, &long],
+    )
+    .expect_code(2);
 }
 
 #[test]
@@ -710,9 +915,13 @@ fn resources_report_from_sections_and_from_file() {
     let r = env.tally(
         PROVIDER,
         &[
-            "resources", "report", &alpha,
-            "--section", "Login=ssh alice_c@hpc.example.org",
-            "--section", "Docs=https://docs.hpc.example.org/?a=b",
+            "resources",
+            "report",
+            &alpha,
+            "--section",
+            "Login=ssh alice_c@hpc.example.org",
+            "--section",
+            "Docs=https://docs.hpc.example.org/?a=b",
         ],
     );
     r.expect_code(0);
@@ -728,20 +937,38 @@ fn resources_report_from_sections_and_from_file() {
     );
     env.tally(
         PROVIDER,
-        &["resources", "report", &alpha, "--from-file", file.to_str().expect("path")],
+        &[
+            "resources",
+            "report",
+            &alpha,
+            "--from-file",
+            file.to_str().expect("path"),
+        ],
     )
     .expect_code(0);
     let report = env.resource_now("alpha-alloc").report.expect("report");
     assert_eq!(report.len(), 1, "replaced, not appended");
     assert_eq!(report[0].header, "Quota");
     // Malformed input is refused before anything is sent.
-    env.tally(PROVIDER, &["resources", "report", &alpha, "--section", "no equals sign"])
+    env.tally(
+        PROVIDER,
+        &["resources", "report", &alpha, "--section", "no equals sign"],
+    )
+    .expect_code(2);
+    env.tally(PROVIDER, &["resources", "report", &alpha])
         .expect_code(2);
-    env.tally(PROVIDER, &["resources", "report", &alpha]).expect_code(2);
     // A section the server refuses (blank body): its message, per field.
-    let r = env.tally(PROVIDER, &["resources", "report", &alpha, "--section", "Empty="]);
+    let r = env.tally(
+        PROVIDER,
+        &["resources", "report", &alpha, "--section", "Empty="],
+    );
     r.expect_code(4);
-    assert!(r.stdout.contains("report[0].body: This field may not be blank."), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("report[0].body: This field may not be blank."),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -751,7 +978,15 @@ fn resources_team_and_plan_periods() {
     let team = env
         .tally(
             PROVIDER,
-            &["resources", "team", &alpha, "--format", "json", "--page-size", "1"],
+            &[
+                "resources",
+                "team",
+                &alpha,
+                "--format",
+                "json",
+                "--page-size",
+                "1",
+            ],
         )
         .expect_code(0)
         .json();
@@ -773,13 +1008,19 @@ fn resources_team_and_plan_periods() {
     assert!(t.contains("alice_c"), "{t}");
 
     let periods = env
-        .tally(PROVIDER, &["resources", "plan-periods", &alpha, "--format", "json"])
+        .tally(
+            PROVIDER,
+            &["resources", "plan-periods", &alpha, "--format", "json"],
+        )
         .expect_code(0)
         .json();
     assert_eq!(periods["count"], 1, "{periods:#}");
     assert_eq!(periods["items"][0]["plan_name"], "default");
-    env.tally(PROVIDER, &["resources", "plan-periods", &alpha, "--format", "csv"])
-        .expect_code(0);
+    env.tally(
+        PROVIDER,
+        &["resources", "plan-periods", &alpha, "--format", "csv"],
+    )
+    .expect_code(0);
     let unknown = "0c000000000000000000000000000001";
     let r = env.tally(PROVIDER, &["resources", "team", unknown]);
     r.expect_code(1);
@@ -793,10 +1034,25 @@ fn resources_set_state_ok_and_erred() {
     let r = env.tally(PROVIDER, &["resources", "set-state", &new_alloc, "ok"]);
     r.expect_code(0);
     assert!(r.stdout.contains("set-state ok  ok"), "{}", r.stdout);
-    assert_eq!(env.resource_now("new-alloc").state.expect("state").to_string(), "OK");
+    assert_eq!(
+        env.resource_now("new-alloc")
+            .state
+            .expect("state")
+            .to_string(),
+        "OK"
+    );
     let r = env.tally(
         PROVIDER,
-        &["resources", "set-state", &new_alloc, "erred", "--error-message", "no nodes", "--format", "json"],
+        &[
+            "resources",
+            "set-state",
+            &new_alloc,
+            "erred",
+            "--error-message",
+            "no nodes",
+            "--format",
+            "json",
+        ],
     );
     r.expect_code(0);
     assert_eq!(results(&r.json())[0].2, "Erred");
@@ -806,12 +1062,18 @@ fn resources_set_state_ok_and_erred() {
         .set_resource_state("gamma-alloc", "Terminated")
         .expect("planted");
     let gamma = env.resource("gamma-alloc");
-    let r = env.tally(PROVIDER, &["resources", "set-state", &gamma, "ok", "--format", "json"]);
+    let r = env.tally(
+        PROVIDER,
+        &["resources", "set-state", &gamma, "ok", "--format", "json"],
+    );
     r.expect_code(4);
     let res = results(&r.json());
     assert_eq!(res[0].3, 409);
     assert_eq!(res[0].2, "Terminated");
-    assert!(res[0].4.starts_with("Valid states for operation:"), "{res:?}");
+    assert!(
+        res[0].4.starts_with("Valid states for operation:"),
+        "{res:?}"
+    );
     // "terminated" is not a state a provider sets: rejecting the Create order does that.
     env.tally(PROVIDER, &["resources", "set-state", &gamma, "terminated"])
         .expect_code(2);
@@ -824,7 +1086,14 @@ impl Env {
         let v = self
             .tally(
                 PROVIDER,
-                &["offering-users", "list", "--user", &self.user(user), "--format", "json"],
+                &[
+                    "offering-users",
+                    "list",
+                    "--user",
+                    &self.user(user),
+                    "--format",
+                    "json",
+                ],
             )
             .expect_code(0)
             .json();
@@ -851,7 +1120,16 @@ fn offering_users_create_by_uuid_or_url_and_list() {
     // Offering from the config, user by uuid.
     let r = env.tally(
         PROVIDER,
-        &["offering-users", "create", "--user", &bob, "--username", "bob_c", "--format", "json"],
+        &[
+            "offering-users",
+            "create",
+            "--user",
+            &bob,
+            "--username",
+            "bob_c",
+            "--format",
+            "json",
+        ],
     );
     r.expect_code(0);
     let res = results(&r.json());
@@ -867,7 +1145,16 @@ fn offering_users_create_by_uuid_or_url_and_list() {
     let user_url = format!("{}users/{bob}/", env.url);
     env.tally(
         PROVIDER,
-        &["offering-users", "create", "--offering", &offering_url, "--user", &user_url, "--username", "bob_k"],
+        &[
+            "offering-users",
+            "create",
+            "--offering",
+            &offering_url,
+            "--user",
+            &user_url,
+            "--username",
+            "bob_k",
+        ],
     )
     .expect_code(0);
     assert_eq!(
@@ -880,31 +1167,69 @@ fn offering_users_create_by_uuid_or_url_and_list() {
     // A second one for the same pair: the server's 400, exit 4.
     let r = env.tally(
         PROVIDER,
-        &["offering-users", "create", "--user", &bob, "--username", "other", "--format", "json"],
+        &[
+            "offering-users",
+            "create",
+            "--user",
+            &bob,
+            "--username",
+            "other",
+            "--format",
+            "json",
+        ],
     );
     r.expect_code(4);
     let res = results(&r.json());
     assert_eq!(res[0].3, 400);
-    assert_eq!(res[0].4, "The fields offering, user must make a unique set.");
+    assert_eq!(
+        res[0].4,
+        "The fields offering, user must make a unique set."
+    );
     // Not a uuid nor a URL: refused by the command line.
-    env.tally(PROVIDER, &["offering-users", "create", "--user", "bob", "--username", "x"])
-        .expect_code(2);
+    env.tally(
+        PROVIDER,
+        &[
+            "offering-users",
+            "create",
+            "--user",
+            "bob",
+            "--username",
+            "x",
+        ],
+    )
+    .expect_code(2);
     // Every page, and one page.
     let all = env
         .tally(
             PROVIDER,
-            &["offering-users", "list", "--page-size", "1", "--format", "json"],
+            &[
+                "offering-users",
+                "list",
+                "--page-size",
+                "1",
+                "--format",
+                "json",
+            ],
         )
         .expect_code(0)
         .json();
     assert_eq!(all["count"], 4);
-    assert_eq!(names(&all, "username"), vec!["alice_c", "bob_c", "bob_k", "carol_c"]);
+    assert_eq!(
+        names(&all, "username"),
+        vec!["alice_c", "bob_c", "bob_k", "carol_c"]
+    );
     let csv = env
-        .tally(PROVIDER, &["offering-users", "list", "--format", "csv", "--state", "OK"])
+        .tally(
+            PROVIDER,
+            &["offering-users", "list", "--format", "csv", "--state", "OK"],
+        )
         .expect_code(0)
         .stdout
         .clone();
-    assert!(csv.starts_with("uuid,offering_name,user_username,username,state,user_uuid,created\n"), "{csv}");
+    assert!(
+        csv.starts_with("uuid,offering_name,user_username,username,state,user_uuid,created\n"),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 5, "{csv}");
 }
 
@@ -923,11 +1248,19 @@ fn provider_show_and_its_errors() {
         .expect_code(0)
         .stdout
         .clone();
-    assert!(t.lines().any(|l| l.starts_with("customer_name") && l.ends_with("HPC Centre")), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("customer_name") && l.ends_with("HPC Centre")),
+        "{t}"
+    );
     let lab = simple(env.world.organization_uuid("Research Lab").expect("org"));
     let r = env.tally(PROVIDER, &["provider", "show", "--customer", &lab]);
     r.expect_code(2);
-    assert!(r.stderr.contains("has no service-provider record"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("has no service-provider record"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -936,10 +1269,22 @@ fn provider_set_username_on_every_offering() {
     let bob = env.user("bob");
     let r = env.tally(
         PROVIDER,
-        &["provider", "set-username", "--user", &bob, "--username", "bob_hpc"],
+        &[
+            "provider",
+            "set-username",
+            "--user",
+            &bob,
+            "--username",
+            "bob_hpc",
+        ],
     );
     r.expect_code(0);
-    assert!(r.stdout.contains("username bob_hpc set on the offerings of HPC Centre"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("username bob_hpc set on the offerings of HPC Centre"),
+        "{}",
+        r.stdout
+    );
     // bob is in Alpha (Cluster, Consulting) and Beta (Cluster).
     assert_eq!(
         env.offering_users_of("bob"),
@@ -951,7 +1296,16 @@ fn provider_set_username_on_every_offering() {
     // Not a provider manager: 403, nothing changes.
     let r = env.tally(
         ALICE,
-        &["provider", "set-username", "--user", &bob, "--username", "hijack", "--format", "json"],
+        &[
+            "provider",
+            "set-username",
+            "--user",
+            &bob,
+            "--username",
+            "hijack",
+            "--format",
+            "json",
+        ],
     );
     r.expect_code(4);
     assert_eq!(results(&r.json())[0].3, 403);
@@ -960,7 +1314,16 @@ fn provider_set_username_on_every_offering() {
     let nobody = "0d000000000000000000000000000001";
     let r = env.tally(
         PROVIDER,
-        &["provider", "set-username", "--user", nobody, "--username", "x", "--format", "json"],
+        &[
+            "provider",
+            "set-username",
+            "--user",
+            nobody,
+            "--username",
+            "x",
+            "--format",
+            "json",
+        ],
     );
     r.expect_code(4);
     let res = results(&r.json());
@@ -982,10 +1345,18 @@ fn provider_users_keys_projects_permissions_every_page() {
     let users = list("users");
     assert_eq!(names(&users, "username"), vec!["alice", "bob", "carol"]);
     let keys = list("keys");
-    assert_eq!(names(&keys, "name"), vec!["desktop", "hpc", "laptop", "workstation"]);
-    assert!(keys["items"][0]["public_key"].as_str().is_some_and(|k| k.starts_with("ssh-")));
+    assert_eq!(
+        names(&keys, "name"),
+        vec!["desktop", "hpc", "laptop", "workstation"]
+    );
+    assert!(keys["items"][0]["public_key"]
+        .as_str()
+        .is_some_and(|k| k.starts_with("ssh-")));
     let projects = list("projects");
-    assert_eq!(names(&projects, "name"), vec!["Alpha", "Beta", "Gamma", "X42"]);
+    assert_eq!(
+        names(&projects, "name"),
+        vec!["Alpha", "Beta", "Gamma", "X42"]
+    );
     let perms = list("permissions");
     assert_eq!(perms["count"], 6, "{perms:#}");
     assert!(perms["items"][0]["user_username"].is_string());
@@ -993,7 +1364,16 @@ fn provider_users_keys_projects_permissions_every_page() {
     let p = env
         .tally(
             PROVIDER,
-            &["provider", "users", "--page", "2", "--page-size", "2", "--format", "json"],
+            &[
+                "provider",
+                "users",
+                "--page",
+                "2",
+                "--page-size",
+                "2",
+                "--format",
+                "json",
+            ],
         )
         .expect_code(0)
         .json();
@@ -1021,13 +1401,23 @@ fn provider_users_keys_projects_permissions_every_page() {
 fn users_list_every_page_and_filters() {
     let env = Env::new();
     let all = env
-        .tally(STAFF, &["users", "list", "--page-size", "3", "--format", "json"])
+        .tally(
+            STAFF,
+            &["users", "list", "--page-size", "3", "--format", "json"],
+        )
         .expect_code(0)
         .json();
     assert_eq!(all["count"], 7);
-    assert!(all["items"].as_array().expect("items").iter().all(|u| u.get("token").is_none()));
+    assert!(all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .all(|u| u.get("token").is_none()));
     let alice = env
-        .tally(STAFF, &["users", "list", "--username", "alice", "--format", "json"])
+        .tally(
+            STAFF,
+            &["users", "list", "--username", "alice", "--format", "json"],
+        )
         .expect_code(0)
         .json();
     assert_eq!(uuids(&alice), vec![env.user("alice")]);
@@ -1044,12 +1434,25 @@ fn users_list_every_page_and_filters() {
 fn keys_list_every_page_and_by_user() {
     let env = Env::new();
     let all = env
-        .tally(STAFF, &["keys", "list", "--page-size", "1", "--format", "json"])
+        .tally(
+            STAFF,
+            &["keys", "list", "--page-size", "1", "--format", "json"],
+        )
         .expect_code(0)
         .json();
     assert_eq!(all["count"], 4);
     let alice = env
-        .tally(STAFF, &["keys", "list", "--user", &env.user("alice"), "--format", "csv"])
+        .tally(
+            STAFF,
+            &[
+                "keys",
+                "list",
+                "--user",
+                &env.user("alice"),
+                "--format",
+                "csv",
+            ],
+        )
         .expect_code(0)
         .stdout
         .clone();
@@ -1069,12 +1472,22 @@ fn offerings_show_components_with_billing_types() {
         .expect_code(0)
         .stdout
         .clone();
-    assert!(t.lines().any(|l| l.starts_with("name") && l.ends_with("Cluster")), "{t}");
-    let storage = t.lines().find(|l| l.starts_with("storage")).expect("storage row");
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("name") && l.ends_with("Cluster")),
+        "{t}"
+    );
+    let storage = t
+        .lines()
+        .find(|l| l.starts_with("storage"))
+        .expect("storage row");
     assert!(storage.contains("limit"), "{t}");
     let consulting = env.offering("Consulting");
     let csv = env
-        .tally(PROVIDER, &["offerings", "show", &consulting, "--format", "csv"])
+        .tally(
+            PROVIDER,
+            &["offerings", "show", &consulting, "--format", "csv"],
+        )
         .expect_code(0)
         .stdout
         .clone();
@@ -1083,7 +1496,10 @@ fn offerings_show_components_with_billing_types() {
         "type,name,measured_unit,billing_type,limit_period,limit_amount\nhours,Consulting hours,hours,usage,,\n"
     );
     let v = env
-        .tally(PROVIDER, &["offerings", "show", "--provider-view", "--format", "json"])
+        .tally(
+            PROVIDER,
+            &["offerings", "show", "--provider-view", "--format", "json"],
+        )
         .expect_code(0)
         .json();
     let types: Vec<(String, String)> = v["components"]
@@ -1106,7 +1522,10 @@ fn offerings_show_components_with_billing_types() {
             ("storage".to_owned(), "limit".to_owned())
         ]
     );
-    let r = env.tally(PROVIDER, &["offerings", "show", "0e000000000000000000000000000001"]);
+    let r = env.tally(
+        PROVIDER,
+        &["offerings", "show", "0e000000000000000000000000000001"],
+    );
     r.expect_code(1);
     assert!(r.stderr.contains("not found"), "{}", r.stderr);
 }
@@ -1118,7 +1537,16 @@ fn usage_list_by_resource_and_month() {
     let all = env
         .tally(
             PROVIDER,
-            &["usage", "list", "--resource", &alpha, "--page-size", "1", "--format", "json"],
+            &[
+                "usage",
+                "list",
+                "--resource",
+                &alpha,
+                "--page-size",
+                "1",
+                "--format",
+                "json",
+            ],
         )
         .expect_code(0)
         .json();
@@ -1126,7 +1554,16 @@ fn usage_list_by_resource_and_month() {
     let feb = env
         .tally(
             PROVIDER,
-            &["usage", "list", "--resource", &alpha, "--month", "2025-02", "--format", "json"],
+            &[
+                "usage",
+                "list",
+                "--resource",
+                &alpha,
+                "--month",
+                "2025-02",
+                "--format",
+                "json",
+            ],
         )
         .expect_code(0)
         .json();
@@ -1136,7 +1573,16 @@ fn usage_list_by_resource_and_month() {
     let gpu = env
         .tally(
             PROVIDER,
-            &["usage", "list", "--resource", &alpha, "--month", "2025-03", "--component", "gpu"],
+            &[
+                "usage",
+                "list",
+                "--resource",
+                &alpha,
+                "--month",
+                "2025-03",
+                "--component",
+                "gpu",
+            ],
         )
         .expect_code(0)
         .stdout
@@ -1144,8 +1590,19 @@ fn usage_list_by_resource_and_month() {
     let lines: Vec<&str> = gpu.lines().collect();
     assert_eq!(lines.len(), 2, "{gpu}");
     let cells: Vec<&str> = lines[1].split_whitespace().collect();
-    assert_eq!(&cells[..4], &["2025-03-01", "gpu", "1.25", "hours"], "{gpu}");
-    assert_eq!(lines[0].find("TYPE"), lines[1].find("gpu"), "aligned:\n{gpu}");
-    env.tally(PROVIDER, &["usage", "list", "--resource", &alpha, "--month", "March"])
-        .expect_code(2);
+    assert_eq!(
+        &cells[..4],
+        &["2025-03-01", "gpu", "1.25", "hours"],
+        "{gpu}"
+    );
+    assert_eq!(
+        lines[0].find("TYPE"),
+        lines[1].find("gpu"),
+        "aligned:\n{gpu}"
+    );
+    env.tally(
+        PROVIDER,
+        &["usage", "list", "--resource", &alpha, "--month", "March"],
+    )
+    .expect_code(2);
 }

@@ -110,7 +110,8 @@ impl Ctx {
     pub fn offering(&self, given: Option<Uuid>) -> anyhow::Result<Uuid> {
         match given {
             Some(u) => Ok(u),
-            None => self.config_uuid("offering_uuid", self.waldur.offering_uuid.as_deref())?
+            None => self
+                .config_uuid("offering_uuid", self.waldur.offering_uuid.as_deref())?
                 .ok_or_else(|| {
                     UsageError(format!(
                         "no offering: set waldur.offering_uuid in {} or pass --offering",
@@ -245,10 +246,7 @@ impl Outcome {
 
 /// Runs `op` on each object in order. A 401 stops the run (every further call would fail the
 /// same way) and is returned, so the exit code says "authentication" rather than "not done".
-pub async fn each<F, Fut>(
-    uuids: &[Uuid],
-    mut op: F,
-) -> (Vec<Outcome>, Option<tally_waldur::Error>)
+pub async fn each<F, Fut>(uuids: &[Uuid], mut op: F) -> (Vec<Outcome>, Option<tally_waldur::Error>)
 where
     F: FnMut(Uuid) -> Fut,
     Fut: Future<Output = Result<Outcome, (Outcome, tally_waldur::Error)>>,
@@ -308,11 +306,7 @@ pub fn labels<T: Clone>(
         .map(|s| {
             parse(s).ok_or_else(|| {
                 let names: Vec<String> = known.iter().map(&show).collect();
-                UsageError(format!(
-                    "{what} {s:?} is not one of: {}",
-                    names.join(", ")
-                ))
-                .into()
+                UsageError(format!("{what} {s:?} is not one of: {}", names.join(", "))).into()
             })
         })
         .collect()

@@ -142,10 +142,10 @@ fn act(common: &Common, orders: &[Uuid], action: Action<'_>) -> anyhow::Result<E
     let client = &ctx.client;
     let (outcomes, fatal) = ctx.block_on(ops::each(orders, |uuid| async move {
         let done = match action {
-            Action::Approve => client
-                .approve_order(uuid, None)
-                .await
-                .map(|r| r.detail.unwrap_or_else(|| "Order has been approved.".into())),
+            Action::Approve => client.approve_order(uuid, None).await.map(|r| {
+                r.detail
+                    .unwrap_or_else(|| "Order has been approved.".into())
+            }),
             Action::Reject(comment) => client
                 .reject_order(uuid, comment)
                 .await

@@ -4,8 +4,8 @@
 
 use clap::{Args, Subcommand};
 use tally_waldur::{
-    KeyFilter, ProjectPermissionFilter, ProviderKeys, ProviderProjectPermissions,
-    ProviderProjects, ProviderUsers, ServiceProvider, UserFilter,
+    KeyFilter, ProjectPermissionFilter, ProviderKeys, ProviderProjectPermissions, ProviderProjects,
+    ProviderUsers, ServiceProvider, UserFilter,
 };
 use uuid::Uuid;
 

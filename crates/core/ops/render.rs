@@ -110,7 +110,8 @@ pub fn cell(v: Option<&Value>) -> String {
 }
 
 fn field<'a>(item: &'a Value, key: &str) -> Option<&'a Value> {
-    item.as_object().and_then(|m: &Map<String, Value>| m.get(key))
+    item.as_object()
+        .and_then(|m: &Map<String, Value>| m.get(key))
 }
 
 /// Prints a list in the chosen format; `columns` are JSON keys (table and CSV), `only` restricts
@@ -155,10 +156,7 @@ pub fn list<T: Serialize>(
         } else {
             String::new()
         };
-        eprintln!(
-            "page {page}: {} items{total}{next}",
-            listing.items.len()
-        );
+        eprintln!("page {page}: {} items{total}{next}", listing.items.len());
     }
     Ok(())
 }
@@ -345,7 +343,11 @@ pub fn format_table(headers: &[String], rows: &[Vec<String>], empty: Option<&str
     s
 }
 
-fn print_table(headers: &[String], rows: &[Vec<String>], empty: Option<&str>) -> anyhow::Result<()> {
+fn print_table(
+    headers: &[String],
+    rows: &[Vec<String>],
+    empty: Option<&str>,
+) -> anyhow::Result<()> {
     let text = format_table(headers, rows, empty);
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -383,18 +385,25 @@ mod tests {
         assert_eq!(v["uuid"], "6ccfa59429964d8884a59c97165ed647");
         assert_eq!(v["offering_uuid"], "6ccfa59429964d8884a59c97165ed647");
         assert_eq!(v["backend_id"], "6ccfa594-2996-4d88-84a5-9c97165ed647");
-        assert_eq!(v["nested"][0]["user_uuid"], "6ccfa59429964d8884a59c97165ed647");
+        assert_eq!(
+            v["nested"][0]["user_uuid"],
+            "6ccfa59429964d8884a59c97165ed647"
+        );
     }
 
     #[test]
     fn cells() {
         assert_eq!(cell(Some(&json!({"cpu": "10", "gpu": 2}))), "cpu=10, gpu=2");
         assert_eq!(
-            cell(Some(&json!([{"header": "Login", "body": "x"}, {"header": "Docs"}]))),
+            cell(Some(
+                &json!([{"header": "Login", "body": "x"}, {"header": "Docs"}])
+            )),
             "Login, Docs"
         );
         assert_eq!(
-            cell(Some(&json!([{"type": "cpu", "usage": "10.5", "name": "CPU"}]))),
+            cell(Some(
+                &json!([{"type": "cpu", "usage": "10.5", "name": "CPU"}])
+            )),
             "cpu=10.5"
         );
         assert_eq!(cell(Some(&Value::Null)), "");
@@ -419,6 +428,9 @@ mod tests {
         assert!(lines[2].ends_with("…  1"));
         assert_eq!(lines[2].chars().count(), MAX_CELL + 3);
         assert_eq!(lines[3], format!("{:<w$}{}", "q", "y".repeat(100)));
-        assert_eq!(format_table(&cols(&["A"]), &[], Some("(none)")), "A\n(none)\n");
+        assert_eq!(
+            format_table(&cols(&["A"]), &[], Some("(none)")),
+            "A\n(none)\n"
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use tally_waldur::{ErrorDetails, PlanPeriods, ReportSection, ResourceFilter, ResourceState, ResourceView, Team};
+use tally_waldur::{
+    ErrorDetails, PlanPeriods, ReportSection, ResourceFilter, ResourceState, ResourceView, Team,
+};
 use uuid::Uuid;
 
 use crate::exit::{Exit, UsageError};
@@ -90,7 +92,11 @@ pub struct ReportArgs {
     pub common: Common,
     pub resource: Uuid,
     /// A section as "Header=Body" (repeatable, in order).
-    #[arg(long, required_unless_present = "from_file", conflicts_with = "from_file")]
+    #[arg(
+        long,
+        required_unless_present = "from_file",
+        conflicts_with = "from_file"
+    )]
     pub section: Vec<String>,
     /// A JSON file: [{"header": ..., "body": ...}, ...] or {"report": [...]}.
     #[arg(long)]
@@ -201,7 +207,10 @@ fn list(a: &ListArgs) -> anyhow::Result<Exit> {
 fn show(a: &ShowArgs) -> anyhow::Result<Exit> {
     let ctx = Ctx::new(&a.common, None)?;
     let r = ctx
-        .block_on(ctx.client.resource(ResourceView::Provider, a.resource, &a.field))
+        .block_on(
+            ctx.client
+                .resource(ResourceView::Provider, a.resource, &a.field),
+        )
         .map_err(ops::api)?;
     let columns = if a.field.is_empty() {
         render::cols(SHOW)
