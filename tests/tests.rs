@@ -3,4 +3,5 @@
 mod collect;
 mod sources;
 mod ops;
+mod push;
 mod util;

@@ -89,3 +89,84 @@ pub fn run(cmd: &mut Command) -> Run {
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
+
+/// Tokens of the bundled demo world (fixtures/sandbox/demo.toml, fixtures/replay/world.toml). No
+/// output of any test may contain one: [`assert_no_secrets`].
+pub const DEMO_TOKENS: &[&str] = &[
+    "demo-staff-token",
+    "demo-provider-token",
+    "demo-manager-token",
+    "demo-alice-token",
+    "demo-bob-token",
+    "demo-carol-token",
+    "demo-outsider-token",
+];
+
+/// Fails if a token appears in anything the run printed.
+#[track_caller]
+pub fn assert_no_secrets(run: &Run, extra: &[&str]) {
+    for secret in DEMO_TOKENS.iter().chain(extra) {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "a token appears in the output\n--- stdout\n{}\n--- stderr\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+/// The embedded sandbox started in-process on 127.0.0.1:0, on a multi-thread tokio runtime that
+/// keeps serving while the test thread waits for the real `tally` binary. Dereferences to
+/// [`tally_sandbox::RunningSandbox`] (counters, clock, faults, planted usage).
+pub struct Sandbox {
+    pub rt: tokio::runtime::Runtime,
+    server: Option<tally_sandbox::RunningSandbox>,
+}
+
+impl Sandbox {
+    pub fn start(world: tally_sandbox::World, opts: tally_sandbox::SandboxOptions) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = rt
+            .block_on(tally_sandbox::start(
+                world,
+                "127.0.0.1:0".parse().expect("addr"),
+                opts,
+            ))
+            .expect("sandbox");
+        Sandbox {
+            rt,
+            server: Some(server),
+        }
+    }
+
+    /// The demo world with the server clock at `now` (RFC 3339).
+    pub fn demo_at(now: &str, legacy_7x: bool) -> Self {
+        Self::start(
+            tally_sandbox::World::demo(),
+            tally_sandbox::SandboxOptions {
+                now: Some(now.parse().expect("now")),
+                legacy_7x,
+                ..Default::default()
+            },
+        )
+    }
+}
+
+impl std::ops::Deref for Sandbox {
+    type Target = tally_sandbox::RunningSandbox;
+    fn deref(&self) -> &Self::Target {
+        self.server.as_ref().expect("sandbox running")
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.rt.block_on(s.shutdown());
+        }
+    }
+}

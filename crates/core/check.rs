@@ -83,10 +83,8 @@ fn write_table(out: &mut impl Write, r: &CheckReport) -> std::io::Result<()> {
             months.join(", ")
         );
     }
-    let mut rows: Vec<[String; 6]> = vec![[
-        "RESOURCE", "PERIOD", "COMPONENT", "KIND", "TALLY", "WALDUR",
-    ]
-    .map(String::from)];
+    let mut rows: Vec<[String; 6]> =
+        vec![["RESOURCE", "PERIOD", "COMPONENT", "KIND", "TALLY", "WALDUR"].map(String::from)];
     for d in &r.differences {
         let (tally, waldur) = match d {
             Difference::Missing { expected, .. } => (expected.to_string(), "-".to_owned()),

@@ -74,9 +74,8 @@ pub fn build(
     settings.burst = NonZeroU32::new(waldur.burst).unwrap_or(NonZeroU32::MIN);
     settings.max_retries = waldur.max_retries;
     settings.allow_insecure_http = waldur.allow_insecure_http;
-    let client = WaldurClient::new(settings).map_err(|e| {
-        UsageError(format!("{}: [waldur]: {e}", config.path.display()))
-    })?;
+    let client = WaldurClient::new(settings)
+        .map_err(|e| UsageError(format!("{}: [waldur]: {e}", config.path.display())))?;
     Ok(Target {
         client,
         waldur,

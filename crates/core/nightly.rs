@@ -50,10 +50,7 @@ pub fn nightly_range(
     } else {
         current
     };
-    MonthRange {
-        from,
-        to: current,
-    }
+    MonthRange { from, to: current }
 }
 
 /// Combines the push's and the check's verdicts: the most actionable one wins.
@@ -161,7 +158,10 @@ mod tests {
         let tz = chrono_tz::Tz::UTC;
         let at = |s: &str| s.parse::<chrono::DateTime<Utc>>().expect("time");
         let r = nightly_range(at("2026-11-03T02:00:00Z"), tz, 3);
-        assert_eq!((r.from.to_string(), r.to.to_string()), ("2026-10".into(), "2026-11".into()));
+        assert_eq!(
+            (r.from.to_string(), r.to.to_string()),
+            ("2026-10".into(), "2026-11".into())
+        );
         let r = nightly_range(at("2026-11-04T02:00:00Z"), tz, 3);
         assert_eq!(r.from.to_string(), "2026-11");
         let r = nightly_range(at("2026-11-01T02:00:00Z"), tz, 0);

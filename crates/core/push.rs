@@ -432,7 +432,10 @@ pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
     let result = rt.block_on(push(&job));
     let (exit, summary) = match &result {
         Ok(p) => (p.exit, serde_json::to_value(&p.summary).unwrap_or_default()),
-        Err(e) => (crate::exit::classify(e), serde_json::json!({"error": format!("{e:#}")})),
+        Err(e) => (
+            crate::exit::classify(e),
+            serde_json::json!({"error": format!("{e:#}")}),
+        ),
     };
     if let Some((l, id)) = &ledger {
         l.finish_run(id, exit as u8, &summary)?;

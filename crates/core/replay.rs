@@ -85,13 +85,18 @@ fn token_of(world: &World, offering: Uuid, user: Option<&str>) -> anyhow::Result
     let username = match user {
         Some(u) => u.to_owned(),
         None => {
-            let o = st.offerings.rows.iter().find(|o| o.uuid == offering).ok_or_else(|| {
-                UsageError(format!(
-                    "the world {} has no offering {} (waldur.offering_uuid)",
-                    world.origin,
-                    offering.simple()
-                ))
-            })?;
+            let o = st
+                .offerings
+                .rows
+                .iter()
+                .find(|o| o.uuid == offering)
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "the world {} has no offering {} (waldur.offering_uuid)",
+                        world.origin,
+                        offering.simple()
+                    ))
+                })?;
             let org = st.orgs.rows.iter().find(|g| g.uuid == o.org);
             let owner = org
                 .and_then(|g| g.owners.first())
@@ -138,7 +143,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
         w.rate_per_second = w.rate_per_second.max(1000);
         w.burst = w.burst.max(100);
     }
-    let world = World::load(&args.world).with_context(|| format!("world {}", args.world.display()))?;
+    let world =
+        World::load(&args.world).with_context(|| format!("world {}", args.world.display()))?;
     let now = args.now.unwrap_or_else(Utc::now);
     let tz = config.billing_timezone;
     let current = BillingMonth::containing(now, tz);
@@ -239,7 +245,12 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
         return Ok(exit);
     }
     let text = std::fs::read_to_string(&args.expect)
-        .with_context(|| format!("cannot read {} (write it with --update)", args.expect.display()))
+        .with_context(|| {
+            format!(
+                "cannot read {} (write it with --update)",
+                args.expect.display()
+            )
+        })
         .map_err(|e| UsageError(format!("{e:#}")))?;
     let expected: Expected = serde_json::from_str(&text)
         .map_err(|e| UsageError(format!("{}: {e}", args.expect.display())))?;
@@ -256,15 +267,31 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
     let want: BTreeSet<&ExpectedUsage> = expected.usages.iter().collect();
     let got: BTreeSet<&ExpectedUsage> = held.usages.iter().collect();
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "replay: the server does not hold what {} expects:", args.expect.display());
+    let _ = writeln!(
+        err,
+        "replay: the server does not hold what {} expects:",
+        args.expect.display()
+    );
     for u in want.difference(&got) {
-        let _ = writeln!(err, "  expected, not held: {} {} {} {}", u.backend_id, u.month, u.component, u.amount);
+        let _ = writeln!(
+            err,
+            "  expected, not held: {} {} {} {}",
+            u.backend_id, u.month, u.component, u.amount
+        );
     }
     for u in got.difference(&want) {
-        let _ = writeln!(err, "  held, not expected: {} {} {} {}", u.backend_id, u.month, u.component, u.amount);
+        let _ = writeln!(
+            err,
+            "  held, not expected: {} {} {} {}",
+            u.backend_id, u.month, u.component, u.amount
+        );
     }
     if expected.offering_uuid != held.offering_uuid {
-        let _ = writeln!(err, "  offering: expected {}, replayed {}", expected.offering_uuid, held.offering_uuid);
+        let _ = writeln!(
+            err,
+            "  offering: expected {}, replayed {}",
+            expected.offering_uuid, held.offering_uuid
+        );
     }
     Ok(Exit::Differences)
 }

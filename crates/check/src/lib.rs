@@ -191,7 +191,10 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
             continue;
         }
         report.differences.push(Difference::Unexpected {
-            backend_id: backend_of.get(uuid).map(|b| (*b).to_owned()).unwrap_or_default(),
+            backend_id: backend_of
+                .get(uuid)
+                .map(|b| (*b).to_owned())
+                .unwrap_or_default(),
             resource: *uuid,
             month: *month,
             component: component.clone(),
@@ -275,8 +278,10 @@ mod tests {
             cell("zz", "2026-11", "cpu", "1.00"),
         ];
         let months: BTreeSet<_> = [m("2026-11")].into();
-        let components: BTreeSet<String> =
-            ["cpu", "gpu", "ram"].map(String::from).into_iter().collect();
+        let components: BTreeSet<String> = ["cpu", "gpu", "ram"]
+            .map(String::from)
+            .into_iter()
+            .collect();
         let r = compare(&CheckInput {
             cells: &cells,
             resources: &resources,

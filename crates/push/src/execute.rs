@@ -30,7 +30,10 @@ pub enum Outcome {
     /// The month is closed to this caller (SEMANTICS.md §3): not retried, reported.
     Closed { message: String },
     /// Waldur refused the content (resource state, component, permission, amount limit).
-    Refused { status: Option<u16>, message: String },
+    Refused {
+        status: Option<u16>,
+        message: String,
+    },
     /// 401: the token is wrong or expired; nothing else is sent in this run.
     Unauthorized { message: String },
     /// Still failing after the retries (5xx, 429, timeouts, connections); the next run retries.
@@ -505,7 +508,10 @@ mod tests {
         ));
         let o = outcome_of_error(&state);
         assert_eq!(o.name(), "refused");
-        assert_eq!(o.message(), Some("resource: Resource is not in valid state."));
+        assert_eq!(
+            o.message(),
+            Some("resource: Resource is not in valid state.")
+        );
         let auth = Error::Unauthorized(failure(401, json!({"detail": "Invalid token."})));
         let o = outcome_of_error(&auth);
         assert_eq!(o.name(), "unauthorized");
@@ -514,7 +520,10 @@ mod tests {
         assert!(outcome_of_error(&expired)
             .message()
             .is_some_and(|m| m.matches("token_lifetime").count() >= 1));
-        let forbidden = Error::Forbidden(failure(403, json!({"detail": "You do not have permission to perform this action."})));
+        let forbidden = Error::Forbidden(failure(
+            403,
+            json!({"detail": "You do not have permission to perform this action."}),
+        ));
         assert_eq!(outcome_of_error(&forbidden).name(), "refused");
         let server = Error::Server(failure(503, json!({})));
         assert_eq!(outcome_of_error(&server).name(), "failed");
@@ -534,7 +543,10 @@ mod tests {
                 .collect()
         };
         assert!(same_amounts(&m(&[("cpu", "1.5")]), &m(&[("cpu", "1.50")])));
-        assert!(!same_amounts(&m(&[("cpu", "1.5")]), &m(&[("cpu", "1.5"), ("gpu", "0")])));
+        assert!(!same_amounts(
+            &m(&[("cpu", "1.5")]),
+            &m(&[("cpu", "1.5"), ("gpu", "0")])
+        ));
         assert!(!same_amounts(&m(&[]), &m(&[("gpu", "0")])));
     }
 }

@@ -111,6 +111,20 @@ pub struct AttemptResult<'a> {
     pub message: Option<&'a str>,
 }
 
+/// One component of one attempt, as [`Ledger::reported`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported {
+    pub started_at: String,
+    pub run_id: String,
+    pub date_sent: Option<String>,
+    pub component: String,
+    /// Decimal string as sent.
+    pub amount: String,
+    pub outcome: String,
+    pub http_status: Option<u16>,
+    pub message: Option<String>,
+}
+
 /// An open ledger. `Sync`: concurrent requests write through one connection, one short
 /// transaction each.
 pub struct Ledger {
@@ -132,8 +146,10 @@ impl Ledger {
         let conn = Connection::open(path).map_err(err)?;
         // WAL + NORMAL: a committed row survives a process crash (kill -9), and appends stay
         // cheap enough for tens of thousands of requests a night.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
@@ -278,6 +294,33 @@ impl Ledger {
                 |r| r.get(0),
             )
             .optional()
+        })
+    }
+
+    /// What was sent for a resource (backend_id) in a month (`YYYY-MM`), oldest first: the
+    /// question the ledger exists to answer (docs/ledger.md has the same query for sqlite3).
+    pub fn reported(&self, backend_id: &str, month: &str) -> Result<Vec<Reported>, LedgerError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT a.started_at, a.run_id, a.date_sent, m.component, m.amount, a.outcome,
+                        a.http_status, a.message
+                   FROM attempts a JOIN attempt_amounts m USING (attempt_id)
+                  WHERE a.resource_backend_id = ?1 AND a.month = ?2
+                  ORDER BY a.attempt_id, m.component",
+            )?;
+            let rows = stmt.query_map(params![backend_id, month], |r| {
+                Ok(Reported {
+                    started_at: r.get(0)?,
+                    run_id: r.get(1)?,
+                    date_sent: r.get(2)?,
+                    component: r.get(3)?,
+                    amount: r.get(4)?,
+                    outcome: r.get(5)?,
+                    http_status: r.get(6)?,
+                    message: r.get(7)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 

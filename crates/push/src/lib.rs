@@ -20,8 +20,8 @@ pub mod summary;
 pub use execute::{
     execute, outcome_of_error, ExecuteOptions, Execution, Outcome, Progress, RequestResult, Restore,
 };
+pub use ledger::{new_run_id, AttemptResult, Ledger, LedgerError, Purpose, Reported, RunRecord};
 pub use lock::{LockError, RunLock};
-pub use ledger::{new_run_id, AttemptResult, Ledger, LedgerError, Purpose, RunRecord};
 pub use plan::{
     date_inside, plan, Holdings, PastMonths, Plan, PlanInput, PlannedRequest, ServerInfo,
     SkipReason, SkippedCell, Target, WaldurComponent, WaldurResource, MONTH_END_MARGIN_MINUTES,

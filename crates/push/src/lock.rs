@@ -105,7 +105,10 @@ mod tests {
         let err = RunLock::try_acquire(&path).expect_err("second");
         let text = err.to_string();
         assert!(text.contains("another tally run holds the lock"), "{text}");
-        assert!(text.contains(&format!("pid {}", std::process::id())), "{text}");
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
         drop(first);
         RunLock::try_acquire(&path).expect("after release");
     }

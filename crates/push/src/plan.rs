@@ -233,7 +233,10 @@ enum Resolved<'a> {
     Skip(SkipReason),
 }
 
-fn resolve<'a>(by_backend: &BTreeMap<&str, Vec<&'a WaldurResource>>, backend_id: &str) -> Resolved<'a> {
+fn resolve<'a>(
+    by_backend: &BTreeMap<&str, Vec<&'a WaldurResource>>,
+    backend_id: &str,
+) -> Resolved<'a> {
     let Some(all) = by_backend.get(backend_id) else {
         return Resolved::Skip(SkipReason::UnknownBackendId);
     };
@@ -498,8 +501,10 @@ mod tests {
     #[test]
     fn matching_values_are_not_sent_and_differences_are() {
         let mut w = world();
-        w.holdings.insert((u(1), m("2026-11"), "cpu".into()), d("10"));
-        w.holdings.insert((u(1), m("2026-11"), "gpu".into()), d("2.4"));
+        w.holdings
+            .insert((u(1), m("2026-11"), "cpu".into()), d("10"));
+        w.holdings
+            .insert((u(1), m("2026-11"), "gpu".into()), d("2.4"));
         let cells = [
             cell("proj_alpha", "2026-11", "cpu", "10.00"),
             cell("proj_alpha", "2026-11", "gpu", "2.50"),
@@ -529,7 +534,12 @@ mod tests {
         let reasons: Vec<(String, SkipReason)> = p
             .skipped
             .iter()
-            .map(|s| (format!("{}/{}", s.cell.resource, s.cell.component), s.reason.clone()))
+            .map(|s| {
+                (
+                    format!("{}/{}", s.cell.resource, s.cell.component),
+                    s.reason.clone(),
+                )
+            })
             .collect();
         assert!(reasons.contains(&("proj_alpha/disk".into(), SkipReason::UnknownComponent)));
         assert!(reasons.contains(&(
@@ -557,9 +567,11 @@ mod tests {
     #[test]
     fn a_backend_id_on_two_live_resources_is_not_guessed() {
         let mut w = world();
-        w.resources.push(res(9, "proj_alpha", ResourceState::Updating));
+        w.resources
+            .push(res(9, "proj_alpha", ResourceState::Updating));
         // A terminated twin does not make it ambiguous.
-        w.resources.push(res(10, "proj_beta", ResourceState::Terminated));
+        w.resources
+            .push(res(10, "proj_beta", ResourceState::Terminated));
         let cells = [
             cell("proj_alpha", "2026-11", "cpu", "1"),
             cell("proj_beta", "2026-11", "cpu", "1"),
@@ -636,7 +648,8 @@ mod tests {
     fn a_past_month_that_already_matches_needs_nothing_even_on_old_servers() {
         let mut w = world();
         w.server = server("7.0.8", Some(false));
-        w.holdings.insert((u(1), m("2026-10"), "cpu".into()), d("5"));
+        w.holdings
+            .insert((u(1), m("2026-10"), "cpu".into()), d("5"));
         let cells = [cell("proj_alpha", "2026-10", "cpu", "5.00")];
         let p = run(&w, &cells, now(), PastMonths::default());
         assert!(p.requests.is_empty() && p.skipped.is_empty());
