@@ -383,3 +383,21 @@ fn per_user_breakdown_adds_up_to_every_cell_exactly() {
         .collect();
     assert_eq!(alpha, [("alice", "192.00"), ("bob", "288.00")]);
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_real_arguments() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(tally().args(["completions", shell]));
+        out.expect_code(0);
+        for sub in ["collect", "push", "orders", "offering-users"] {
+            assert!(out.stdout.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    let out = run(tally().arg("man"));
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains(".TH tally 1") && out.stdout.contains("collect"),
+        "{}",
+        &out.stdout[..200]
+    );
+}

@@ -76,6 +76,10 @@ pub enum Command {
     /// Component usages stored in Waldur for a resource.
     #[command(subcommand)]
     Usage(crate::ops::usage::UsageCommand),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(crate::manual::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 /// What every command that computes usage needs.

@@ -11,6 +11,7 @@ mod client;
 mod collect;
 mod exit;
 mod logging;
+mod manual;
 mod nightly;
 mod ops;
 mod output;
@@ -51,5 +52,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Keys(cmd) => ops::keys::run(&cmd),
         Command::Offerings(cmd) => ops::offerings::run(&cmd),
         Command::Usage(cmd) => ops::usage::run(&cmd),
+        Command::Completions(args) => manual::completions(&args),
+        Command::Man => manual::man(),
     }
 }

@@ -1,0 +1,53 @@
+//! `tally completions SHELL` and `tally man`: generated from the clap definitions, so they
+//! can never disagree with the real arguments.
+
+use std::io::Write;
+
+use clap::{Args, CommandFactory, ValueEnum};
+use clap_complete::Shell;
+
+use crate::args::Cli;
+use crate::exit::Exit;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to write the completion script for, e.g. `tally completions bash > /etc/bash_completion.d/tally`.
+    pub shell: CompletionShell,
+}
+
+pub fn completions(args: &CompletionsArgs) -> anyhow::Result<Exit> {
+    let shell = match args.shell {
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+    };
+    let mut cmd = Cli::command();
+    // Rendered to memory first: clap_complete panics on a write error such as a closed pipe.
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "tally", &mut buf);
+    write_out(&buf)
+}
+
+/// A closed pipe (`tally man | head`) is not an error.
+fn write_out(buf: &[u8]) -> anyhow::Result<Exit> {
+    let mut out = std::io::stdout();
+    match out.write_all(buf).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(Exit::Ok),
+    }
+}
+
+/// Writes the man page (roff) of `tally` to stdout: `tally man > /usr/share/man/man1/tally.1`.
+pub fn man() -> anyhow::Result<Exit> {
+    let cmd = Cli::command();
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut buf)?;
+    write_out(&buf)
+}
