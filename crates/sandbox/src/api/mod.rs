@@ -11,6 +11,7 @@ mod offerings;
 mod orders;
 mod people;
 mod resources;
+mod site_agent;
 pub(crate) mod usage;
 pub(crate) mod views;
 
@@ -107,6 +108,33 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/marketplace-provider-offerings/{uuid}/",
             get(offerings::get_provider),
+        )
+        .route(
+            "/api/marketplace-provider-offerings/{uuid}/user-attribute-config/",
+            get(site_agent::user_attribute_config),
+        )
+        // site-agent bookkeeping (waldur-site-agent calls these every cycle)
+        .route(
+            "/api/marketplace-site-agent-identities/",
+            get(site_agent::list_identities).post(site_agent::create_identity),
+        )
+        .route(
+            "/api/marketplace-site-agent-identities/{uuid}/",
+            get(site_agent::get_identity)
+                .put(site_agent::put_identity)
+                .patch(site_agent::patch_identity),
+        )
+        .route(
+            "/api/marketplace-site-agent-identities/{uuid}/register_service/",
+            post(site_agent::register_service),
+        )
+        .route(
+            "/api/marketplace-site-agent-services/{uuid}/",
+            get(site_agent::get_service),
+        )
+        .route(
+            "/api/marketplace-site-agent-services/{uuid}/register_processor/",
+            post(site_agent::register_processor),
         )
         .route(
             "/api/marketplace-plan-components/",
