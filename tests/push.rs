@@ -218,8 +218,9 @@ fn faults_retries_and_throttling_still_deliver_every_cell_once_with_exit_0() {
     let config = env.demo_config();
     env.sandbox.set_faults(Faults {
         seed: 7,
-        rate_limit: Some(20.0),
-        burst: Some(3),
+        // 5/s with a bucket of 2: the first listings come faster than that, so 429s happen.
+        rate_limit: Some(5.0),
+        burst: Some(2),
         retry_after_secs: Some(1),
         error_rate: 0.2,
         drop_rate: 0.1,
