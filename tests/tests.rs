@@ -3,5 +3,6 @@
 mod collect;
 mod sources;
 mod ops;
+mod real_slurm;
 mod push;
 mod util;
