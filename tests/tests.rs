@@ -3,6 +3,7 @@
 mod collect;
 mod sources;
 mod ops;
+mod peer_smoke;
 mod real_slurm;
 mod push;
 mod util;
