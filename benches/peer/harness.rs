@@ -309,11 +309,49 @@ impl Cycle {
     }
 }
 
+/// SIGKILLs `pid`, its process group and every descendant (run-peer.sh runs the peer under
+/// `timeout`, which makes its own process group).
+fn kill_tree(pid: libc::pid_t) {
+    let mut parent: Vec<(libc::pid_t, libc::pid_t)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Ok(p) = e.file_name().to_string_lossy().parse::<libc::pid_t>() else {
+                continue;
+            };
+            if let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) {
+                // pid (comm) state ppid ...
+                if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+                    if let Some(pp) = rest.split_whitespace().nth(1).and_then(|x| x.parse().ok()) {
+                        parent.push((p, pp));
+                    }
+                }
+            }
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    for p in tree.iter().rev() {
+        // SAFETY: plain kill of processes this harness started (its child and descendants).
+        unsafe {
+            libc::kill(-*p, libc::SIGKILL);
+            libc::kill(*p, libc::SIGKILL);
+        }
+    }
+}
+
 /// Runs `cmd`, waiting with wait4 to get the child's (and its waited-for descendants') rusage.
 fn measured(
     mut cmd: Command,
     timeout: Duration,
 ) -> Result<(std::process::ExitStatus, f64, f64, i64, bool)> {
+    use std::os::unix::process::CommandExt;
+    // its own process group, so a timeout kills the whole tree (bash, python, fake sacct)
+    cmd.process_group(0);
     let t0 = Instant::now();
     let child = cmd.spawn().context("cannot start")?;
     let pid = child.id() as libc::pid_t;
@@ -332,7 +370,7 @@ fn measured(
         if !timed_out && t0.elapsed() > timeout {
             timed_out = true;
             // SAFETY: plain kill of our own child process.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            kill_tree(pid);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -1078,6 +1116,22 @@ pub fn markdown(r: &Report, opts: &Options) -> String {
     for (i, c) in r.peer.iter().enumerate() {
         if !c.ok {
             let _ = writeln!(s, "\nPeer cycle {}: {}", i + 1, c.note);
+        }
+        if c.timed_out {
+            let done = c.count("GET /api/marketplace-provider-resources/{uuid}/");
+            let total = r.accounts as f64;
+            if done > 0 {
+                let _ = writeln!(
+                    s,
+                    "Peer cycle {}: stopped after {:.0} s having started {} of {} resources; at that pace the cycle takes about {:.0} s ({:.0} min).",
+                    i + 1,
+                    c.wall,
+                    done,
+                    r.accounts,
+                    c.wall * total / done as f64,
+                    c.wall * total / done as f64 / 60.0
+                );
+            }
         }
     }
     for (i, c) in r.tally.iter().enumerate() {
