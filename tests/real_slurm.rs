@@ -75,7 +75,11 @@ fn cluster() -> Option<Cluster> {
         }
         // Straight to stderr, not through the test harness's capture, so a plain
         // `cargo test` shows it.
-        let _ = writeln!(std::io::stderr(), "SKIPPED: real Slurm not running; {HOW}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {}: real Slurm not running; {HOW}",
+            std::thread::current().name().unwrap_or("real_slurm")
+        );
         return None;
     };
     let mut vars = BTreeMap::new();
@@ -615,9 +619,17 @@ fn parse_dump(text: &str) -> Vec<Line> {
 }
 
 fn utc(s: &str) -> Option<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-        .ok()
-        .map(|t| t.and_utc())
+    at(s, chrono_tz::UTC)
+}
+
+/// A sacct time printed in `zone` (the earlier instant of a repeated wall time).
+fn at(s: &str, zone: Tz) -> Option<DateTime<Utc>> {
+    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok()?;
+    let t = zone
+        .from_local_datetime(&naive)
+        .earliest()
+        .unwrap_or_else(|| panic!("{s} does not exist in {zone}"));
+    Some(t.with_timezone(&Utc))
 }
 
 /// (year, month) -> "YYYY-MM".
@@ -665,9 +677,15 @@ struct Expected {
     steps: u64,
 }
 
-/// Every cell for the months [from, to] of the billing zone, from the UTC dump: TRES x seconds of
+/// Every cell for the months [from, to] of the billing zone, from a dump printed in `zone`: TRES x seconds of
 /// [Start, min(End, as_of)) of each allocation line that started, split at month starts.
-fn expected(lines: &[Line], from: (i32, u32), to: (i32, u32), as_of: DateTime<Utc>) -> Expected {
+fn expected(
+    lines: &[Line],
+    zone: Tz,
+    from: (i32, u32),
+    to: (i32, u32),
+    as_of: DateTime<Utc>,
+) -> Expected {
     let mut e = Expected::default();
     let mut seen = BTreeSet::new();
     for l in lines {
@@ -681,12 +699,12 @@ fn expected(lines: &[Line], from: (i32, u32), to: (i32, u32), as_of: DateTime<Ut
             l.get("Submit").to_string(),
         );
         assert!(seen.insert(key.clone()), "two allocation lines for {key:?}");
-        let Some(start) = utc(l.get("Start")) else {
+        let Some(start) = at(l.get("Start"), zone) else {
             e.not_started += 1;
             continue;
         };
         e.jobs += 1;
-        let end = utc(l.get("End")).map_or(as_of, |end| end.min(as_of));
+        let end = at(l.get("End"), zone).map_or(as_of, |end| end.min(as_of));
         let mut t = start;
         let mut month = month_of(start);
         while t < end {
@@ -884,7 +902,7 @@ fn live_sacct_on_a_real_cluster_gives_every_cell() {
     let cfg = config(&dir, &[live_source(&shim, &j.cluster.cluster)]);
     let (_, this) = months(j);
     let out = collect(j, &j.cluster.slurm_conf, &cfg, this, this);
-    let want = expected(&reference(j), this, this, j.as_of);
+    let want = expected(&reference(j), chrono_tz::UTC, this, this, j.as_of);
     assert!(want.jobs >= 15, "too few jobs in the reference: {want:?}");
     assert_cells("sacct-command", &out, &want);
     assert_eq!(out.json()["records"]["steps"], 0, "--allocations: no steps");
@@ -946,7 +964,7 @@ fn a_dump_of_the_real_jobs_gives_the_same_cells() {
     );
     let (prev, this) = months(j);
     let out = collect(j, &j.cluster.slurm_conf, &cfg, prev, this);
-    let want = expected(&reference(j), prev, this, j.as_of);
+    let want = expected(&reference(j), chrono_tz::UTC, prev, this, j.as_of);
     assert_cells("sacct dump", &out, &want);
     assert_eq!(
         out.json()["records"]["steps"],
@@ -1121,7 +1139,7 @@ fn nothing_is_counted_twice() {
     let (shim, _) = logging_shim(&dir);
     let source = live_source(&shim, &j.cluster.cluster);
     let (prev, this) = months(j);
-    let want = expected(&reference(j), prev, this, j.as_of);
+    let want = expected(&reference(j), chrono_tz::UTC, prev, this, j.as_of);
 
     let twice = config(&dir, &[source.clone(), source.clone()]);
     let out = collect(j, &j.cluster.slurm_conf, &twice, prev, this);
@@ -1187,4 +1205,49 @@ fn a_cluster_that_is_down_fails_clearly() {
             out.stderr
         );
     }
+}
+
+/// The dump this cluster wrote, kept in fixtures/ (no cluster needed): every cell as computed
+/// here from its allocation lines, and the CPU and GPU seconds added up by hand.
+#[test]
+fn the_kept_real_dump_gives_every_cell() {
+    let path = root().join("fixtures/real/real-slurm-22.05/sacct-testsuite.txt");
+    let lines = parse_dump(&std::fs::read_to_string(&path).unwrap());
+    // The RUNNING job's cut-off: the instant of the dump (its Start + ElapsedRaw).
+    let as_of: DateTime<Utc> = "2026-11-25T12:32:32Z".parse().unwrap();
+    let nov = (2026, 11);
+    let want = expected(&lines, ZONE, nov, nov, as_of);
+    let cpu = |account: &str| want.cells[&(account.into(), "2026-11".into(), "cpu".into())];
+    // timeout 69 + multistep 2x5 + gpu 2 + salloc 6
+    assert_eq!(cpu("proj_alpha"), 87);
+    // cancelled while running 5 + failing 1 + --mem-per-cpu 2x2 + array 4x2
+    assert_eq!(cpu("proj_beta"), 18);
+    // running 119 + het 2+2 + two nodes 2x2 + srun 3 (the cancelled ones: nothing)
+    assert_eq!(cpu("hpc_x42"), 130);
+    let gpu = |account: &str| want.cells[&(account.into(), "2026-11".into(), "gpu".into())];
+    assert_eq!((gpu("proj_alpha"), gpu("hpc_x42")), (4, 2));
+
+    let dir = TestDir::new();
+    let cfg = dir.write(
+        "tally.toml",
+        &format!(
+            "billing_timezone = \"{z}\"\n\n[[sources]]\nformat = \"sacct\"\npaths = [\"{}\"]\ntimezone = \"{z}\"\n\n{}",
+            path.display(),
+            components_toml(),
+            z = ZONE.name(),
+        ),
+    );
+    let out = run(tally()
+        .args(["collect", "--format", "json", "--config"])
+        .arg(&cfg)
+        .args([
+            "--from",
+            "2026-11",
+            "--to",
+            "2026-11",
+            "--as-of",
+            "2026-11-25T12:32:32Z",
+        ]));
+    assert_cells("kept dump", &out, &want);
+    assert_eq!(out.json()["records"]["steps"], want.steps);
 }
