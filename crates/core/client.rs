@@ -21,14 +21,19 @@ pub struct Target {
 }
 
 /// The `[waldur]` table, or a configuration error naming what is missing.
-pub fn waldur_table(config: &Config) -> anyhow::Result<(Waldur, Uuid)> {
-    let Some(waldur) = config.waldur.clone() else {
-        return Err(UsageError(format!(
-            "{}: no [waldur] table (url, token_file, offering_uuid) to report to",
+pub fn waldur_section(config: &Config) -> anyhow::Result<Waldur> {
+    config.waldur.clone().ok_or_else(|| {
+        UsageError(format!(
+            "{}: no [waldur] table (url, token_file, offering_uuid, customer_uuid) to reach Waldur with",
             config.path.display()
         ))
-        .into());
-    };
+        .into()
+    })
+}
+
+/// The `[waldur]` table with the offering the push commands report for.
+pub fn waldur_table(config: &Config) -> anyhow::Result<(Waldur, Uuid)> {
+    let waldur = waldur_section(config)?;
     let Some(text) = waldur.offering_uuid.as_deref() else {
         return Err(UsageError(format!(
             "{}: waldur.offering_uuid is needed: the offering whose resources tally reports for",
@@ -45,15 +50,23 @@ pub fn waldur_table(config: &Config) -> anyhow::Result<(Waldur, Uuid)> {
     Ok((waldur, offering))
 }
 
-/// Builds the client from the configuration (`url_override`/`token_override`: replays against
-/// the in-process sandbox).
-pub fn build(
+/// What a command may set instead of the configuration.
+#[derive(Default)]
+pub struct Overrides<'a> {
+    /// Another API base (replays against the in-process sandbox).
+    pub url: Option<&'a str>,
+    pub token: Option<Token>,
+    pub page_size: Option<u32>,
+}
+
+/// The one place a client is built from `[waldur]`: every command gets the same token rules,
+/// timeouts, rate limit and retry settings.
+pub fn client(
     config: &Config,
-    url_override: Option<&str>,
-    token_override: Option<Token>,
-) -> anyhow::Result<Target> {
-    let (waldur, offering) = waldur_table(config)?;
-    let token = match token_override {
+    waldur: &Waldur,
+    overrides: Overrides<'_>,
+) -> anyhow::Result<WaldurClient> {
+    let token = match overrides.token {
         Some(t) => t,
         None => match &waldur.token_file {
             Some(path) => Token::from_file(path),
@@ -61,7 +74,7 @@ pub fn build(
         }
         .map_err(|e| UsageError(e.to_string()))?,
     };
-    let url_text = url_override.unwrap_or(&waldur.url).trim();
+    let url_text = overrides.url.unwrap_or(&waldur.url).trim();
     let url = url::Url::parse(url_text).map_err(|e| {
         UsageError(format!(
             "{}: waldur.url {url_text:?} is not a URL: {e}",
@@ -74,8 +87,30 @@ pub fn build(
     settings.burst = NonZeroU32::new(waldur.burst).unwrap_or(NonZeroU32::MIN);
     settings.max_retries = waldur.max_retries;
     settings.allow_insecure_http = waldur.allow_insecure_http;
-    let client = WaldurClient::new(settings)
-        .map_err(|e| UsageError(format!("{}: [waldur]: {e}", config.path.display())))?;
+    if let Some(size) = overrides.page_size {
+        settings.page_size = size;
+    }
+    WaldurClient::new(settings)
+        .map_err(|e| UsageError(format!("{}: [waldur]: {e}", config.path.display())).into())
+}
+
+/// Builds the client from the configuration (`url_override`/`token_override`: replays against
+/// the in-process sandbox).
+pub fn build(
+    config: &Config,
+    url_override: Option<&str>,
+    token_override: Option<Token>,
+) -> anyhow::Result<Target> {
+    let (waldur, offering) = waldur_table(config)?;
+    let client = client(
+        config,
+        &waldur,
+        Overrides {
+            url: url_override,
+            token: token_override,
+            page_size: None,
+        },
+    )?;
     Ok(Target {
         client,
         waldur,
