@@ -18,8 +18,9 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::gather;
-use crate::ledger::{AttemptResult, Ledger, Purpose};
+use crate::ledger::{AttemptResult, Ledger, Purpose, UserAmount};
 use crate::plan::{Holdings, Plan, PlannedRequest, Target};
+use crate::users::{PlannedUserUsages, UserPlan};
 
 /// What happened to one planned request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -472,6 +473,237 @@ pub async fn execute(
     exec.ledger_failure = take(&shared.ledger_failure);
     exec.past_months_stopped = take(&shared.past_stopped);
     exec
+}
+
+/// One per-user call and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRequestResult {
+    pub request: PlannedUserUsages,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Everything the per-user step did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UserExecution {
+    pub results: Vec<UserRequestResult>,
+    /// Component-usage listings made to learn the records the totals created (one per month).
+    pub id_reads: usize,
+    pub auth_failure: Option<String>,
+    pub ledger_failure: Option<String>,
+}
+
+/// Sends the per-user breakdowns after the totals ([`execute`]): a breakdown whose cell total
+/// was part of the push goes only if that total was delivered (so the users add up to what
+/// Waldur holds); past months go only while past months are still trusted; the records the
+/// totals just created are learnt with one listing per month for all resources. Never fails as
+/// a whole: every call ends with an [`Outcome`].
+pub async fn execute_user_usages(
+    client: &WaldurClient,
+    offering: Uuid,
+    plan: &UserPlan,
+    cells: &Execution,
+    ledger: Option<Arc<Ledger>>,
+    opts: &ExecuteOptions,
+) -> UserExecution {
+    let mut out = UserExecution::default();
+    let delivered: std::collections::BTreeSet<(Uuid, BillingMonth, &str)> = cells
+        .results
+        .iter()
+        .filter(|r| r.outcome.is_delivered())
+        .flat_map(|r| {
+            r.request
+                .items
+                .iter()
+                .map(move |(c, _)| (r.request.target.uuid, r.request.month, c.as_str()))
+        })
+        .collect();
+    let stopped = cells
+        .auth_failure
+        .as_ref()
+        .map(|a| format!("not sent: the token was rejected earlier in this run ({a})"))
+        .or_else(|| {
+            cells
+                .ledger_failure
+                .as_ref()
+                .map(|_| "not sent: the ledger could not be written earlier in this run".to_owned())
+        });
+    let mut ready: Vec<PlannedUserUsages> = Vec::new();
+    for req in &plan.requests {
+        let why = if let Some(s) = &stopped {
+            Some(s.clone())
+        } else if req.after_report
+            && !delivered.contains(&(req.target.uuid, req.month, req.component.as_str()))
+        {
+            Some(
+                "not sent: the cell's total was not delivered, so its breakdown would not add up"
+                    .to_owned(),
+            )
+        } else if req.date.is_some() && cells.past_months_stopped.is_some() {
+            Some("not sent: an earlier past-month report landed in the current month (or could not be verified)".to_owned())
+        } else {
+            None
+        };
+        match why {
+            Some(reason) => out.results.push(UserRequestResult {
+                request: req.clone(),
+                outcome: Outcome::NotSent { reason },
+            }),
+            None => ready.push(req.clone()),
+        }
+    }
+    // The records the totals created: one listing per month, for all resources at once.
+    let months: std::collections::BTreeSet<BillingMonth> = ready
+        .iter()
+        .filter(|r| r.component_usage.is_none())
+        .map(|r| r.month)
+        .collect();
+    if !months.is_empty() {
+        out.id_reads = months.len();
+        match gather::holdings_and_ids(client, offering, &months).await {
+            Ok((_, ids)) => {
+                for r in &mut ready {
+                    if r.component_usage.is_none() {
+                        r.component_usage = ids.get(&r.key()).copied();
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!("cannot read the usage records the totals created: {e}");
+                let message = format!("the usage record could not be read back: {e}");
+                let (failed, rest): (Vec<_>, Vec<_>) =
+                    ready.into_iter().partition(|r| r.component_usage.is_none());
+                out.results
+                    .extend(failed.into_iter().map(|request| UserRequestResult {
+                        request,
+                        outcome: Outcome::Failed {
+                            message: message.clone(),
+                        },
+                    }));
+                ready = rest;
+            }
+        }
+    }
+    let shared = Arc::new(Shared {
+        client: client.clone(),
+        ledger,
+        run_id: opts.run_id.clone(),
+        current: None,
+        abort: AtomicBool::new(false),
+        stop_past: AtomicBool::new(false),
+        auth_failure: Mutex::new(None),
+        ledger_failure: Mutex::new(None),
+        past_stopped: Mutex::new(None),
+    });
+    let gate = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for req in ready {
+        let (shared, gate) = (shared.clone(), gate.clone());
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let outcome = shared.send_users(&req).await;
+            UserRequestResult {
+                request: req,
+                outcome,
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(r) => out.results.push(r),
+            Err(e) => tracing::error!("a per-user push task ended abnormally: {e}"),
+        }
+    }
+    out.results.sort_by(|a, b| {
+        (&a.request.target, a.request.month, &a.request.component).cmp(&(
+            &b.request.target,
+            b.request.month,
+            &b.request.component,
+        ))
+    });
+    out.auth_failure = take(&shared.auth_failure);
+    out.ledger_failure = take(&shared.ledger_failure);
+    out
+}
+
+impl Shared {
+    /// Sends one breakdown with its ledger rows around it.
+    async fn send_users(&self, req: &PlannedUserUsages) -> Outcome {
+        if self.abort.load(Ordering::SeqCst) {
+            return Outcome::NotSent {
+                reason: self.abort_reason(),
+            };
+        }
+        let Some(record) = req.component_usage else {
+            return Outcome::Failed {
+                message: "Waldur lists no usage record for this cell after its total was delivered; the next run retries".to_owned(),
+            };
+        };
+        let attempt = match &self.ledger {
+            None => None,
+            Some(l) => {
+                let users: Vec<UserAmount<'_>> = req
+                    .users
+                    .iter()
+                    .map(|u| UserAmount {
+                        username: &u.username,
+                        offering_user: u.user.as_deref(),
+                        amount: u.amount,
+                    })
+                    .collect();
+                match l.begin_user_attempt(
+                    &self.run_id,
+                    &req.target.backend_id,
+                    req.target.uuid,
+                    &req.month.to_string(),
+                    req.date,
+                    &req.component,
+                    record,
+                    &users,
+                ) {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        set_once(&self.ledger_failure, e.to_string());
+                        self.abort.store(true, Ordering::SeqCst);
+                        return Outcome::NotSent {
+                            reason: format!("not sent: {e}"),
+                        };
+                    }
+                }
+            }
+        };
+        let answer = self
+            .client
+            .set_user_usages(record, &req.to_requests())
+            .await;
+        let (outcome, status, attempts) = match &answer {
+            Ok(()) => (Outcome::Delivered, Some(201), None),
+            Err(e) => (
+                outcome_of_error(e),
+                e.status(),
+                e.failure().map(|f| f.attempts),
+            ),
+        };
+        if let Outcome::Unauthorized { message } = &outcome {
+            set_once(&self.auth_failure, message.clone());
+            self.abort.store(true, Ordering::SeqCst);
+        }
+        if let (Some(l), Some(id)) = (&self.ledger, attempt) {
+            if let Err(e) = l.finish_attempt(
+                id,
+                &AttemptResult {
+                    outcome: outcome.name(),
+                    http_status: status,
+                    http_attempts: attempts,
+                    message: outcome.message(),
+                },
+            ) {
+                set_once(&self.ledger_failure, e.to_string());
+                self.abort.store(true, Ordering::SeqCst);
+            }
+        }
+        outcome
+    }
 }
 
 #[cfg(test)]

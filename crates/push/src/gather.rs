@@ -6,11 +6,13 @@ use std::collections::BTreeSet;
 use rust_decimal::Decimal;
 use tally_model::BillingMonth;
 use tally_waldur::{
-    ComponentUsageFilter, Error, OfferingView, ResourceFilter, ServerVersion, WaldurClient,
+    ComponentUsageFilter, ComponentUserUsageFilter, Error, OfferingUserFilter, OfferingUserState,
+    OfferingView, ResourceFilter, ServerVersion, WaldurClient,
 };
 use uuid::Uuid;
 
 use crate::plan::{Holdings, ServerInfo, WaldurComponent, WaldurResource};
+use crate::users::{uuid_of_url, HeldUser, UsageIds, UserDirectory, UserHoldings};
 
 /// `GET /api/version/`, and what it means for past months.
 pub async fn server_info(client: &WaldurClient) -> Result<ServerInfo, Error> {
@@ -70,7 +72,19 @@ pub async fn holdings(
     offering: Uuid,
     months: &BTreeSet<BillingMonth>,
 ) -> Result<Holdings, Error> {
+    Ok(holdings_and_ids(client, offering, months).await?.0)
+}
+
+/// [`holdings`], and the uuid of each component usage record from the same listing: the
+/// `{uuid}` the per-user calls need, at no extra request. With several rows for one key the
+/// first listed (the newest) is kept.
+pub async fn holdings_and_ids(
+    client: &WaldurClient,
+    offering: Uuid,
+    months: &BTreeSet<BillingMonth>,
+) -> Result<(Holdings, UsageIds), Error> {
     let mut out = Holdings::new();
+    let mut ids = UsageIds::new();
     for month in months {
         let filter = ComponentUsageFilter {
             offering_uuid: Some(offering),
@@ -86,12 +100,107 @@ pub async fn holdings(
                 continue;
             };
             let key = (resource, *month, u.component.clone());
+            ids.entry(key.clone()).or_insert(u.uuid);
             let entry = out.entry(key).or_insert(Decimal::ZERO);
             if !entry.is_zero() {
                 tracing::warn!(resource = %resource.simple(), %month, component = %u.component,
                     "Waldur holds several usage rows for one resource, month and component; comparing with their sum");
             }
             *entry += u.usage;
+        }
+    }
+    Ok((out, ids))
+}
+
+/// The per-user usage Waldur holds for the offering in `months`: one listing per month,
+/// filtered by offering and billing period (never one per resource or per record).
+pub async fn user_holdings(
+    client: &WaldurClient,
+    offering: Uuid,
+    months: &BTreeSet<BillingMonth>,
+) -> Result<UserHoldings, Error> {
+    let mut out = UserHoldings::new();
+    for month in months {
+        let filter = ComponentUserUsageFilter {
+            offering_uuid: Some(offering),
+            billing_period: Some(month.first_day()),
+            fields: [
+                "username",
+                "usage",
+                "user",
+                "resource_uuid",
+                "component_type",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Default::default()
+        };
+        for u in client.component_user_usages(&filter).await? {
+            let (Some(resource), Some(component), Some(username)) =
+                (u.resource_uuid, u.component_type, u.username)
+            else {
+                tracing::warn!(usage = %u.uuid.simple(), "user usage without resource, component or username ignored");
+                continue;
+            };
+            let held = out
+                .entry((resource, *month, component))
+                .or_default()
+                .entry(username)
+                .or_insert(HeldUser {
+                    amount: Decimal::ZERO,
+                    user: None,
+                });
+            held.amount += u.usage.unwrap_or_default();
+            if let Some(link) = u.user.as_deref().and_then(uuid_of_url) {
+                held.user = Some(link);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The offering's users: local username -> offering-user URL, one paginated listing.
+///
+/// An account being deleted is not linked to; of several accounts with one username, the one
+/// in state OK wins; if that still leaves more than one, none is linked (the usage is reported
+/// by username alone, as for an unknown one) rather than guessing whose it is.
+pub async fn user_directory(client: &WaldurClient, offering: Uuid) -> Result<UserDirectory, Error> {
+    let filter = OfferingUserFilter {
+        offering_uuid: Some(offering),
+        fields: ["url", "username", "state"].map(String::from).to_vec(),
+        ..Default::default()
+    };
+    let mut best: std::collections::BTreeMap<String, (u8, BTreeSet<String>)> =
+        std::collections::BTreeMap::new();
+    for ou in client.offering_users(&filter).await? {
+        let (Some(name), Some(url)) = (ou.username.filter(|n| !n.is_empty()), ou.url) else {
+            continue;
+        };
+        let rank = match ou.state {
+            Some(OfferingUserState::Ok) => 0,
+            Some(
+                OfferingUserState::Deleted
+                | OfferingUserState::Deleting
+                | OfferingUserState::RequestedDeletion
+                | OfferingUserState::ErrorDeleting,
+            ) => continue,
+            _ => 1,
+        };
+        let entry = best.entry(name).or_insert((rank, BTreeSet::new()));
+        if rank < entry.0 {
+            *entry = (rank, BTreeSet::new());
+        }
+        if rank == entry.0 {
+            entry.1.insert(url);
+        }
+    }
+    let mut out = UserDirectory::new();
+    for (name, (_, urls)) in best {
+        if urls.len() == 1 {
+            out.extend(urls.into_iter().map(|u| (name.clone(), u)));
+        } else {
+            tracing::warn!(username = %name, accounts = urls.len(),
+                "several offering users have this username; its usage is reported by username alone");
         }
     }
     Ok(out)

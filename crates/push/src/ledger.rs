@@ -65,6 +65,15 @@ CREATE TABLE IF NOT EXISTS attempt_amounts (
     amount      TEXT NOT NULL,
     PRIMARY KEY (attempt_id, component)
 );
+CREATE TABLE IF NOT EXISTS attempt_user_amounts (
+    attempt_id       INTEGER NOT NULL REFERENCES attempts(attempt_id),
+    component        TEXT NOT NULL,
+    component_usage  TEXT NOT NULL,
+    username         TEXT NOT NULL,
+    offering_user    TEXT,
+    amount           TEXT NOT NULL,
+    PRIMARY KEY (attempt_id, username)
+);
 CREATE INDEX IF NOT EXISTS attempts_by_resource_month
     ON attempts(resource_backend_id, month);
 CREATE INDEX IF NOT EXISTS attempts_by_run ON attempts(run_id);
@@ -90,6 +99,9 @@ pub enum Purpose {
     Report,
     /// Putting the current month back after a past-month report landed in it.
     Restore,
+    /// A cell's per-user breakdown (`set_user_usages`); its figures are in
+    /// `attempt_user_amounts`, not `attempt_amounts`.
+    UserUsage,
 }
 
 impl Purpose {
@@ -97,6 +109,7 @@ impl Purpose {
         match self {
             Purpose::Report => "report",
             Purpose::Restore => "restore",
+            Purpose::UserUsage => "user_usage",
         }
     }
 }
@@ -123,6 +136,27 @@ pub struct Reported {
     pub outcome: String,
     pub http_status: Option<u16>,
     pub message: Option<String>,
+}
+
+/// One user's figure in a `set_user_usages` call, as the ledger stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAmount<'a> {
+    pub username: &'a str,
+    /// The offering-user URL sent, if any.
+    pub offering_user: Option<&'a str>,
+    pub amount: Decimal,
+}
+
+/// One user of one `set_user_usages` attempt, as [`Ledger::reported_users`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedUser {
+    pub run_id: String,
+    pub component: String,
+    pub username: String,
+    pub offering_user: Option<String>,
+    /// Decimal string as sent.
+    pub amount: String,
+    pub outcome: String,
 }
 
 /// An open ledger. `Sync`: concurrent requests write through one connection, one short
@@ -262,6 +296,87 @@ impl Ledger {
             }
             tx.commit()?;
             Ok(id)
+        })
+    }
+
+    /// Appends a `pending` row (purpose `user_usage`) for a `set_user_usages` call about to be
+    /// sent, with one `attempt_user_amounts` row per user; returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn begin_user_attempt(
+        &self,
+        run_id: &str,
+        backend_id: &str,
+        resource: Uuid,
+        month: &str,
+        date: Option<DateTime<Utc>>,
+        component: &str,
+        component_usage: Uuid,
+        users: &[UserAmount<'_>],
+    ) -> Result<i64, LedgerError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO attempts (run_id, started_at, resource_backend_id, resource_uuid, month,
+                                       date_sent, purpose, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+                params![
+                    run_id,
+                    ts(Utc::now()),
+                    backend_id,
+                    resource.simple().to_string(),
+                    month,
+                    date.map(ts),
+                    Purpose::UserUsage.as_str(),
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO attempt_user_amounts
+                         (attempt_id, component, component_usage, username, offering_user, amount)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for u in users {
+                    stmt.execute(params![
+                        id,
+                        component,
+                        component_usage.simple().to_string(),
+                        u.username,
+                        u.offering_user,
+                        u.amount.to_string()
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    /// What was sent per user for a resource (backend_id) in a month (`YYYY-MM`), oldest
+    /// first (docs/ledger.md has the same query for sqlite3).
+    pub fn reported_users(
+        &self,
+        backend_id: &str,
+        month: &str,
+    ) -> Result<Vec<ReportedUser>, LedgerError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT a.run_id, u.component, u.username, u.offering_user, u.amount, a.outcome
+                   FROM attempts a JOIN attempt_user_amounts u USING (attempt_id)
+                  WHERE a.resource_backend_id = ?1 AND a.month = ?2
+                  ORDER BY a.attempt_id, u.component, u.username",
+            )?;
+            let rows = stmt.query_map(params![backend_id, month], |r| {
+                Ok(ReportedUser {
+                    run_id: r.get(0)?,
+                    component: r.get(1)?,
+                    username: r.get(2)?,
+                    offering_user: r.get(3)?,
+                    amount: r.get(4)?,
+                    outcome: r.get(5)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 

@@ -8,6 +8,8 @@
 //!   finishes the job, a second run sends nothing.
 //! - [`execute()`] sends with bounded concurrency, writes the [`Ledger`], and verifies every
 //!   past-month report against the current month (servers before 8.0 ignore `date`).
+//! - [`plan_user_usages`] adds the per-user breakdown (`set_user_usages`, one call per cell whose
+//!   breakdown Waldur does not hold yet), [`execute_user_usages`] sends it after the totals.
 //! - [`Summary`] counts cells per outcome for the report and the exit code.
 
 pub mod execute;
@@ -16,14 +18,23 @@ pub mod ledger;
 pub mod lock;
 pub mod plan;
 pub mod summary;
+pub mod users;
 
 pub use execute::{
-    execute, outcome_of_error, ExecuteOptions, Execution, Outcome, Progress, RequestResult, Restore,
+    execute, execute_user_usages, outcome_of_error, ExecuteOptions, Execution, Outcome, Progress,
+    RequestResult, Restore, UserExecution, UserRequestResult,
 };
-pub use ledger::{new_run_id, AttemptResult, Ledger, LedgerError, Purpose, Reported, RunRecord};
+pub use ledger::{
+    new_run_id, AttemptResult, Ledger, LedgerError, Purpose, Reported, ReportedUser, RunRecord,
+    UserAmount,
+};
 pub use lock::{LockError, RunLock};
 pub use plan::{
     date_inside, plan, Holdings, PastMonths, Plan, PlanInput, PlannedRequest, ServerInfo,
     SkipReason, SkippedCell, Target, WaldurComponent, WaldurResource, MONTH_END_MARGIN_MINUTES,
 };
-pub use summary::{Counts, Summary};
+pub use summary::{Counts, Summary, UserCounts};
+pub use users::{
+    plan_user_usages, HeldUser, PlannedUserUsages, SkippedBreakdown, UsageIds, UserDirectory,
+    UserHoldings, UserPlan, UserPlanInput, UserShare,
+};

@@ -208,6 +208,10 @@ pub struct Plan {
     /// be restored to if a past-month request lands in it.
     #[serde(skip)]
     pub current_totals: BTreeMap<Uuid, BTreeMap<String, Decimal>>,
+    /// The resource each backend_id resolved to (sent or unchanged cells alike): the per-user
+    /// plan needs the resource of unchanged cells too, whose split may still differ.
+    #[serde(skip)]
+    pub resolved: BTreeMap<String, Uuid>,
 }
 
 impl Plan {
@@ -307,7 +311,10 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             reason,
         };
         let resource = match resolve(&by_backend, &cell.resource) {
-            Resolved::Found(r) => r,
+            Resolved::Found(r) => {
+                out.resolved.insert(cell.resource.clone(), r.uuid);
+                r
+            }
             Resolved::Skip(reason) => {
                 out.skipped.push(skip(reason));
                 continue;

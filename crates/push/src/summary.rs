@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::execute::{Execution, Outcome};
+use crate::execute::{Execution, Outcome, UserExecution};
 use crate::plan::{Plan, SkipReason};
+use crate::users::UserPlan;
 
 /// Cells per outcome. "Not delivered" is everything but `pushed` and `unchanged`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -51,6 +52,55 @@ impl Counts {
     }
 }
 
+/// Per-user breakdowns (one per cell) per outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UserCounts {
+    /// `set_user_usages` calls delivered (201), or to send in a dry run.
+    pub pushed: u64,
+    /// Waldur already held the breakdown.
+    pub unchanged: u64,
+    pub failed: u64,
+    pub closed: u64,
+    /// Refused, or not sent (the cell's total was not delivered, past month on a server that
+    /// ignores `date`, token rejected, ...).
+    pub refused: u64,
+    /// Local usernames with no offering user: reported by username alone.
+    pub unknown_users: Vec<String>,
+}
+
+impl UserCounts {
+    pub fn not_delivered(&self) -> u64 {
+        self.failed + self.closed + self.refused
+    }
+
+    fn add_outcome(&mut self, o: &Outcome) {
+        match o {
+            Outcome::Delivered => self.pushed += 1,
+            Outcome::Closed { .. } => self.closed += 1,
+            Outcome::Failed { .. } => self.failed += 1,
+            Outcome::Refused { .. }
+            | Outcome::Unauthorized { .. }
+            | Outcome::DateIgnored { .. }
+            | Outcome::NotSent { .. } => self.refused += 1,
+        }
+    }
+
+    /// Counts a per-user plan and, unless a dry run, what became of its calls.
+    pub fn of(plan: &UserPlan, exec: Option<&UserExecution>) -> Self {
+        let mut c = UserCounts {
+            unchanged: plan.unchanged.len() as u64,
+            refused: plan.skipped.len() as u64,
+            unknown_users: plan.unknown_users.iter().cloned().collect(),
+            ..UserCounts::default()
+        };
+        match exec {
+            None => c.pushed += plan.requests.len() as u64,
+            Some(e) => e.results.iter().for_each(|r| c.add_outcome(&r.outcome)),
+        }
+        c
+    }
+}
+
 /// The whole push, counted.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
@@ -59,6 +109,8 @@ pub struct Summary {
     pub resources: BTreeMap<String, Counts>,
     /// Current-month repairs after a past-month report landed in it.
     pub restores: usize,
+    /// The per-user breakdowns (`None`: `user_usage = false`, or no source has users).
+    pub user_usages: Option<UserCounts>,
 }
 
 impl Summary {
@@ -110,7 +162,12 @@ impl Summary {
         }
     }
 
+    /// Cells and per-user breakdowns not delivered (what makes the exit code 4).
     pub fn not_delivered(&self) -> u64 {
         self.total.not_delivered()
+            + self
+                .user_usages
+                .as_ref()
+                .map_or(0, UserCounts::not_delivered)
     }
 }

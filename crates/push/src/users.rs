@@ -1,0 +1,510 @@
+//! The per-user plan: a pure function from tally's per-user shares, the cell plan, and what
+//! Waldur holds per user to the `set_user_usages` calls that make Waldur hold exactly tally's
+//! breakdown. One call per component usage record (resource, month, component) carrying all the
+//! users of that cell, and only when the breakdown Waldur holds differs: the peer re-posts every
+//! breakdown every night, which is thousands of writes that change nothing.
+//!
+//! A cell's breakdown is only sent after its total: the cell's `set_usage` must be delivered (or
+//! Waldur already held the total), so the users always add up to the total Waldur holds.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tally_model::{BillingMonth, UserUsageCell};
+use tally_waldur::UserUsageRequest;
+use uuid::Uuid;
+
+use crate::plan::{date_inside, HoldingKey, PastMonths, Plan, ServerInfo, SkipReason, Target};
+
+/// One user's stored share, as the component-user-usages listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldUser {
+    /// Summed over rows of the same username (older servers keep one record per plan period).
+    pub amount: Decimal,
+    /// The offering user it is linked to (uuid taken from the `user` URL), if any.
+    pub user: Option<Uuid>,
+}
+
+/// What Waldur holds per user: (resource, month, component) -> username -> share.
+pub type UserHoldings = BTreeMap<HoldingKey, BTreeMap<String, HeldUser>>;
+
+/// The component usage record of each (resource, month, component): the `{uuid}` of
+/// `set_user_usages`, read from the same per-month listing the plan already makes.
+pub type UsageIds = BTreeMap<HoldingKey, Uuid>;
+
+/// Local username -> offering-user URL (`marketplace-offering-users/{uuid}/`), from the
+/// offering's offering users. A username missing here is reported by username alone.
+pub type UserDirectory = BTreeMap<String, String>;
+
+/// The uuid at the end of an API detail URL (`.../marketplace-offering-users/<hex>/`).
+pub fn uuid_of_url(url: &str) -> Option<Uuid> {
+    url.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .and_then(|s| Uuid::parse_str(s).ok())
+}
+
+/// One user's line in a `set_user_usages` call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserShare {
+    /// The local username (what the accounting says).
+    pub username: String,
+    pub amount: Decimal,
+    /// The offering-user URL, when the offering has a user with this local username.
+    pub user: Option<String>,
+    /// What Waldur held for this user before (`None`: nothing).
+    pub held: Option<Decimal>,
+}
+
+/// One `set_user_usages` call: the whole breakdown of one cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedUserUsages {
+    pub target: Target,
+    pub month: BillingMonth,
+    pub component: String,
+    /// As for `set_usage`: `None` for the current month, an instant inside a past month.
+    pub date: Option<DateTime<Utc>>,
+    /// The component usage record; `None` when the cell's `set_usage` in this push creates it
+    /// (the executor reads it back, one listing per month).
+    pub component_usage: Option<Uuid>,
+    /// The cell's total is sent in this push: the breakdown goes only if that was delivered.
+    pub after_report: bool,
+    /// Every user of the cell (users Waldur holds that tally no longer has are set to 0, so the
+    /// breakdown still adds up to the total).
+    pub users: Vec<UserShare>,
+}
+
+impl PlannedUserUsages {
+    /// The request body's items: a pure function, so `--dry-run` prints what would be sent.
+    pub fn to_requests(&self) -> Vec<UserUsageRequest> {
+        self.users
+            .iter()
+            .map(|u| UserUsageRequest {
+                username: u.username.clone(),
+                usage: u.amount,
+                user: u.user.clone(),
+                date: self.date,
+            })
+            .collect()
+    }
+
+    pub fn key(&self) -> HoldingKey {
+        (self.target.uuid, self.month, self.component.clone())
+    }
+}
+
+/// A cell whose breakdown is not sent, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedBreakdown {
+    pub resource: String,
+    pub month: BillingMonth,
+    pub component: String,
+    #[serde(flatten)]
+    pub reason: SkipReason,
+}
+
+/// The per-user plan of one push.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UserPlan {
+    pub requests: Vec<PlannedUserUsages>,
+    /// Cells (backend_id, month, component) whose breakdown Waldur already holds.
+    pub unchanged: Vec<(String, BillingMonth, String)>,
+    pub skipped: Vec<SkippedBreakdown>,
+    /// Local usernames with no offering user: sent by username alone, listed in the summary.
+    pub unknown_users: BTreeSet<String>,
+}
+
+/// Everything the per-user plan is computed from.
+#[derive(Debug, Clone)]
+pub struct UserPlanInput<'a> {
+    pub user_cells: &'a [UserUsageCell],
+    /// The cell plan of the same push (which cells are sent, unchanged, resolved to what).
+    pub plan: &'a Plan,
+    pub held: &'a UserHoldings,
+    pub ids: &'a UsageIds,
+    pub directory: &'a UserDirectory,
+    pub server: &'a ServerInfo,
+    pub past_months: PastMonths,
+    pub billing_timezone: Tz,
+}
+
+/// Computes the per-user calls. Cells the cell plan skipped get no breakdown (their skip is
+/// already reported); cells it sends or found unchanged get one when Waldur's differs.
+pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
+    let mut out = UserPlan::default();
+    let Some(current) = input.plan.current_month else {
+        return out;
+    };
+    let mut sent: BTreeMap<(&str, BillingMonth, &str), (&Target, Option<DateTime<Utc>>)> =
+        BTreeMap::new();
+    for r in &input.plan.requests {
+        for (component, _) in &r.items {
+            sent.insert(
+                (r.target.backend_id.as_str(), r.month, component.as_str()),
+                (&r.target, r.date),
+            );
+        }
+    }
+    let unchanged: BTreeSet<(&str, BillingMonth, &str)> = input
+        .plan
+        .unchanged
+        .iter()
+        .map(|c| (c.resource.as_str(), c.period, c.component.as_str()))
+        .collect();
+    let mut groups: BTreeMap<(&str, BillingMonth, &str), Vec<&UserUsageCell>> = BTreeMap::new();
+    for u in input.user_cells {
+        groups
+            .entry((u.resource.as_str(), u.period, u.component.as_str()))
+            .or_default()
+            .push(u);
+    }
+    for ((backend, month, component), users) in groups {
+        let skip = |reason: SkipReason| SkippedBreakdown {
+            resource: backend.to_owned(),
+            month,
+            component: component.to_owned(),
+            reason,
+        };
+        let (target, date, after_report) =
+            if let Some((t, d)) = sent.get(&(backend, month, component)) {
+                ((*t).clone(), *d, true)
+            } else if unchanged.contains(&(backend, month, component)) {
+                let Some(uuid) = input.plan.resolved.get(backend) else {
+                    continue;
+                };
+                let date = if month > current {
+                    out.skipped.push(skip(SkipReason::FutureMonth { current }));
+                    continue;
+                } else if month == current {
+                    None
+                } else {
+                    // The same guard as set_usage: a server that ignores `date` must get no
+                    // past month at all.
+                    match (input.server.honours_date, input.past_months) {
+                        (Some(true), _) | (_, PastMonths::AssumeDateSupport) => {}
+                        (Some(false), PastMonths::OnlyIfServerHonoursDate) => {
+                            out.skipped.push(skip(SkipReason::ServerIgnoresDate {
+                                version: input.server.version.clone(),
+                            }));
+                            continue;
+                        }
+                        (None, PastMonths::OnlyIfServerHonoursDate) => {
+                            out.skipped.push(skip(SkipReason::ServerVersionUnknown {
+                                version: input.server.version.clone(),
+                            }));
+                            continue;
+                        }
+                    }
+                    Some(date_inside(month, input.billing_timezone))
+                };
+                (
+                    Target {
+                        uuid: *uuid,
+                        backend_id: backend.to_owned(),
+                    },
+                    date,
+                    false,
+                )
+            } else {
+                continue;
+            };
+        let key: HoldingKey = (target.uuid, month, component.to_owned());
+        let empty = BTreeMap::new();
+        let held = input.held.get(&key).unwrap_or(&empty);
+        let mut shares = Vec::with_capacity(users.len());
+        let mut differs = false;
+        let mut ours: BTreeSet<&str> = BTreeSet::new();
+        for u in &users {
+            let url = input.directory.get(&u.user).cloned();
+            if url.is_none() {
+                out.unknown_users.insert(u.user.clone());
+            }
+            let h = held.get(&u.user);
+            let linked_right = match (&url, h) {
+                (Some(url), Some(h)) => h.user.is_some() && h.user == uuid_of_url(url),
+                _ => true,
+            };
+            if h.map(|h| h.amount) != Some(u.amount) || !linked_right {
+                differs = true;
+            }
+            ours.insert(u.user.as_str());
+            shares.push(UserShare {
+                username: u.user.clone(),
+                amount: u.amount,
+                user: url,
+                held: h.map(|h| h.amount),
+            });
+        }
+        for (name, h) in held {
+            if ours.contains(name.as_str()) || h.amount.is_zero() {
+                continue;
+            }
+            differs = true;
+            shares.push(UserShare {
+                username: name.clone(),
+                amount: Decimal::new(0, 2),
+                user: None,
+                held: Some(h.amount),
+            });
+        }
+        if !differs {
+            out.unchanged
+                .push((backend.to_owned(), month, component.to_owned()));
+            continue;
+        }
+        out.requests.push(PlannedUserUsages {
+            component_usage: input.ids.get(&key).copied(),
+            target,
+            month,
+            component: component.to_owned(),
+            date,
+            after_report,
+            users: shares,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{plan, Holdings, PlanInput, WaldurComponent, WaldurResource};
+    use std::str::FromStr;
+    use tally_model::UsageCell;
+    use tally_waldur::{BillingType, ResourceState};
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).expect("decimal")
+    }
+    fn m(s: &str) -> BillingMonth {
+        s.parse().expect("month")
+    }
+    fn u(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+    fn uc(r: &str, p: &str, c: &str, user: &str, a: &str) -> UserUsageCell {
+        UserUsageCell {
+            resource: r.into(),
+            period: m(p),
+            component: c.into(),
+            user: user.into(),
+            amount: d(a),
+        }
+    }
+    fn cell(r: &str, p: &str, c: &str, a: &str) -> UsageCell {
+        UsageCell {
+            resource: r.into(),
+            period: m(p),
+            component: c.into(),
+            amount: d(a),
+        }
+    }
+    fn now() -> DateTime<Utc> {
+        "2026-11-25T00:00:00Z".parse().expect("time")
+    }
+    fn ou_url(n: u128) -> String {
+        format!(
+            "https://w.example/api/marketplace-offering-users/{}/",
+            u(n).simple()
+        )
+    }
+
+    struct World {
+        holdings: Holdings,
+        held: UserHoldings,
+        ids: UsageIds,
+        directory: UserDirectory,
+        server: ServerInfo,
+    }
+
+    fn world() -> World {
+        World {
+            holdings: Holdings::new(),
+            held: UserHoldings::new(),
+            ids: UsageIds::new(),
+            directory: [("alice".to_string(), ou_url(100))].into(),
+            server: ServerInfo {
+                version: "8.0.5".into(),
+                honours_date: Some(true),
+            },
+        }
+    }
+
+    fn run(w: &World, cells: &[UsageCell], users: &[UserUsageCell]) -> (Plan, UserPlan) {
+        let resources = vec![WaldurResource {
+            uuid: u(1),
+            backend_id: "proj_alpha".into(),
+            state: Some(ResourceState::Ok),
+            name: None,
+        }];
+        let components = vec![
+            WaldurComponent {
+                component: "cpu".into(),
+                billing_type: Some(BillingType::Usage),
+            },
+            WaldurComponent {
+                component: "gpu".into(),
+                billing_type: Some(BillingType::Usage),
+            },
+        ];
+        let p = plan(&PlanInput {
+            cells,
+            resources: &resources,
+            components: &components,
+            holdings: &w.holdings,
+            server: &w.server,
+            past_months: PastMonths::default(),
+            now: now(),
+            billing_timezone: Tz::UTC,
+        });
+        let up = plan_user_usages(&UserPlanInput {
+            user_cells: users,
+            plan: &p,
+            held: &w.held,
+            ids: &w.ids,
+            directory: &w.directory,
+            server: &w.server,
+            past_months: PastMonths::default(),
+            billing_timezone: Tz::UTC,
+        });
+        (p, up)
+    }
+
+    fn hold(w: &mut World, month: &str, comp: &str, user: &str, a: &str, link: Option<u128>) {
+        w.held
+            .entry((u(1), m(month), comp.into()))
+            .or_default()
+            .insert(
+                user.into(),
+                HeldUser {
+                    amount: d(a),
+                    user: link.map(u),
+                },
+            );
+    }
+
+    #[test]
+    fn a_new_cell_gets_one_call_with_all_its_users_after_its_total() {
+        let w = world();
+        let cells = [cell("proj_alpha", "2026-11", "cpu", "10.00")];
+        let users = [
+            uc("proj_alpha", "2026-11", "cpu", "alice", "6.67"),
+            uc("proj_alpha", "2026-11", "cpu", "zed", "3.33"),
+        ];
+        let (_, up) = run(&w, &cells, &users);
+        assert_eq!(up.requests.len(), 1);
+        let r = &up.requests[0];
+        assert!(r.after_report && r.component_usage.is_none() && r.date.is_none());
+        assert_eq!(
+            serde_json::to_value(r.to_requests()).expect("json"),
+            serde_json::json!([
+                {"username": "alice", "usage": "6.67", "user": ou_url(100)},
+                {"username": "zed", "usage": "3.33"}
+            ])
+        );
+        assert_eq!(up.unknown_users, ["zed".to_string()].into());
+    }
+
+    #[test]
+    fn an_unchanged_breakdown_is_not_sent_and_a_changed_one_is_with_its_record() {
+        let mut w = world();
+        w.holdings
+            .insert((u(1), m("2026-11"), "cpu".into()), d("10"));
+        w.ids.insert((u(1), m("2026-11"), "cpu".into()), u(500));
+        hold(&mut w, "2026-11", "cpu", "alice", "6.67", Some(100));
+        hold(&mut w, "2026-11", "cpu", "zed", "3.33", None);
+        let cells = [cell("proj_alpha", "2026-11", "cpu", "10.00")];
+        let users = [
+            uc("proj_alpha", "2026-11", "cpu", "alice", "6.67"),
+            uc("proj_alpha", "2026-11", "cpu", "zed", "3.33"),
+        ];
+        let (p, up) = run(&w, &cells, &users);
+        assert!(p.requests.is_empty());
+        assert!(up.requests.is_empty());
+        assert_eq!(up.unchanged.len(), 1);
+
+        // Same total, another split: one call on the known record, no set_usage.
+        let users = [
+            uc("proj_alpha", "2026-11", "cpu", "alice", "5.00"),
+            uc("proj_alpha", "2026-11", "cpu", "zed", "5.00"),
+        ];
+        let (p, up) = run(&w, &cells, &users);
+        assert!(p.requests.is_empty());
+        assert_eq!(up.requests.len(), 1);
+        let r = &up.requests[0];
+        assert_eq!(r.component_usage, Some(u(500)));
+        assert!(!r.after_report);
+        assert_eq!(r.users[0].held, Some(d("6.67")));
+    }
+
+    #[test]
+    fn users_waldur_holds_that_tally_does_not_are_zeroed_and_links_are_repaired() {
+        let mut w = world();
+        w.holdings
+            .insert((u(1), m("2026-11"), "cpu".into()), d("10"));
+        w.ids.insert((u(1), m("2026-11"), "cpu".into()), u(500));
+        // Held unlinked: the offering user appeared since.
+        hold(&mut w, "2026-11", "cpu", "alice", "10.00", None);
+        hold(&mut w, "2026-11", "cpu", "old", "0", None);
+        let cells = [cell("proj_alpha", "2026-11", "cpu", "10.00")];
+        let users = [uc("proj_alpha", "2026-11", "cpu", "alice", "10.00")];
+        let (_, up) = run(&w, &cells, &users);
+        assert_eq!(up.requests.len(), 1, "the link differs");
+        assert_eq!(up.requests[0].users.len(), 1, "a zero stale user is fine");
+
+        hold(&mut w, "2026-11", "cpu", "alice", "10.00", Some(100));
+        hold(&mut w, "2026-11", "cpu", "old", "2.00", None);
+        let (_, up) = run(&w, &cells, &users);
+        assert_eq!(up.requests.len(), 1);
+        let names: Vec<(&str, Decimal)> = up.requests[0]
+            .users
+            .iter()
+            .map(|s| (s.username.as_str(), s.amount))
+            .collect();
+        assert_eq!(names, vec![("alice", d("10.00")), ("old", d("0"))]);
+    }
+
+    #[test]
+    fn past_months_are_dated_and_never_go_to_a_server_that_ignores_date() {
+        let mut w = world();
+        w.holdings
+            .insert((u(1), m("2026-10"), "cpu".into()), d("4"));
+        w.ids.insert((u(1), m("2026-10"), "cpu".into()), u(501));
+        let cells = [cell("proj_alpha", "2026-10", "cpu", "4.00")];
+        let users = [uc("proj_alpha", "2026-10", "cpu", "alice", "4.00")];
+        let (_, up) = run(&w, &cells, &users);
+        assert_eq!(
+            up.requests[0].date.map(|x| x.to_rfc3339()),
+            Some("2026-10-15T12:00:00+00:00".into())
+        );
+        w.server = ServerInfo {
+            version: "7.0.8".into(),
+            honours_date: Some(false),
+        };
+        let (_, up) = run(&w, &cells, &users);
+        assert!(up.requests.is_empty());
+        assert!(matches!(
+            up.skipped[0].reason,
+            SkipReason::ServerIgnoresDate { .. }
+        ));
+    }
+
+    #[test]
+    fn skipped_cells_get_no_breakdown() {
+        let w = world();
+        let cells = [cell("proj_nowhere", "2026-11", "cpu", "1.00")];
+        let users = [uc("proj_nowhere", "2026-11", "cpu", "alice", "1.00")];
+        let (p, up) = run(&w, &cells, &users);
+        assert_eq!(p.skipped.len(), 1);
+        assert!(up.requests.is_empty() && up.skipped.is_empty());
+    }
+
+    #[test]
+    fn offering_user_urls_give_their_uuid() {
+        assert_eq!(uuid_of_url(&ou_url(7)), Some(u(7)));
+        assert_eq!(uuid_of_url("https://w/api/x/not-a-uuid/"), None);
+    }
+}
