@@ -131,6 +131,9 @@ pub struct UserPlanInput<'a> {
     pub billing_timezone: Tz,
 }
 
+/// (backend_id, month, component), borrowed.
+type CellKey<'a> = (&'a str, BillingMonth, &'a str);
+
 /// Computes the per-user calls. Cells the cell plan skipped get no breakdown (their skip is
 /// already reported); cells it sends or found unchanged get one when Waldur's differs.
 pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
@@ -138,8 +141,7 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
     let Some(current) = input.plan.current_month else {
         return out;
     };
-    let mut sent: BTreeMap<(&str, BillingMonth, &str), (&Target, Option<DateTime<Utc>>)> =
-        BTreeMap::new();
+    let mut sent: BTreeMap<CellKey<'_>, (&Target, Option<DateTime<Utc>>)> = BTreeMap::new();
     for r in &input.plan.requests {
         for (component, _) in &r.items {
             sent.insert(
