@@ -31,7 +31,9 @@ for name in slurmd-node2 slurmd-node1 slurmctld slurmdbd mariadbd munged; do
     pid=$(cat "$pidfile")
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null || true
+        t0=$SECONDS
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        [[ $((SECONDS - t0)) -lt 3 ]] || say "$name took $((SECONDS - t0)) s to stop"
         if kill -0 "$pid" 2>/dev/null; then
             say "$name ($pid) did not stop on TERM: KILL"
             kill -KILL "$pid" 2>/dev/null || true
