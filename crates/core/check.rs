@@ -5,9 +5,9 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tally_check::{CheckReport, Difference};
+use tally_check::{CheckReport, Difference, UserDifference};
 use tally_config::Config;
-use tally_model::{BillingMonth, MonthRange, UsageCell};
+use tally_model::{BillingMonth, MonthRange, UsageCell, UserUsageCell};
 
 use crate::args::CollectionArgs;
 use crate::client;
@@ -29,19 +29,29 @@ pub enum CheckFormat {
     Json,
 }
 
-/// Reads and compares the months of `range`.
+/// Reads and compares the months of `range`; the per-user breakdown too unless
+/// `user_usage = false` (or no record names a user).
 pub async fn check(
     config: &Config,
     target: &client::Target,
     cells: &[UsageCell],
+    user_cells: &[UserUsageCell],
     range: MonthRange,
 ) -> anyhow::Result<CheckReport> {
     let months: BTreeSet<BillingMonth> = range.iter().collect();
     let components: BTreeSet<String> = config.rules.iter().map(|r| r.component.clone()).collect();
-    tally_check::read_and_compare(&target.client, target.offering, cells, &months, &components)
-        .await
-        .map_err(crate::push::waldur_error)
-        .context("reading what Waldur holds")
+    let users = (config.user_usage && !user_cells.is_empty()).then_some(user_cells);
+    tally_check::read_and_compare(
+        &target.client,
+        target.offering,
+        cells,
+        users,
+        &months,
+        &components,
+    )
+    .await
+    .map_err(crate::push::waldur_error)
+    .context("reading what Waldur holds")
 }
 
 /// Prints the report; `Exit::Differences` when there is any.
@@ -64,6 +74,8 @@ pub fn print(report: &CheckReport, format: CheckFormat) -> anyhow::Result<Exit> 
         missing = report.count("missing"),
         different = report.count("different"),
         unexpected = report.count("unexpected"),
+        agreeing_users = report.agreeing_users,
+        user_differences = report.user_differences.len(),
         "check"
     );
     Ok(if report.agrees() {
@@ -75,14 +87,97 @@ pub fn print(report: &CheckReport, format: CheckFormat) -> anyhow::Result<Exit> 
 
 fn write_table(out: &mut impl Write, r: &CheckReport) -> std::io::Result<()> {
     let months: Vec<String> = r.months.iter().map(|m| m.to_string()).collect();
+    let users = if r.users_compared {
+        format!(" and {} user share(s)", r.agreeing_users)
+    } else {
+        String::new()
+    };
     if r.agrees() {
         return writeln!(
             out,
-            "Waldur holds exactly what tally computes: {} cell(s) in {}",
+            "Waldur holds exactly what tally computes: {} cell(s){users} in {}",
             r.agreeing,
             months.join(", ")
         );
     }
+    if !r.differences.is_empty() {
+        write_cell_table(out, r)?;
+    }
+    if !r.user_differences.is_empty() {
+        write_user_table(out, r)?;
+    }
+    writeln!(
+        out,
+        "{} difference(s), {} per-user difference(s); {} cell(s){users} agree",
+        r.differences.len(),
+        r.user_differences.len(),
+        r.agreeing
+    )
+}
+
+/// Left-aligned columns except the last two (amounts), right-aligned.
+fn write_rows(out: &mut impl Write, rows: &[Vec<String>]) -> std::io::Result<()> {
+    let n = rows.first().map_or(0, Vec::len);
+    let mut widths = vec![0usize; n];
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for row in rows {
+        let cols: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i + 2 >= n {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
+            .collect();
+        writeln!(out, "{}", cols.join("  ").trim_end())?;
+    }
+    Ok(())
+}
+
+fn write_user_table(out: &mut impl Write, r: &CheckReport) -> std::io::Result<()> {
+    let mut rows: Vec<Vec<String>> = vec![[
+        "RESOURCE",
+        "PERIOD",
+        "COMPONENT",
+        "USER",
+        "KIND",
+        "TALLY",
+        "WALDUR",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for d in &r.user_differences {
+        let (tally, waldur) = match d {
+            UserDifference::Missing { expected, .. } => (expected.to_string(), "-".to_owned()),
+            UserDifference::Different { expected, held, .. } => {
+                (expected.to_string(), held.to_string())
+            }
+            UserDifference::Unexpected { held, .. } => ("-".to_owned(), held.to_string()),
+        };
+        let (backend, month, component, user) = d.key();
+        rows.push(vec![
+            backend.to_owned(),
+            month.to_string(),
+            component.to_owned(),
+            user.to_owned(),
+            d.kind().to_owned(),
+            tally,
+            waldur,
+        ]);
+    }
+    writeln!(out, "Per-user differences:")?;
+    write_rows(out, &rows)
+}
+
+fn write_cell_table(out: &mut impl Write, r: &CheckReport) -> std::io::Result<()> {
     let mut rows: Vec<[String; 6]> =
         vec![["RESOURCE", "PERIOD", "COMPONENT", "KIND", "TALLY", "WALDUR"].map(String::from)];
     for d in &r.differences {
@@ -131,12 +226,7 @@ fn write_table(out: &mut impl Write, r: &CheckReport) -> std::io::Result<()> {
             w5 = widths[5]
         )?;
     }
-    writeln!(
-        out,
-        "{} difference(s); {} cell(s) agree",
-        r.differences.len(),
-        r.agreeing
-    )
+    Ok(())
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
@@ -149,7 +239,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
     };
     let collected = collect::collect(&config, &window)?;
     crate::output::summarize(&collected);
-    let report = rt.block_on(check(&config, &target, &collected.usages, window.range))?;
+    let report = rt.block_on(check(
+        &config,
+        &target,
+        &collected.usages,
+        &collected.user_usages,
+        window.range,
+    ))?;
     let exit = print(&report, args.format)?;
     let strict = collect::strict_verdict(&collected, args.collection.strict);
     Ok(if strict != Exit::Ok { strict } else { exit })

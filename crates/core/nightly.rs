@@ -102,6 +102,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         config: &config,
         target: &target,
         cells: &collected.usages,
+        user_cells: &collected.user_usages,
         range: window.range,
         now,
         past_months: args.server.past_months(),
@@ -114,9 +115,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         if pushed.exit == Exit::AuthFailed {
             return Ok::<_, anyhow::Error>((pushed, None));
         }
-        let report = check::check(&config, &target, &collected.usages, window.range)
-            .await
-            .context("the check after the push")?;
+        let report = check::check(
+            &config,
+            &target,
+            &collected.usages,
+            &collected.user_usages,
+            window.range,
+        )
+        .await
+        .context("the check after the push")?;
         Ok((pushed, Some(report)))
     });
     let (exit, summary) = match &outcome {
@@ -134,6 +141,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
                         "missing": r.count("missing"),
                         "different": r.count("different"),
                         "unexpected": r.count("unexpected"),
+                        "agreeing_users": r.agreeing_users,
+                        "user_missing": r.count_users("missing"),
+                        "user_different": r.count_users("different"),
+                        "user_unexpected": r.count_users("unexpected"),
                     })),
                     "restores": pushed.execution.as_ref().map(|e| e.restores.len()),
                 }),

@@ -9,9 +9,10 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use tally_config::Config;
-use tally_model::{BillingMonth, MonthRange, UsageCell};
+use tally_model::{BillingMonth, MonthRange, UsageCell, UserUsageCell};
 use tally_push::{
     gather, Execution, Ledger, Outcome, PastMonths, Plan, PlanInput, ServerInfo, Summary,
+    UserCounts, UserExecution, UserPlan, UserPlanInput,
 };
 
 use crate::args::CollectionArgs;
@@ -60,6 +61,8 @@ pub struct PushJob<'a> {
     pub config: &'a Config,
     pub target: &'a client::Target,
     pub cells: &'a [UsageCell],
+    /// The per-user breakdown of `cells` (empty when `user_usage = false` or no user is known).
+    pub user_cells: &'a [UserUsageCell],
     pub range: MonthRange,
     pub now: DateTime<Utc>,
     pub past_months: PastMonths,
@@ -134,7 +137,7 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
     if months.iter().any(|m| *m < current) {
         months.insert(current);
     }
-    let holdings = gather::holdings(client, offering, &months)
+    let (holdings, usage_ids) = gather::holdings_and_ids(client, offering, &months)
         .await
         .map_err(waldur_error)
         .context("reading the usage Waldur holds")?;
@@ -154,6 +157,57 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
         now: job.now,
         billing_timezone: job.config.billing_timezone,
     });
+    let user_plan = if job.config.user_usage && !job.user_cells.is_empty() {
+        let directory = gather::user_directory(client, offering)
+            .await
+            .map_err(waldur_error)
+            .context("listing the offering's users")?;
+        let held = gather::user_holdings(client, offering, &months)
+            .await
+            .map_err(waldur_error)
+            .context("reading the per-user usage Waldur holds")?;
+        let user_cells: Vec<UserUsageCell> = job
+            .user_cells
+            .iter()
+            .filter(|c| job.range.contains(c.period))
+            .cloned()
+            .collect();
+        let p = tally_push::plan_user_usages(&UserPlanInput {
+            user_cells: &user_cells,
+            plan: &plan,
+            held: &held,
+            ids: &usage_ids,
+            directory: &directory,
+            server: &server,
+            past_months: job.past_months,
+            billing_timezone: job.config.billing_timezone,
+        });
+        for s in &p.skipped {
+            tracing::warn!(
+                resource = %s.resource,
+                month = %s.month,
+                component = %s.component,
+                "per-user breakdown not sent: {}",
+                s.reason
+            );
+        }
+        if !p.unknown_users.is_empty() {
+            let names: Vec<&str> = p.unknown_users.iter().map(String::as_str).collect();
+            tracing::warn!(
+                "local usernames with no offering user, reported by username alone: {}",
+                names.join(", ")
+            );
+        }
+        tracing::info!(
+            requests = p.requests.len(),
+            unchanged = p.unchanged.len(),
+            skipped = p.skipped.len(),
+            "per-user plan"
+        );
+        Some(p)
+    } else {
+        None
+    };
     for s in &plan.skipped {
         tracing::warn!(
             resource = %s.cell.resource,
@@ -173,8 +227,9 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
     );
 
     if job.dry_run {
-        print_dry_run(client, &plan)?;
-        let summary = Summary::of_plan(&plan);
+        print_dry_run(client, &plan, user_plan.as_ref())?;
+        let mut summary = Summary::of_plan(&plan);
+        summary.user_usages = user_plan.as_ref().map(|p| UserCounts::of(p, None));
         let exit = if summary.not_delivered() > 0 {
             Exit::NotDone
         } else {
@@ -200,21 +255,22 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
         Some((l, id)) => (Some(l.clone()), id.clone()),
         None => (None, tally_push::new_run_id(Utc::now())),
     };
-    let exec = tally_push::execute(
-        client,
-        &plan,
-        &holdings,
-        ledger,
-        &tally_push::ExecuteOptions {
-            concurrency: job.target.waldur.concurrency,
-            run_id,
-        },
-        tick,
-    )
-    .await;
+    let opts = tally_push::ExecuteOptions {
+        concurrency: job.target.waldur.concurrency,
+        run_id,
+    };
+    let exec = tally_push::execute(client, &plan, &holdings, ledger.clone(), &opts, tick).await;
     if let Some(b) = progress {
         b.finish_and_clear();
     }
+    // The breakdowns after all the totals: a breakdown needs its total delivered, and the
+    // records new totals created are then learnt with one listing per month.
+    let user_exec = match &user_plan {
+        Some(p) if !p.requests.is_empty() => {
+            Some(tally_push::execute_user_usages(client, offering, p, &exec, ledger, &opts).await)
+        }
+        _ => None,
+    };
     for r in &exec.results {
         let items: Vec<String> = r
             .request
@@ -262,20 +318,61 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
             to.join(" ")
         );
     }
-    let summary = Summary::of(&plan, &exec);
-    let exit = if exec.auth_failure.is_some() {
+    if let Some(u) = &user_exec {
+        for r in &u.results {
+            let users: Vec<String> = r
+                .request
+                .users
+                .iter()
+                .map(|x| format!("{}={}", x.username, x.amount))
+                .collect();
+            match &r.outcome {
+                Outcome::Delivered => tracing::debug!(
+                    resource = %r.request.target.backend_id,
+                    month = %r.request.month,
+                    component = %r.request.component,
+                    "per-user delivered {}",
+                    users.join(" ")
+                ),
+                other => tracing::error!(
+                    resource = %r.request.target.backend_id,
+                    month = %r.request.month,
+                    component = %r.request.component,
+                    "per-user {}: {}",
+                    other.name(),
+                    other.message().unwrap_or_default()
+                ),
+            }
+        }
+    }
+    let mut summary = Summary::of(&plan, &exec);
+    summary.user_usages = user_plan.as_ref().map(|p| {
+        UserCounts::of(
+            p,
+            Some(user_exec.as_ref().unwrap_or(&UserExecution::default())),
+        )
+    });
+    let auth_failure = exec
+        .auth_failure
+        .clone()
+        .or_else(|| user_exec.as_ref().and_then(|u| u.auth_failure.clone()));
+    let ledger_failure = exec
+        .ledger_failure
+        .clone()
+        .or_else(|| user_exec.as_ref().and_then(|u| u.ledger_failure.clone()));
+    let exit = if auth_failure.is_some() {
         Exit::AuthFailed
-    } else if exec.ledger_failure.is_some() {
+    } else if ledger_failure.is_some() {
         Exit::Failure
     } else if summary.not_delivered() > 0 || !exec.restores.iter().all(|r| r.confirmed) {
         Exit::NotDone
     } else {
         Exit::Ok
     };
-    if let Some(a) = &exec.auth_failure {
+    if let Some(a) = &auth_failure {
         tracing::error!("Waldur refused the token: {a}");
     }
-    if let Some(l) = &exec.ledger_failure {
+    if let Some(l) = &ledger_failure {
         tracing::error!("the ledger could not be written, sending stopped: {l}");
     }
     Ok(Pushed {
@@ -299,7 +396,11 @@ fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
 }
 
 /// `--dry-run`: every request exactly as it would be sent, minus the Authorization header.
-fn print_dry_run(client: &tally_waldur::WaldurClient, plan: &Plan) -> anyhow::Result<()> {
+fn print_dry_run(
+    client: &tally_waldur::WaldurClient,
+    plan: &Plan,
+    users: Option<&UserPlan>,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for r in &plan.requests {
@@ -323,7 +424,38 @@ fn print_dry_run(client: &tally_waldur::WaldurClient, plan: &Plan) -> anyhow::Re
         writeln!(out, "{} {}", preview.method, preview.url)?;
         writeln!(out, "{}", preview.body.unwrap_or_default())?;
     }
-    if plan.requests.is_empty() {
+    let user_requests = users.map(|u| u.requests.as_slice()).unwrap_or_default();
+    for r in user_requests {
+        // The record a new total creates has no uuid before it exists.
+        let record = r
+            .component_usage
+            .map(|u| u.simple().to_string())
+            .unwrap_or_else(|| "{created by the set_usage above}".to_owned());
+        let held: Vec<String> = r
+            .users
+            .iter()
+            .map(|u| match u.held {
+                Some(h) => format!("{}={h}", u.username),
+                None => format!("{}=(none)", u.username),
+            })
+            .collect();
+        writeln!(
+            out,
+            "# {} {} {} per user (Waldur holds {})",
+            r.target.backend_id,
+            r.month,
+            r.component,
+            held.join(" ")
+        )?;
+        writeln!(
+            out,
+            "POST {}marketplace-component-usages/{record}/set_user_usages/",
+            client.base_url()
+        )?;
+        let body = serde_json::json!({ "usages": r.to_requests() });
+        writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
+    }
+    if plan.requests.is_empty() && user_requests.is_empty() {
         writeln!(out, "# nothing to send")?;
     }
     out.flush()?;
@@ -349,10 +481,24 @@ pub fn print_summary(summary: &Summary, dry_run: bool) {
         let _ = writeln!(err, "{}", row(name, c));
     }
     let _ = writeln!(err, "{}", row("total (cells)", &summary.total));
+    if let Some(u) = &summary.user_usages {
+        let _ = writeln!(
+            err,
+            "{:<24} {:>8} {:>9} {:>6} {:>6} {:>7}",
+            "per-user breakdowns", u.pushed, u.unchanged, u.failed, u.closed, u.refused
+        );
+        if !u.unknown_users.is_empty() {
+            let _ = writeln!(
+                err,
+                "unknown usernames (no offering user; reported by username alone): {}",
+                u.unknown_users.join(", ")
+            );
+        }
+    }
     if summary.not_delivered() > 0 {
         let _ = writeln!(
             err,
-            "{} cell(s) not delivered (see the messages above and the ledger)",
+            "{} cell(s) or per-user breakdown(s) not delivered (see the messages above and the ledger)",
             summary.not_delivered()
         );
     }
@@ -423,6 +569,7 @@ pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
         config: &config,
         target: &target,
         cells: &collected.usages,
+        user_cells: &collected.user_usages,
         range: window.range,
         now,
         past_months: args.server.past_months(),

@@ -193,6 +193,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
                 config: &config,
                 target: &target,
                 cells: &collected.usages,
+                user_cells: &collected.user_usages,
                 range: MonthRange::single(*m),
                 now: clock,
                 past_months: PastMonths::OnlyIfServerHonoursDate,
@@ -206,7 +207,14 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
             }
         }
         sandbox.set_now(Some(now));
-        let report = check::check(&config, &target, &collected.usages, range).await?;
+        let report = check::check(
+            &config,
+            &target,
+            &collected.usages,
+            &collected.user_usages,
+            range,
+        )
+        .await?;
         let check_exit = check::print(&report, args.format)?;
         if worst == Exit::Ok {
             worst = check_exit;

@@ -3,14 +3,15 @@
 //! The comparison ([`compare`]) is a pure function over the same inputs `push` plans from, so
 //! "push then check" can only disagree when the server does not hold what it accepted, someone
 //! else wrote the same figures, or a report was refused. Reading ([`read_and_compare`]) reuses
-//! push's gathering: one resource listing and one usage listing per month.
+//! push's gathering: one resource listing and one usage listing per month (plus one per-user
+//! listing per month when the per-user breakdown is compared).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 use serde::Serialize;
-use tally_model::{BillingMonth, UsageCell};
-use tally_push::{gather, Holdings, WaldurResource};
+use tally_model::{BillingMonth, UsageCell, UserUsageCell};
+use tally_push::{gather, Holdings, UserHoldings, WaldurResource};
 use tally_waldur::{Error, ResourceState, WaldurClient};
 use uuid::Uuid;
 
@@ -81,6 +82,79 @@ impl Difference {
     }
 }
 
+/// One disagreement about one user's share of a cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UserDifference {
+    /// Tally has a share for this user that Waldur does not hold (reported only where Waldur
+    /// holds the cell's total: a missing cell is already a [`Difference::Missing`]).
+    Missing {
+        backend_id: String,
+        resource: Uuid,
+        month: BillingMonth,
+        component: String,
+        user: String,
+        expected: Decimal,
+    },
+    /// Waldur holds another amount for the user.
+    Different {
+        backend_id: String,
+        resource: Uuid,
+        month: BillingMonth,
+        component: String,
+        user: String,
+        expected: Decimal,
+        held: Decimal,
+    },
+    /// Waldur holds a non-zero share for a user tally has none for (of a component tally
+    /// reports, in a month checked).
+    Unexpected {
+        backend_id: String,
+        resource: Uuid,
+        month: BillingMonth,
+        component: String,
+        user: String,
+        held: Decimal,
+    },
+}
+
+impl UserDifference {
+    /// `(backend_id, month, component, user)`, the order differences are listed in.
+    pub fn key(&self) -> (&str, BillingMonth, &str, &str) {
+        match self {
+            UserDifference::Missing {
+                backend_id,
+                month,
+                component,
+                user,
+                ..
+            }
+            | UserDifference::Different {
+                backend_id,
+                month,
+                component,
+                user,
+                ..
+            }
+            | UserDifference::Unexpected {
+                backend_id,
+                month,
+                component,
+                user,
+                ..
+            } => (backend_id, *month, component, user),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UserDifference::Missing { .. } => "missing",
+            UserDifference::Different { .. } => "different",
+            UserDifference::Unexpected { .. } => "unexpected",
+        }
+    }
+}
+
 /// The result of a check.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CheckReport {
@@ -88,16 +162,35 @@ pub struct CheckReport {
     /// Cells whose amount Waldur holds exactly.
     pub agreeing: u64,
     pub differences: Vec<Difference>,
+    /// Whether the per-user breakdown was compared (`user_usage = true` and users in the data).
+    pub users_compared: bool,
+    /// User shares Waldur holds exactly.
+    pub agreeing_users: u64,
+    pub user_differences: Vec<UserDifference>,
 }
 
 impl CheckReport {
     pub fn agrees(&self) -> bool {
-        self.differences.is_empty()
+        self.differences.is_empty() && self.user_differences.is_empty()
     }
 
     pub fn count(&self, kind: &str) -> usize {
         self.differences.iter().filter(|d| d.kind() == kind).count()
     }
+
+    pub fn count_users(&self, kind: &str) -> usize {
+        self.user_differences
+            .iter()
+            .filter(|d| d.kind() == kind)
+            .count()
+    }
+}
+
+/// The per-user side of a comparison.
+#[derive(Debug, Clone, Copy)]
+pub struct UserCheckInput<'a> {
+    pub cells: &'a [UserUsageCell],
+    pub held: &'a UserHoldings,
 }
 
 /// What a comparison needs.
@@ -110,6 +203,8 @@ pub struct CheckInput<'a> {
     pub months: &'a BTreeSet<BillingMonth>,
     /// Components tally reports; usage of other components is someone else's business.
     pub components: &'a BTreeSet<String>,
+    /// `None`: the per-user breakdown is not compared (`user_usage = false`).
+    pub users: Option<UserCheckInput<'a>>,
 }
 
 /// The resource a backend_id means: the one that accepts usage, else the only one.
@@ -204,25 +299,111 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
     report
         .differences
         .sort_by(|a, b| a.key().cmp(&b.key()).then(a.kind().cmp(b.kind())));
+    if let Some(users) = &input.users {
+        compare_users(input, users, &by_backend, &backend_of, &mut report);
+    }
     report
 }
 
-/// Reads the offering's resources and usage for `months` and compares.
+/// The per-user comparison, for the cells Waldur holds a total for.
+fn compare_users(
+    input: &CheckInput<'_>,
+    users: &UserCheckInput<'_>,
+    by_backend: &BTreeMap<&str, Vec<&WaldurResource>>,
+    backend_of: &BTreeMap<Uuid, &str>,
+    report: &mut CheckReport,
+) {
+    report.users_compared = true;
+    let empty = BTreeMap::new();
+    let mut ours: BTreeSet<(Uuid, BillingMonth, &str, &str)> = BTreeSet::new();
+    for u in users.cells {
+        if !input.months.contains(&u.period) {
+            continue;
+        }
+        let Some(resource) = by_backend
+            .get(u.resource.as_str())
+            .and_then(|all| resolve(all))
+        else {
+            continue;
+        };
+        let key = (resource.uuid, u.period, u.component.clone());
+        ours.insert((resource.uuid, u.period, &u.component, &u.user));
+        if !input.holdings.contains_key(&key) {
+            continue;
+        }
+        let held = users.held.get(&key).unwrap_or(&empty).get(&u.user);
+        match held {
+            None => report.user_differences.push(UserDifference::Missing {
+                backend_id: u.resource.clone(),
+                resource: resource.uuid,
+                month: u.period,
+                component: u.component.clone(),
+                user: u.user.clone(),
+                expected: u.amount,
+            }),
+            Some(h) if h.amount == u.amount => report.agreeing_users += 1,
+            Some(h) => report.user_differences.push(UserDifference::Different {
+                backend_id: u.resource.clone(),
+                resource: resource.uuid,
+                month: u.period,
+                component: u.component.clone(),
+                user: u.user.clone(),
+                expected: u.amount,
+                held: h.amount,
+            }),
+        }
+    }
+    for ((uuid, month, component), per_user) in users.held {
+        if !input.months.contains(month) || !input.components.contains(component) {
+            continue;
+        }
+        for (user, h) in per_user {
+            if h.amount.is_zero() || ours.contains(&(*uuid, *month, component, user)) {
+                continue;
+            }
+            report.user_differences.push(UserDifference::Unexpected {
+                backend_id: backend_of
+                    .get(uuid)
+                    .map(|b| (*b).to_owned())
+                    .unwrap_or_default(),
+                resource: *uuid,
+                month: *month,
+                component: component.clone(),
+                user: user.clone(),
+                held: h.amount,
+            });
+        }
+    }
+    report
+        .user_differences
+        .sort_by(|a, b| a.key().cmp(&b.key()).then(a.kind().cmp(b.kind())));
+}
+
+/// Reads the offering's resources and usage for `months` and compares; with `user_cells`, the
+/// per-user breakdown too (one more listing per month).
 pub async fn read_and_compare(
     client: &WaldurClient,
     offering: Uuid,
     cells: &[UsageCell],
+    user_cells: Option<&[UserUsageCell]>,
     months: &BTreeSet<BillingMonth>,
     components: &BTreeSet<String>,
 ) -> Result<CheckReport, Error> {
     let resources = gather::resources(client, offering).await?;
     let holdings = gather::holdings(client, offering, months).await?;
+    let user_holdings = match user_cells {
+        Some(_) => Some(gather::user_holdings(client, offering, months).await?),
+        None => None,
+    };
     Ok(compare(&CheckInput {
         cells,
         resources: &resources,
         holdings: &holdings,
         months,
         components,
+        users: user_cells
+            .zip(user_holdings.as_ref())
+            .map(|(cells, held)| UserCheckInput { cells, held }),
     }))
 }
 
@@ -288,6 +469,7 @@ mod tests {
             holdings: &holdings,
             months: &months,
             components: &components,
+            users: None,
         });
         assert_eq!(r.agreeing, 1);
         let kinds: Vec<(&str, &str, &str)> = r
@@ -306,5 +488,73 @@ mod tests {
         );
         assert!(!r.agrees());
         assert_eq!(r.count("missing"), 2);
+    }
+
+    #[test]
+    fn finds_per_user_differences_where_waldur_holds_the_total() {
+        use tally_push::HeldUser;
+        let u1 = Uuid::from_u128(1);
+        let resources = vec![WaldurResource {
+            uuid: u1,
+            backend_id: "a".into(),
+            state: Some(ResourceState::Ok),
+            name: None,
+        }];
+        let mut holdings = Holdings::new();
+        holdings.insert((u1, m("2026-11"), "cpu".into()), d("10"));
+        let uc = |c: &str, user: &str, a: &str| UserUsageCell {
+            resource: "a".into(),
+            period: m("2026-11"),
+            component: c.into(),
+            user: user.into(),
+            amount: d(a),
+        };
+        let user_cells = [
+            uc("cpu", "alice", "6.00"),
+            uc("cpu", "bob", "3.00"),
+            uc("cpu", "carol", "1.00"),
+            // The cell is not held at all: the cell-level difference says it.
+            uc("gpu", "alice", "1.00"),
+        ];
+        let mut held = UserHoldings::new();
+        let h = |a: &str| HeldUser {
+            amount: d(a),
+            user: None,
+        };
+        let per = held.entry((u1, m("2026-11"), "cpu".into())).or_default();
+        per.insert("alice".into(), h("6"));
+        per.insert("bob".into(), h("2"));
+        per.insert("dave".into(), h("2"));
+        per.insert("erin".into(), h("0"));
+        let months: BTreeSet<_> = [m("2026-11")].into();
+        let components: BTreeSet<String> = ["cpu", "gpu"].map(String::from).into_iter().collect();
+        let cells = [cell("a", "2026-11", "cpu", "10.00")];
+        let r = compare(&CheckInput {
+            cells: &cells,
+            resources: &resources,
+            holdings: &holdings,
+            months: &months,
+            components: &components,
+            users: Some(UserCheckInput {
+                cells: &user_cells,
+                held: &held,
+            }),
+        });
+        assert_eq!((r.agreeing, r.agreeing_users), (1, 1));
+        let kinds: Vec<(&str, &str)> = r
+            .user_differences
+            .iter()
+            .map(|x| (x.kind(), x.key().3))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("different", "bob"),
+                ("missing", "carol"),
+                ("unexpected", "dave")
+            ]
+        );
+        assert!(!r.agrees());
+        assert_eq!(r.count_users("missing"), 1);
     }
 }
