@@ -3,7 +3,7 @@
 //! The command line, and why:
 //! ```text
 //! TZ=<timezone> sacct --parsable2 --allusers --allocations --duplicates --noconvert \
-//!     --starttime=<window start> --endtime=<window end> \
+//!     --starttime=<window start - 1 day> --endtime=<window end + 1 day> \
 //!     --format=JobID,JobIDRaw,Cluster,Account,User,State,Submit,Start,End,AllocTRES \
 //!     [--clusters=a,b] [extra_args...]
 //! ```
@@ -19,8 +19,10 @@
 //!   position.
 //! - `TZ`: sacct prints and reads times in the zone of its own process; setting it makes
 //!   both unambiguous.
-//! - The window is widened by one day on each side; usage outside the months asked for is
-//!   computed and dropped, so this costs a few lines and protects against zone edge cases.
+//! - The window is the first instant of the first month asked for to the end of the last one
+//!   (or `--as-of`, if earlier), widened by one day on each side; usage outside the months
+//!   asked for is computed and dropped, so this costs a few lines and protects against zone
+//!   edge cases.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
