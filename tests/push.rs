@@ -662,3 +662,438 @@ fn the_demo_replay_matches_its_expected_file() {
     );
     let _: Value = serde_json::from_str(&text).expect("expected file is JSON");
 }
+
+// ---- Per-user usage (issue 8) ------------------------------------------------------------------
+
+const SET_USER_USAGES: &str = "/api/marketplace-component-usages/{uuid}/set_user_usages/";
+const SET_USER_USAGE: &str = "/api/marketplace-component-usages/{uuid}/set_user_usage/";
+const USAGE_LIST: &str = "/api/marketplace-component-usages/";
+const USER_USAGE_LIST: &str = "/api/marketplace-component-user-usages/";
+const OFFERING_USERS: &str = "/api/marketplace-offering-users/";
+
+/// (backend_id, month, component) -> (total, user -> amount), two decimals, as the server holds.
+type Breakdowns = BTreeMap<(String, String, String), (String, BTreeMap<String, String>)>;
+
+fn two(mut d: rust_decimal::Decimal) -> String {
+    d.rescale(2);
+    d.to_string()
+}
+
+/// The demo world where Waldur user alice's account on the Cluster is the local username
+/// `alice` (the accounting's), so alice maps to an offering user and bob, carol, dave do not.
+fn mapped_env() -> Env {
+    let text = tally_sandbox::DEMO_TOML.replace("username = \"alice_c\"", "username = \"alice\"");
+    let world = tally_sandbox::World::from_toml_str(&text, "demo, alice mapped").expect("world");
+    Env::new(Sandbox::start(
+        world,
+        tally_sandbox::SandboxOptions {
+            now: Some(NOW.parse().expect("now")),
+            ..Default::default()
+        },
+    ))
+}
+
+impl Env {
+    fn breakdowns(&self) -> Breakdowns {
+        let offering = seed_uuid("offering", "Cluster");
+        self.sandbox
+            .usages()
+            .into_iter()
+            .filter(|u| u.offering_uuid == offering)
+            .map(|u| {
+                (
+                    (
+                        u.backend_id,
+                        u.billing_period.format("%Y-%m").to_string(),
+                        u.component_type,
+                    ),
+                    (
+                        two(u.usage),
+                        u.user_usages
+                            .into_iter()
+                            .map(|(name, a)| (name, two(a)))
+                            .collect(),
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// Every request of the endpoint, whatever the answer.
+    fn calls(&self, endpoint: &str) -> u64 {
+        self.sandbox
+            .counters()
+            .iter()
+            .filter(|c| c.endpoint == endpoint)
+            .map(|c| c.count)
+            .sum()
+    }
+
+    /// A client of the sandbox with the provider's token (to read links and plant changes).
+    fn client(&self) -> tally_waldur::WaldurClient {
+        let settings = tally_waldur::ClientSettings::new(
+            url::Url::parse(&self.sandbox.url).expect("url"),
+            tally_waldur::Token::new("demo-provider-token").expect("token"),
+        );
+        tally_waldur::WaldurClient::new(settings).expect("client")
+    }
+}
+
+/// What `tally collect` computes per user, as breakdowns (totals from `usages`).
+fn computed_breakdowns(config: &Path, from: &str, to: &str) -> Breakdowns {
+    let r = run(tally()
+        .args([
+            "collect", "--format", "json", "--from", from, "--to", to, "--as-of", NOW,
+        ])
+        .arg("--config")
+        .arg(config));
+    r.expect_code(0);
+    let j = r.json();
+    let s = |u: &Value, k: &str| u[k].as_str().expect("string").to_owned();
+    let mut out: Breakdowns = j["usages"]
+        .as_array()
+        .expect("usages")
+        .iter()
+        .map(|u| {
+            (
+                (s(u, "resource"), s(u, "period"), s(u, "component")),
+                (s(u, "amount"), BTreeMap::new()),
+            )
+        })
+        .collect();
+    for u in j["user_usages"].as_array().expect("user_usages") {
+        let key = (s(u, "resource"), s(u, "period"), s(u, "component"));
+        out.get_mut(&key)
+            .expect("a user share of a computed cell")
+            .1
+            .insert(s(u, "user"), s(u, "amount"));
+    }
+    out
+}
+
+/// Sum of the users' shares, exactly.
+fn users_sum(users: &BTreeMap<String, String>) -> String {
+    two(users
+        .values()
+        .map(|a| a.parse::<rust_decimal::Decimal>().expect("amount"))
+        .sum())
+}
+
+#[test]
+fn the_per_user_breakdown_lands_adds_up_to_the_cent_and_a_rerun_sends_nothing() {
+    let env = mapped_env();
+    let config = env.demo_config();
+    let expected = computed_breakdowns(&config, "2026-11", "2026-11");
+    assert_eq!(expected.len(), 8);
+
+    // The dry run shows the per-user bodies too, and sends nothing.
+    let dry = push(&env, &config, &["--from", "2026-11", "--dry-run"]);
+    dry.expect_code(0);
+    assert!(
+        dry.stdout.contains("/set_user_usages/") && dry.stdout.contains(r#""username": "bob""#),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(env.calls(SET_USER_USAGES) + env.set_usage_calls(), 0);
+
+    env.sandbox.reset_counters();
+    let r = push(&env, &config, &["--from", "2026-11"]);
+    r.expect_code(0);
+    let held = env.breakdowns();
+    assert_eq!(held, expected, "{}", r.stderr);
+    for ((b, m, c), (total, users)) in &held {
+        assert_eq!(
+            &users_sum(users),
+            total,
+            "{b} {m} {c}: the users must add up to the total"
+        );
+    }
+    // One set_usage per resource, one set_user_usages per cell; reads: one usage listing for the
+    // plan and one to learn the new records (one month), one user-usage listing, one
+    // offering-user listing; nothing per resource.
+    assert_eq!(env.sandbox.count("POST", SET_USAGE, 201), 3);
+    assert_eq!(env.sandbox.count("POST", SET_USER_USAGES, 201), 8);
+    assert_eq!(env.calls(SET_USER_USAGE), 0);
+    assert_eq!(env.sandbox.count("GET", USAGE_LIST, 200), 2);
+    assert_eq!(env.sandbox.count("GET", USER_USAGE_LIST, 200), 1);
+    assert_eq!(env.sandbox.count("GET", OFFERING_USERS, 200), 1);
+    // Unknown local usernames are reported by username alone and listed.
+    assert!(
+        r.stderr.contains(
+            "unknown usernames (no offering user; reported by username alone): bob, carol, dave"
+        ),
+        "{}",
+        r.stderr
+    );
+    // alice is linked to her offering user; bob is not linked to anyone.
+    let client = env.client();
+    let rows = env
+        .sandbox
+        .rt
+        .block_on(
+            client.component_user_usages(&tally_waldur::ComponentUserUsageFilter {
+                offering_uuid: Some(seed_uuid("offering", "Cluster")),
+                ..Default::default()
+            }),
+        )
+        .expect("user usages");
+    let offering_users = env
+        .sandbox
+        .rt
+        .block_on(client.offering_users(&tally_waldur::OfferingUserFilter {
+            offering_uuid: Some(seed_uuid("offering", "Cluster")),
+            user_username: Some("alice".into()),
+            ..Default::default()
+        }))
+        .expect("offering users");
+    let alice_url = offering_users[0].url.clone().expect("url");
+    for row in &rows {
+        match row.username.as_deref() {
+            Some("alice") => assert_eq!(row.user.as_deref(), Some(alice_url.as_str())),
+            _ => assert_eq!(row.user, None, "{row:?}"),
+        }
+    }
+
+    // The ledger has the breakdowns (purpose user_usage).
+    let ledger = tally_push::Ledger::open(&env.ledger()).expect("ledger");
+    let users = ledger
+        .reported_users("proj_alpha", "2026-11")
+        .expect("query");
+    let cpu: Vec<(&str, &str, bool, &str)> = users
+        .iter()
+        .filter(|u| u.component == "cpu")
+        .map(|u| {
+            (
+                u.username.as_str(),
+                u.amount.as_str(),
+                u.offering_user.is_some(),
+                u.outcome.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cpu,
+        vec![
+            ("alice", "768.00", true, "delivered"),
+            ("bob", "288.00", false, "delivered")
+        ]
+    );
+
+    // A re-run sends nothing at all.
+    env.sandbox.reset_counters();
+    let again = push(&env, &config, &["--from", "2026-11"]);
+    again.expect_code(0);
+    assert_eq!(env.set_usage_calls(), 0, "{}", again.stderr);
+    assert_eq!(env.calls(SET_USER_USAGES), 0, "{}", again.stderr);
+    assert_eq!(env.sandbox.count("GET", USAGE_LIST, 200), 1);
+
+    // And check agrees per user.
+    let c = env.tally(&[
+        "check",
+        "--from",
+        "2026-11",
+        "--as-of",
+        NOW,
+        "--format",
+        "json",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
+    c.expect_code(0);
+    let j = c.json();
+    assert_eq!(j["users_compared"], true);
+    let shares: usize = expected.values().map(|(_, u)| u.len()).sum();
+    assert_eq!(j["agreeing_users"], shares as u64);
+    assert_eq!(j["user_differences"], serde_json::json!([]));
+}
+
+#[test]
+fn a_user_amount_changed_on_the_server_is_found_by_check_and_repaired_with_one_call() {
+    let env = mapped_env();
+    let config = env.demo_config();
+    push(&env, &config, &["--from", "2026-11"]).expect_code(0);
+    let record = env
+        .sandbox
+        .usages()
+        .into_iter()
+        .find(|u| {
+            u.backend_id == "proj_alpha"
+                && u.component_type == "cpu"
+                && u.billing_period.format("%Y-%m").to_string() == "2026-11"
+        })
+        .expect("record")
+        .uuid;
+    env.sandbox
+        .rt
+        .block_on(env.client().set_user_usage(
+            record,
+            &tally_waldur::UserUsageRequest {
+                username: "alice".into(),
+                usage: "700.00".parse().expect("d"),
+                user: None,
+                date: None,
+            },
+        ))
+        .expect("plant");
+    // Someone else's user on the same record.
+    env.sandbox
+        .rt
+        .block_on(env.client().set_user_usage(
+            record,
+            &tally_waldur::UserUsageRequest {
+                username: "mallory".into(),
+                usage: "5.00".parse().expect("d"),
+                user: None,
+                date: None,
+            },
+        ))
+        .expect("plant");
+    let check = |format: &str| {
+        env.tally(&[
+            "check",
+            "--from",
+            "2026-11",
+            "--as-of",
+            NOW,
+            "--format",
+            format,
+            "--config",
+            config.to_str().expect("utf-8"),
+        ])
+    };
+    let t = check("table");
+    t.expect_code(5);
+    assert!(
+        t.stdout.contains("Per-user differences")
+            && t.stdout.contains("alice")
+            && t.stdout.contains("700.00")
+            && t.stdout.contains("mallory"),
+        "{}",
+        t.stdout
+    );
+    let j = check("json");
+    j.expect_code(5);
+    let j = j.json();
+    assert_eq!(j["differences"], serde_json::json!([]), "the totals agree");
+    let kinds: Vec<String> = j["user_differences"]
+        .as_array()
+        .expect("user_differences")
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{}:{}",
+                d["kind"].as_str().unwrap_or(""),
+                d["component"].as_str().unwrap_or(""),
+                d["user"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(kinds, vec!["different:cpu:alice", "unexpected:cpu:mallory"]);
+
+    env.sandbox.reset_counters();
+    let r = push(&env, &config, &["--from", "2026-11"]);
+    r.expect_code(0);
+    assert_eq!(env.set_usage_calls(), 0, "{}", r.stderr);
+    assert_eq!(env.calls(SET_USER_USAGES), 1, "{}", r.stderr);
+    assert_eq!(env.sandbox.count("POST", SET_USER_USAGES, 201), 1);
+    // The record was known from the plan's listing: no second listing.
+    assert_eq!(env.sandbox.count("GET", USAGE_LIST, 200), 1);
+    let held = env.breakdowns();
+    let (total, users) = &held[&("proj_alpha".into(), "2026-11".into(), "cpu".into())];
+    assert_eq!(users["alice"], "768.00");
+    assert_eq!(
+        users["mallory"], "0.00",
+        "a user tally has none for is set to 0"
+    );
+    assert_eq!(&users_sum(users), total);
+    check("table").expect_code(0);
+}
+
+#[test]
+fn a_new_split_with_the_same_total_sends_one_call_and_no_set_usage() {
+    let env = mapped_env();
+    // Only cpu, so that one cell changes its split.
+    let components = "\n[components.cpu]\ntres = \"cpu\"\n";
+    let config = env.config("demo-provider-token", components, "");
+    push(&env, &config, &["--from", "2026-11"]).expect_code(0);
+    let before = env.breakdowns();
+    assert_eq!(before.len(), 3);
+
+    // The same jobs, but bob's job 102 is now alice's: proj_alpha's cpu total stays, its split
+    // changes.
+    let records = env.dir.path().join("records");
+    std::fs::create_dir_all(&records).expect("dir");
+    for entry in std::fs::read_dir(fixture("fixtures/demo/records")).expect("records") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("read");
+        std::fs::write(
+            records.join(path.file_name().expect("name")),
+            text.replace("|proj_alpha|bob|", "|proj_alpha|alice|"),
+        )
+        .expect("write");
+    }
+    let text = std::fs::read_to_string(&config).expect("config").replace(
+        &fixture("fixtures/demo/records").display().to_string(),
+        &records.display().to_string(),
+    );
+    std::fs::write(&config, text).expect("config");
+
+    env.sandbox.reset_counters();
+    let r = push(&env, &config, &["--from", "2026-11"]);
+    r.expect_code(0);
+    assert_eq!(env.set_usage_calls(), 0, "{}", r.stderr);
+    assert_eq!(
+        env.sandbox.count("POST", SET_USER_USAGES, 201),
+        1,
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.calls(SET_USER_USAGES), 1);
+    let after = env.breakdowns();
+    let key = (
+        "proj_alpha".to_string(),
+        "2026-11".to_string(),
+        "cpu".to_string(),
+    );
+    assert_eq!(after[&key].0, before[&key].0, "the total stays");
+    assert_eq!(after[&key].1["alice"], "1056.00");
+    assert_eq!(after[&key].1["bob"], "0.00");
+    assert_eq!(users_sum(&after[&key].1), after[&key].0);
+    // The other resources did not move.
+    for (k, v) in &before {
+        if k != &key {
+            assert_eq!(&after[k], v);
+        }
+    }
+}
+
+#[test]
+fn user_usage_false_sends_and_compares_no_breakdown() {
+    let env = mapped_env();
+    let config = env.config("demo-provider-token", DEMO_COMPONENTS, "");
+    // `user_usage` is a top-level key: put it before the first table.
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("user_usage = false\n{text}")).expect("config");
+    let r = push(&env, &config, &["--from", "2026-11"]);
+    r.expect_code(0);
+    assert_eq!(env.sandbox.count("POST", SET_USAGE, 201), 3);
+    assert_eq!(env.calls(SET_USER_USAGES), 0);
+    assert_eq!(env.calls(USER_USAGE_LIST), 0);
+    assert_eq!(env.calls(OFFERING_USERS), 0);
+    assert!(env.breakdowns().values().all(|(_, u)| u.is_empty()));
+    assert!(!r.stderr.contains("per-user"), "{}", r.stderr);
+    let c = env.tally(&[
+        "check",
+        "--from",
+        "2026-11",
+        "--as-of",
+        NOW,
+        "--format",
+        "json",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
+    c.expect_code(0);
+    assert_eq!(c.json()["users_compared"], false);
+    assert_eq!(env.calls(USER_USAGE_LIST), 0);
+}
