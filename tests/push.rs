@@ -236,11 +236,17 @@ fn faults_retries_and_throttling_still_deliver_every_cell_once_with_exit_0() {
         seen(429) && (seen(500) || seen(502) || seen(503)) && seen(0),
         "faults did not happen: {counters:?}"
     );
+    // The per-user breakdowns went through the same faults and add up.
+    for ((b, m, c), (total, users)) in env.breakdowns() {
+        assert!(!users.is_empty(), "{b} {m} {c} has no breakdown");
+        assert_eq!(users_sum(&users), total, "{b} {m} {c}");
+    }
     // Exactly once: one stored figure per key, and a clean re-run finds nothing to send.
     env.sandbox.set_faults(Faults::default());
     env.sandbox.reset_counters();
     push(&env, &config, &["--from", "2026-11"]).expect_code(0);
     assert_eq!(env.set_usage_calls(), 0);
+    assert_eq!(env.calls(SET_USER_USAGES), 0);
 }
 
 #[test]
@@ -533,6 +539,12 @@ fn run_early_in_a_month_on_a_7x_server_keeps_the_current_month_exact() {
     assert_eq!(env.held(), current);
     // Nothing dated was ever sent.
     assert_eq!(env.sandbox.count("POST", SET_USAGE, 201), 1);
+    // The current month's breakdowns went (undated); October's did not.
+    let breakdowns = env.breakdowns();
+    assert!(breakdowns.keys().all(|(_, m, _)| m == "2026-11"));
+    assert!(breakdowns
+        .values()
+        .all(|(total, users)| !users.is_empty() && &users_sum(users) == total));
 }
 
 /// The override on a 7.x server: the past-month report lands in the current month, the read-back
