@@ -647,7 +647,7 @@ fn the_demo_replay_matches_its_expected_file() {
     r.expect_code(0);
     assert!(
         r.stdout
-            .contains("Waldur holds exactly what tally computes: 15 cell(s)"),
+            .contains("Waldur holds exactly what tally computes: 15 cell(s) and 20 user share(s)"),
         "{}",
         r.stdout
     );
@@ -669,6 +669,25 @@ fn the_demo_replay_matches_its_expected_file() {
     assert!(
         r.stderr
             .contains("expected, not held: proj_alpha 2026-10 cpu 481.00"),
+        "{}",
+        r.stderr
+    );
+    // So is a changed user share (the first 768.00 is alice's October ram).
+    let bad = dir.write(
+        "expected-users.json",
+        &text.replacen("\"768.00\"", "\"769.00\"", 1),
+    );
+    let r = run(tally()
+        .args(["replay", "--now", NOW, "--config"])
+        .arg(fixture("fixtures/replay/tally.toml"))
+        .arg("--world")
+        .arg(fixture("fixtures/replay/world.toml"))
+        .arg("--expect")
+        .arg(&bad));
+    r.expect_code(5);
+    assert!(
+        r.stderr
+            .contains("expected, not held: proj_alpha 2026-10 ram user alice 769.00"),
         "{}",
         r.stderr
     );

@@ -69,6 +69,21 @@ pub struct ReplayArgs {
 pub struct Expected {
     pub offering_uuid: String,
     pub usages: Vec<ExpectedUsage>,
+    /// The per-user breakdowns. Absent in files written before per-user usage existed: those
+    /// are still compared on the totals alone (`--update` adds the breakdowns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_usages: Option<Vec<ExpectedUserUsage>>,
+}
+
+/// One user's share of one figure.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ExpectedUserUsage {
+    pub backend_id: String,
+    pub month: String,
+    pub component: String,
+    pub user: String,
+    /// Decimal string, two places.
+    pub amount: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -219,19 +234,37 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
         if worst == Exit::Ok {
             worst = check_exit;
         }
-        let mut usages: Vec<ExpectedUsage> = sandbox
+        let two = |mut d: rust_decimal::Decimal| {
+            d.rescale(2);
+            d.to_string()
+        };
+        let stored: Vec<_> = sandbox
             .usages()
             .into_iter()
             .filter(|u| u.offering_uuid == offering)
-            .map(|u| {
-                let mut amount = u.usage;
-                amount.rescale(2);
-                ExpectedUsage {
-                    backend_id: u.backend_id,
-                    month: u.billing_period.format("%Y-%m").to_string(),
-                    component: u.component_type,
-                    amount: amount.to_string(),
-                }
+            .collect();
+        let mut user_usages: Vec<ExpectedUserUsage> = stored
+            .iter()
+            .flat_map(|u| {
+                u.user_usages
+                    .iter()
+                    .map(|(user, amount)| ExpectedUserUsage {
+                        backend_id: u.backend_id.clone(),
+                        month: u.billing_period.format("%Y-%m").to_string(),
+                        component: u.component_type.clone(),
+                        user: user.clone(),
+                        amount: two(*amount),
+                    })
+            })
+            .collect();
+        user_usages.sort();
+        let mut usages: Vec<ExpectedUsage> = stored
+            .into_iter()
+            .map(|u| ExpectedUsage {
+                backend_id: u.backend_id,
+                month: u.billing_period.format("%Y-%m").to_string(),
+                component: u.component_type,
+                amount: two(u.usage),
             })
             .collect();
         usages.sort();
@@ -241,6 +274,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
             Expected {
                 offering_uuid: offering.simple().to_string(),
                 usages,
+                user_usages: Some(user_usages),
             },
         ))
     })?;
@@ -262,6 +296,14 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
         .map_err(|e| UsageError(format!("{e:#}")))?;
     let expected: Expected = serde_json::from_str(&text)
         .map_err(|e| UsageError(format!("{}: {e}", args.expect.display())))?;
+    let mut held = held;
+    if expected.user_usages.is_none() {
+        tracing::warn!(
+            file = %args.expect.display(),
+            "the expected file has no user_usages: the per-user breakdowns are not compared (write it again with --update)"
+        );
+        held.user_usages = None;
+    }
     if expected == held {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(
@@ -292,6 +334,29 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
             err,
             "  held, not expected: {} {} {} {}",
             u.backend_id, u.month, u.component, u.amount
+        );
+    }
+    let empty = Vec::new();
+    let want: BTreeSet<&ExpectedUserUsage> = expected
+        .user_usages
+        .as_ref()
+        .unwrap_or(&empty)
+        .iter()
+        .collect();
+    let got: BTreeSet<&ExpectedUserUsage> =
+        held.user_usages.as_ref().unwrap_or(&empty).iter().collect();
+    for u in want.difference(&got) {
+        let _ = writeln!(
+            err,
+            "  expected, not held: {} {} {} user {} {}",
+            u.backend_id, u.month, u.component, u.user, u.amount
+        );
+    }
+    for u in got.difference(&want) {
+        let _ = writeln!(
+            err,
+            "  held, not expected: {} {} {} user {} {}",
+            u.backend_id, u.month, u.component, u.user, u.amount
         );
     }
     if expected.offering_uuid != held.offering_uuid {
