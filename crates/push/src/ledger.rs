@@ -530,4 +530,87 @@ mod tests {
             .expect("runs");
         assert_eq!(v, "8.0.5");
     }
+
+    #[test]
+    fn user_breakdowns_are_recorded_per_user_and_answer_the_documented_query() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ledger.db");
+        let l = Ledger::open(&path).expect("open");
+        let now = Utc::now();
+        l.start_run(&RunRecord {
+            run_id: "r1",
+            command: "push",
+            started_at: now,
+            config: Path::new("/etc/tally/tally.toml"),
+            waldur_url: "https://w/api/",
+            offering_uuid: Uuid::nil(),
+            months: "2026-11..2026-11",
+            as_of: now,
+        })
+        .expect("run");
+        let d = |s: &str| Decimal::from_str(s).expect("d");
+        let id = l
+            .begin_user_attempt(
+                "r1",
+                "proj_alpha",
+                Uuid::nil(),
+                "2026-11",
+                None,
+                "cpu",
+                Uuid::from_u128(5),
+                &[
+                    UserAmount {
+                        username: "alice",
+                        offering_user: Some("https://w/api/marketplace-offering-users/1/"),
+                        amount: d("768.00"),
+                    },
+                    UserAmount {
+                        username: "bob",
+                        offering_user: None,
+                        amount: d("288.00"),
+                    },
+                ],
+            )
+            .expect("begin");
+        l.finish_attempt(
+            id,
+            &AttemptResult {
+                outcome: "delivered",
+                http_status: Some(201),
+                http_attempts: None,
+                message: None,
+            },
+        )
+        .expect("finish");
+        let rows = l.reported_users("proj_alpha", "2026-11").expect("q");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].username, "bob");
+        assert_eq!(rows[1].offering_user, None);
+        // Totals are untouched by breakdowns.
+        assert!(l.reported("proj_alpha", "2026-11").expect("q").is_empty());
+        drop(l);
+        let c = Connection::open(&path).expect("reopen");
+        let (purpose, amount): (String, String) = c
+            .query_row(
+                "SELECT a.purpose, u.amount
+                   FROM attempts a JOIN attempt_user_amounts u USING (attempt_id)
+                  WHERE a.resource_backend_id = 'proj_alpha' AND a.month = '2026-11'
+                    AND a.outcome = 'delivered' AND u.username = 'alice'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("query");
+        assert_eq!(
+            (purpose.as_str(), amount.as_str()),
+            ("user_usage", "768.00")
+        );
+        let unlinked: String = c
+            .query_row(
+                "SELECT DISTINCT u.username FROM attempt_user_amounts u WHERE u.offering_user IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .expect("unlinked");
+        assert_eq!(unlinked, "bob");
+    }
 }

@@ -170,44 +170,22 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
             component: component.to_owned(),
             reason,
         };
-        let (target, date, after_report) =
+        // `date`: `Some(Some(d))`/`Some(None)` when known (the cell's request), `None` when it
+        // is decided below, only if the breakdown differs: a breakdown Waldur already holds
+        // needs no request, so no past-month guard either.
+        let (target, known_date, after_report) =
             if let Some((t, d)) = sent.get(&(backend, month, component)) {
-                ((*t).clone(), *d, true)
+                ((*t).clone(), Some(*d), true)
             } else if unchanged.contains(&(backend, month, component)) {
                 let Some(uuid) = input.plan.resolved.get(backend) else {
                     continue;
-                };
-                let date = if month > current {
-                    out.skipped.push(skip(SkipReason::FutureMonth { current }));
-                    continue;
-                } else if month == current {
-                    None
-                } else {
-                    // The same guard as set_usage: a server that ignores `date` must get no
-                    // past month at all.
-                    match (input.server.honours_date, input.past_months) {
-                        (Some(true), _) | (_, PastMonths::AssumeDateSupport) => {}
-                        (Some(false), PastMonths::OnlyIfServerHonoursDate) => {
-                            out.skipped.push(skip(SkipReason::ServerIgnoresDate {
-                                version: input.server.version.clone(),
-                            }));
-                            continue;
-                        }
-                        (None, PastMonths::OnlyIfServerHonoursDate) => {
-                            out.skipped.push(skip(SkipReason::ServerVersionUnknown {
-                                version: input.server.version.clone(),
-                            }));
-                            continue;
-                        }
-                    }
-                    Some(date_inside(month, input.billing_timezone))
                 };
                 (
                     Target {
                         uuid: *uuid,
                         backend_id: backend.to_owned(),
                     },
-                    date,
+                    None,
                     false,
                 )
             } else {
@@ -257,6 +235,33 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
                 .push((backend.to_owned(), month, component.to_owned()));
             continue;
         }
+        let date = match known_date {
+            Some(d) => d,
+            None if month > current => {
+                out.skipped.push(skip(SkipReason::FutureMonth { current }));
+                continue;
+            }
+            None if month == current => None,
+            None => {
+                // The same guard as set_usage: a server that ignores `date` gets no past month.
+                match (input.server.honours_date, input.past_months) {
+                    (Some(true), _) | (_, PastMonths::AssumeDateSupport) => {}
+                    (Some(false), PastMonths::OnlyIfServerHonoursDate) => {
+                        out.skipped.push(skip(SkipReason::ServerIgnoresDate {
+                            version: input.server.version.clone(),
+                        }));
+                        continue;
+                    }
+                    (None, PastMonths::OnlyIfServerHonoursDate) => {
+                        out.skipped.push(skip(SkipReason::ServerVersionUnknown {
+                            version: input.server.version.clone(),
+                        }));
+                        continue;
+                    }
+                }
+                Some(date_inside(month, input.billing_timezone))
+            }
+        };
         out.requests.push(PlannedUserUsages {
             component_usage: input.ids.get(&key).copied(),
             target,
@@ -492,6 +497,11 @@ mod tests {
             up.skipped[0].reason,
             SkipReason::ServerIgnoresDate { .. }
         ));
+        // A past breakdown Waldur already holds needs nothing, even from an old server.
+        hold(&mut w, "2026-10", "cpu", "alice", "4", Some(100));
+        let (_, up) = run(&w, &cells, &users);
+        assert!(up.requests.is_empty() && up.skipped.is_empty());
+        assert_eq!(up.unchanged.len(), 1);
     }
 
     #[test]
