@@ -1,9 +1,9 @@
 //! Integration tests: the real `tally` binary, driven from one harness (`util`).
 
 mod collect;
-mod sources;
 mod ops;
 mod peer_smoke;
-mod real_slurm;
 mod push;
+mod real_slurm;
+mod sources;
 mod util;
