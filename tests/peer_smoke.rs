@@ -31,6 +31,7 @@ fn peer_side_by_side_10_accounts() {
         peer_venv: venv,
         peer_timeout: 300,
         second_cycle: true,
+        skip_peer: false,
         rate_per_second: 200,
         burst: 50,
         concurrency: 8,
@@ -53,6 +54,10 @@ fn peer_side_by_side_10_accounts() {
     );
     assert!(a.tally_diff.is_empty(), "{:?}", a.tally_diff);
     assert_eq!(a.oracle_vs_model, 0, "{report}");
+    // tally's per-user usages (when it sends them) add up to its totals exactly
+    for (k, v) in &r.tally_user_sums {
+        assert_eq!(r.tally_amounts.get(k), Some(v), "per-user sum of {k:?}");
+    }
     // every amount the peer left is the one its rules predict
     assert_eq!(
         a.peer_equal_model, a.peer_cells,

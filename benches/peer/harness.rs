@@ -58,6 +58,8 @@ pub struct Options {
     /// Seconds before a peer cycle is killed.
     pub peer_timeout: u64,
     pub second_cycle: bool,
+    /// Measure tally only (the peer's figures of an earlier run stay valid for the same dump).
+    pub skip_peer: bool,
     /// tally's `[waldur]` pacing for the loopback sandbox.
     pub rate_per_second: u32,
     pub burst: u32,
@@ -735,6 +737,7 @@ pub struct Report {
     pub peer_amounts: Amounts,
     pub peer_user_sums: Amounts,
     pub tally_amounts: Amounts,
+    pub tally_user_sums: Amounts,
     pub exact: Amounts,
     pub explained: BTreeMap<(String, String, String), Explained>,
 }
@@ -788,11 +791,11 @@ pub fn run(opts: &Options) -> Result<Report> {
         );
         tally.push(c);
     }
-    let (tally_amounts, _) = held(&sb_tally);
+    let (tally_amounts, tally_user_sums) = held(&sb_tally);
 
     let sb_peer = fresh()?;
     let mut peer = Vec::new();
-    for n in 1..=cycles {
+    for n in (1..=cycles).filter(|_| !opts.skip_peer) {
         let c = peer_cycle(opts, &dump, &sb_peer, &offering, n)?;
         eprintln!(
             "[peer-bench] peer cycle {n}: {:.2} s wall, {} requests, {} sacct {}",
@@ -824,6 +827,7 @@ pub fn run(opts: &Options) -> Result<Report> {
         peer_amounts,
         peer_user_sums,
         tally_amounts,
+        tally_user_sums,
         exact,
         explained,
     })
@@ -982,11 +986,23 @@ pub fn markdown(r: &Report, opts: &Options) -> String {
         ),
         (
             "CPU time (user+sys, with children)",
-            Box::new(|c: &Cycle| fmt_secs(c.cpu)),
+            Box::new(|c: &Cycle| {
+                if c.timed_out {
+                    "n/a (killed: children not reaped)".into()
+                } else {
+                    fmt_secs(c.cpu)
+                }
+            }),
         ),
         (
             "peak RSS (largest process)",
-            Box::new(|c: &Cycle| format!("{:.0} MiB", c.max_rss_kb as f64 / 1024.0)),
+            Box::new(|c: &Cycle| {
+                if c.timed_out {
+                    "n/a (killed)".into()
+                } else {
+                    format!("{:.0} MiB", c.max_rss_kb as f64 / 1024.0)
+                }
+            }),
         ),
         (
             "HTTP requests",
@@ -1064,8 +1080,21 @@ pub fn markdown(r: &Report, opts: &Options) -> String {
         a.peer_cells,
         if a.peer_model_diff.is_empty() { String::new() } else { format!("; unexplained: {:?}", a.peer_model_diff.iter().take(5).collect::<Vec<_>>()) }
     );
+    // a killed peer wrote only some resources: compare over those
+    let killed = r.peer.iter().any(|c| c.timed_out);
+    let peer_res: BTreeSet<&str> = r.peer_amounts.keys().map(|k| k.0.as_str()).collect();
+    if killed {
+        let _ = writeln!(
+            s,
+            "\nThe peer was stopped: the sums below cover only the {} resources it wrote.",
+            peer_res.len()
+        );
+    }
     let sum = |m: &Amounts, comp: &str| -> Decimal {
-        m.iter().filter(|(k, _)| k.2 == comp).map(|(_, v)| *v).sum()
+        m.iter()
+            .filter(|(k, _)| k.2 == comp && (!killed || peer_res.contains(k.0.as_str())))
+            .map(|(_, v)| *v)
+            .sum()
     };
     let _ = writeln!(
         s,
@@ -1098,10 +1127,15 @@ pub fn markdown(r: &Report, opts: &Options) -> String {
         };
         let _ = writeln!(s, "| {name} | {cells} | {} | {} |", g("cpu"), g("mem"));
     }
+    let tally_user_gaps = r
+        .tally_user_sums
+        .iter()
+        .filter(|(k, v)| r.tally_amounts.get(*k) != Some(*v))
+        .count();
     let _ = writeln!(
         s,
-        "\nPer-user figures: the peer sent them for {} cells; in {} of them they do not add up to the total (largest gap {}). tally sends totals only (its per-user breakdown adds up exactly by construction, but `tally push` does not send it yet).",
-        a.user_sum_cells, a.user_sum_mismatch, a.max_user_sum_gap
+        "\nPer-user figures: the peer sent them for {} cells; in {} of them they do not add up to the total (largest gap {}). tally sent them for {} cells; in {} of them they do not add up to the total.",
+        a.user_sum_cells, a.user_sum_mismatch, a.max_user_sum_gap, r.tally_user_sums.len(), tally_user_gaps
     );
     let _ = writeln!(
         s,

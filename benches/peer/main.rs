@@ -44,6 +44,7 @@ fn main() -> Result<()> {
     let mut seed = 42u64;
     let mut peer_timeout = 1800u64;
     let mut second = true;
+    let mut skip_peer = false;
     let mut rate = 200u32;
     let mut burst = 50u32;
     let mut conc = 8u32;
@@ -61,6 +62,7 @@ fn main() -> Result<()> {
             "--seed" => seed = val()?.parse()?,
             "--peer-timeout" => peer_timeout = val()?.parse()?,
             "--one-cycle" => second = false,
+            "--skip-peer" => skip_peer = true,
             "--rate" => rate = val()?.parse()?,
             "--burst" => burst = val()?.parse()?,
             "--concurrency" => conc = val()?.parse()?,
@@ -107,6 +109,7 @@ fn main() -> Result<()> {
             peer_venv: venv.clone(),
             peer_timeout,
             second_cycle: second,
+            skip_peer,
             rate_per_second: rate,
             burst,
             concurrency: conc,
@@ -122,7 +125,11 @@ fn main() -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(" / ")
         };
-        let p1 = &r.peer[0];
+        let Some(p1) = r.peer.first() else {
+            doc.push_str(&md);
+            std::fs::write(&out, format!("{summary}\n{doc}"))?;
+            continue;
+        };
         let t1 = &r.tally[0];
         // a killed peer cycle: projected from the resources it got to
         let done = p1.count("GET /api/marketplace-provider-resources/{uuid}/");
