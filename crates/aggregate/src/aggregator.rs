@@ -290,18 +290,29 @@ impl Aggregator {
             }
         }
 
-        // (resource, month, component) -> user -> exact amount in the component's unit. TRES
-        // rules and amount records of the same component add up before the one rounding.
+        // (resource, month, component) -> the cell's exact sums. TRES-seconds stay undivided
+        // until the whole cell is summed: dividing each user's share by the unit first would
+        // cut every share at 28 digits, and the cut pieces can tip a true half-cent tie.
         type Cell<'a> = (&'a str, BillingMonth, &'a str);
-        let mut exact: BTreeMap<Cell<'_>, BTreeMap<&str, Decimal>> = BTreeMap::new();
+        let mut cells: BTreeMap<Cell<'_>, CellSums<'_>> = BTreeMap::new();
         for ((resource, month, idx, user), sum) in &sums {
-            for rule in opts.rules.iter().filter(|r| r.tres == wanted[*idx]) {
-                let amount = *sum / Decimal::from(rule.unit_seconds) * rule.factor;
-                *exact
+            for (r, rule) in opts
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.tres == wanted[*idx])
+            {
+                let cell = cells
                     .entry((resources.name(*resource), *month, rule.component.as_str()))
-                    .or_default()
+                    .or_default();
+                *cell.total.tres.entry(r).or_default() += *sum;
+                *cell
+                    .users
                     .entry(users.name(*user))
-                    .or_default() += amount;
+                    .or_default()
+                    .tres
+                    .entry(r)
+                    .or_default() += *sum;
             }
         }
         let amounts = loose_amounts.iter().map(|(k, v)| (*k, *v)).chain(
@@ -318,20 +329,20 @@ impl Aggregator {
                 *unmapped.entry(accounts.name(account)).or_default() += 1;
                 continue;
             };
-            *exact
+            let cell = cells
                 .entry((resources.name(resource), month, components.name(component)))
-                .or_default()
-                .entry(users.name(user))
-                .or_default() += amount;
+                .or_default();
+            cell.total.amount += amount;
+            cell.users.entry(users.name(user)).or_default().amount += amount;
         }
-        let mut usages = Vec::with_capacity(exact.len());
+        let mut usages = Vec::with_capacity(cells.len());
         let mut user_usages = Vec::new();
-        for ((resource, period, component), per_user) in exact {
-            let total: Decimal = per_user.values().copied().sum();
-            let amount = round_amount(total);
+        for ((resource, period, component), cell) in cells {
+            let amount = round_amount(cell.total.exact(&opts.rules));
             if opts.user_usage {
-                let parts: Vec<Decimal> = per_user.values().copied().collect();
-                for (user, share) in per_user.keys().zip(split_exactly(amount, &parts)) {
+                let parts: Vec<Decimal> =
+                    cell.users.values().map(|u| u.exact(&opts.rules)).collect();
+                for (user, share) in cell.users.keys().zip(split_exactly(amount, &parts)) {
                     user_usages.push(UserUsageCell {
                         resource: resource.to_string(),
                         period,
@@ -429,6 +440,42 @@ impl RecordSink for Aggregator {
         if self.invalid.len() < self.opts.keep_invalid {
             self.invalid.push(invalid);
         }
+    }
+}
+
+/// Exact figures of one cell (or of one user's share of it): TRES x seconds per rule, still
+/// undivided, and amounts already in the component's unit.
+#[derive(Default)]
+struct Sums {
+    tres: BTreeMap<usize, Decimal>,
+    amount: Decimal,
+}
+
+impl Sums {
+    fn exact(&self, rules: &[ComponentRule]) -> Decimal {
+        self.tres
+            .iter()
+            .map(|(r, sum)| to_unit(*sum, &rules[*r]))
+            .sum::<Decimal>()
+            + self.amount
+    }
+}
+
+/// A cell's sums as a whole (what is reported) and per user (what is split).
+#[derive(Default)]
+struct CellSums<'a> {
+    total: Sums,
+    users: BTreeMap<&'a str, Sums>,
+}
+
+/// TRES x seconds in the component's unit: the multiplication by the factor is exact, so it
+/// comes first and the division by the unit is the one inexact step (28 significant digits:
+/// a true half-cent tie is a terminating decimal and survives it exactly).
+fn to_unit(sum: Decimal, rule: &ComponentRule) -> Decimal {
+    let unit = Decimal::from(rule.unit_seconds);
+    match sum.checked_mul(rule.factor) {
+        Some(product) => product / unit,
+        None => sum / unit * rule.factor,
     }
 }
 

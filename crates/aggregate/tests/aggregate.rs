@@ -404,6 +404,44 @@ fn month_of(s: &str) -> BillingMonth {
 }
 
 proptest! {
+    /// Regression (found by the peer comparison, issue 9): 24,984,152,064 MiB-seconds is
+    /// exactly 6777.385 GiB-hours, a true half-cent tie. Dividing each user's share by the unit
+    /// before adding them cut every share at 28 digits and rounded the cell up to 6777.39.
+    #[test]
+    fn a_true_half_cent_tie_rounds_half_even_however_the_users_split_it(cuts in prop::collection::vec(1u64..24_984_152_064, 0..8)) {
+        let total: u64 = 24_984_152_064;
+        let mut points = cuts.clone();
+        points.push(0);
+        points.push(total);
+        points.sort_unstable();
+        points.dedup();
+        let mut o = opts("2026-11", "2026-11", "2026-12-01T00:00:00Z");
+        o.rules.retain(|r| r.component == "ram");
+        let mut agg = Aggregator::new(o);
+        let s = t("2026-11-02T00:00:00Z");
+        for (i, w) in points.windows(2).enumerate() {
+            let user = format!("u{i}");
+            // One second of (w[1] - w[0]) MiB each: the cell sums to `total` MiB-seconds.
+            agg.record(&JobRecord {
+                cluster: "c",
+                key: &i.to_string(),
+                job_id: "x",
+                submit: None,
+                account: "acct",
+                user: &user,
+                start: s,
+                end: Some(s + 1),
+                quantities: &[Some(Decimal::from(w[1] - w[0]))],
+                file_index: 0,
+                line: 1,
+            });
+        }
+        let c = agg.finish();
+        prop_assert_eq!(c.usages[0].amount.to_string(), "6777.38");
+        let shares: Decimal = c.user_usages.iter().map(|u| u.amount).sum();
+        prop_assert_eq!(shares.to_string(), "6777.38");
+    }
+
     #[test]
     fn per_user_shares_always_sum_to_the_rounded_total(parts in prop::collection::vec(0u64..10_000_000, 1..12), scale in 0u32..7) {
         let parts: Vec<Decimal> = parts.into_iter().map(|p| Decimal::new(p as i64, scale)).collect();
