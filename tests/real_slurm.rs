@@ -500,12 +500,11 @@ fn job_states(c: &Cluster, ids: &[String]) -> Result<BTreeMap<String, (String, S
         .collect())
 }
 
-/// Allocations of this run's jobs by kind (the part of the name after the tag): (JobID, State,
-/// End).
-fn job_names(
-    c: &Cluster,
-    tag: &str,
-) -> Result<BTreeMap<String, Vec<(String, String, String)>>, String> {
+/// (JobID, State, End) of one allocation.
+type JobLine = (String, String, String);
+
+/// Allocations of this run's jobs by kind (the part of the name after the tag).
+fn job_names(c: &Cluster, tag: &str) -> Result<BTreeMap<String, Vec<JobLine>>, String> {
     let out = c.sacct_utc(&[
         "--allocations",
         "--noheader",

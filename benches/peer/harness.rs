@@ -99,6 +99,9 @@ pub enum Venv {
     NoNetwork(String),
 }
 
+/// A peer rule, named, and how much changing it alone moves an amount.
+type ReasonStep = (&'static str, fn(&Explained) -> Decimal);
+
 fn venv_ready(v: &Path) -> bool {
     v.join("bin/waldur_site_agent").is_file()
         && Command::new(v.join("bin/python"))
@@ -894,11 +897,11 @@ pub fn agreement(r: &Report) -> Agreement {
             .exact
             .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven);
         e.rescale(2);
-        if r.exact.get(k).is_some_and(|o| *o != e) || (r.exact.get(k).is_none() && !e.is_zero()) {
+        if r.exact.get(k).is_some_and(|o| *o != e) || (!r.exact.contains_key(k) && !e.is_zero()) {
             a.oracle_vs_model += 1;
         }
     }
-    let steps: [(&'static str, fn(&Explained) -> Decimal); 4] = [
+    let steps: [ReasonStep; 4] = [
         ("requested vs allocated TRES (ReqTRES)", |x| {
             x.requested - x.exact
         }),
