@@ -25,8 +25,9 @@ pub struct RunArgs {
     /// For this many days into a month the previous month is pushed and checked too (0: never).
     /// Waldur 8 refuses late reports of usage-billed components to providers, so these runs
     /// mostly confirm that the previous month is complete, and say so (exit 4) when it is not.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=28))]
-    pub previous_month_days: u32,
+    /// Overrides `[run] previous_month_days` of the config (default 3).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=28))]
+    pub previous_month_days: Option<u32>,
     /// Send nothing (exit 3) when any input line is invalid or any account maps to no resource.
     #[arg(long)]
     pub strict: bool,
@@ -87,7 +88,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     };
     let _lock = RunLock::try_acquire(&lock_path)?;
     let window = Window {
-        range: nightly_range(now, config.billing_timezone, args.previous_month_days),
+        range: nightly_range(
+            now,
+            config.billing_timezone,
+            args.previous_month_days
+                .unwrap_or(config.previous_month_days),
+        ),
         as_of: now,
     };
     tracing::info!(from = %window.range.from, to = %window.range.to, "nightly run");

@@ -47,7 +47,14 @@ pub struct Config {
     pub waldur: Option<Waldur>,
     /// Break usage down by local user (Waldur's per-user usage). Default true.
     pub user_usage: bool,
+    /// `tally run` also reports the previous month during this many first days of a month.
+    pub previous_month_days: u32,
 }
+
+/// The default window of `tally run` for the previous month: long enough to pick up jobs
+/// whose records reach the accounting database late, short enough to stop re-sending a month
+/// Waldur has closed.
+pub const DEFAULT_PREVIOUS_MONTH_DAYS: u32 = 3;
 
 #[derive(Clone, Debug)]
 pub struct Source {
@@ -111,6 +118,14 @@ struct RawConfig {
     mapping: RawMapping,
     waldur: Option<RawWaldur>,
     user_usage: Option<bool>,
+    #[serde(default)]
+    run: RawRun,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    previous_month_days: Option<u32>,
 }
 
 fn utc() -> String {
@@ -534,6 +549,16 @@ impl Config {
             mapping,
             waldur,
             user_usage: raw.user_usage.unwrap_or(true),
+            previous_month_days: match raw.run.previous_month_days {
+                None => DEFAULT_PREVIOUS_MONTH_DAYS,
+                Some(d) if d <= 28 => d,
+                Some(d) => {
+                    return Err(invalid(
+                        "run.previous_month_days",
+                        format!("{d} is more than 28: every month has at least 28 days"),
+                    ))
+                }
+            },
         })
     }
 }
@@ -601,6 +626,24 @@ factor = "0.0009765625"           # decimal string, default "1"; multiplies afte
             "{ISSUE_EXAMPLE}\n[components.cpu]\ntres = \"cpu\"\n"
         ));
         assert!(e.contains("cpu") && e.contains("t.toml"), "{e}");
+    }
+
+    #[test]
+    fn the_nightly_window_is_configurable() {
+        let c = Config::from_toml(ISSUE_EXAMPLE, Path::new("t.toml")).unwrap();
+        assert_eq!(c.previous_month_days, DEFAULT_PREVIOUS_MONTH_DAYS);
+        let c = Config::from_toml(
+            &format!("{ISSUE_EXAMPLE}\n[run]\nprevious_month_days = 5\n"),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.previous_month_days, 5);
+        let e = err(&format!(
+            "{ISSUE_EXAMPLE}\n[run]\nprevious_month_days = 40\n"
+        ));
+        assert!(e.contains("run.previous_month_days"), "{e}");
+        let e = err(&format!("{ISSUE_EXAMPLE}\n[run]\nprevious_days = 5\n"));
+        assert!(e.contains("previous_days"), "{e}");
     }
 
     #[test]
