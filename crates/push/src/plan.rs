@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use tally_model::{BillingMonth, UsageCell};
+use tally_model::{BillingMonth, MonthRange, UsageCell};
 use tally_waldur::{BillingType, ResourceState, SetUsageRequest, UsageItem};
 use uuid::Uuid;
 
@@ -78,6 +78,177 @@ pub struct PlanInput<'a> {
     pub now: DateTime<Utc>,
     /// The zone months are cut in (Waldur's `TIME_ZONE`).
     pub billing_timezone: Tz,
+    /// The months of this push: only these are zeroed where tally computes nothing (the
+    /// holdings may cover the current month too, read only to guard it).
+    pub window: MonthRange,
+    /// The cells tally owns beyond those it computes ([`ownership`]).
+    pub ownership: &'a Ownership,
+    /// How far a push may lower what Waldur holds without `--allow-decrease`.
+    pub drop_guard: DropGuard,
+}
+
+/// How tally decides which resources of the offering are its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnershipMode {
+    /// tally is the only reporter of the offering's configured components (the default): it owns
+    /// every resource its mapping can name, and every resource the ledger shows it wrote to.
+    #[default]
+    Offering,
+    /// Another reporter writes to the same offering (`[push] shared_offering = true`): tally owns
+    /// only the resources it computes a cell for in the window, and each (resource, month) the
+    /// ledger shows it delivered a report to.
+    Shared,
+}
+
+/// The backend_ids tally's account mapping can produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MappingReach {
+    /// `unlisted = "identity"`: any account is a backend_id, so every resource of the offering
+    /// that has one.
+    EveryBackendId,
+    /// `unlisted = "unmapped"`: the targets of `[mapping.accounts]` only.
+    Only(BTreeSet<String>),
+}
+
+/// What [`ownership`] is computed from.
+#[derive(Debug, Clone)]
+pub struct OwnershipInput<'a> {
+    pub mode: OwnershipMode,
+    pub reach: &'a MappingReach,
+    pub resources: &'a [WaldurResource],
+    /// The cells tally computes for the window.
+    pub cells: &'a [UsageCell],
+    /// (resource, month) pairs the ledger shows a delivered report for (this offering).
+    pub written: &'a BTreeSet<(Uuid, BillingMonth)>,
+    /// The components tally reports (the configured ones): other components are another
+    /// reporter's business and never zeroed.
+    pub components: &'a BTreeSet<String>,
+}
+
+/// The cells tally owns: for these, Waldur must end up holding tally's amount, 0.00 where
+/// tally computes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ownership {
+    /// Resources owned in every month.
+    pub resources: BTreeSet<Uuid>,
+    /// Resources owned in one month only (shared offerings: what the ledger shows).
+    pub resource_months: BTreeSet<(Uuid, BillingMonth)>,
+    pub components: BTreeSet<String>,
+}
+
+impl Ownership {
+    pub fn owns(&self, resource: Uuid, month: BillingMonth, component: &str) -> bool {
+        self.components.contains(component)
+            && (self.resources.contains(&resource)
+                || self.resource_months.contains(&(resource, month)))
+    }
+}
+
+/// Decides which cells tally owns. Pure.
+pub fn ownership(input: &OwnershipInput<'_>) -> Ownership {
+    let computed: BTreeSet<&str> = input.cells.iter().map(|c| c.resource.as_str()).collect();
+    let by_computed = input
+        .resources
+        .iter()
+        .filter(|r| !r.backend_id.is_empty() && computed.contains(r.backend_id.as_str()))
+        .map(|r| r.uuid);
+    let mut out = Ownership {
+        components: input.components.clone(),
+        ..Ownership::default()
+    };
+    match input.mode {
+        OwnershipMode::Offering => {
+            out.resources.extend(by_computed);
+            out.resources.extend(
+                input
+                    .resources
+                    .iter()
+                    .filter(|r| match input.reach {
+                        MappingReach::EveryBackendId => !r.backend_id.is_empty(),
+                        MappingReach::Only(ids) => ids.contains(&r.backend_id),
+                    })
+                    .map(|r| r.uuid),
+            );
+            out.resources.extend(input.written.iter().map(|(u, _)| *u));
+        }
+        OwnershipMode::Shared => {
+            out.resources.extend(by_computed);
+            out.resource_months = input.written.clone();
+        }
+    }
+    out
+}
+
+/// The drop guard: a push that would lower what Waldur holds for a cell by more than
+/// `max_share` holds that change back (exit 4) unless `allow` (`--allow-decrease`).
+///
+/// Why: a deleted or rotated dump, an empty sacct answer or a glob that now matches fewer files
+/// looks exactly like "less usage" and, Waldur's `set_usage` being a SET, would lower the bill
+/// silently. A small drop is normal (a job still running at the last run ended earlier than it
+/// was counted to), so a few percent pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DropGuard {
+    /// A fraction (0.05 = 5 %).
+    pub max_share: Decimal,
+    pub allow: bool,
+}
+
+/// The default share a cell may fall by without `--allow-decrease`: 5 %.
+pub const DEFAULT_MAX_DECREASE_PERCENT: u32 = 5;
+
+impl Default for DropGuard {
+    fn default() -> Self {
+        DropGuard {
+            max_share: Decimal::new(i64::from(DEFAULT_MAX_DECREASE_PERCENT), 2),
+            allow: false,
+        }
+    }
+}
+
+/// A cell whose amount would fall by more than the guard allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decrease {
+    pub target: Target,
+    pub month: BillingMonth,
+    pub component: String,
+    /// What Waldur holds.
+    pub held: Decimal,
+    /// What tally computes (0.00 where it computes nothing).
+    pub computed: Decimal,
+    /// tally computes nothing for this cell any more (a re-mapped account, a removed dump, a
+    /// source that yielded nothing).
+    pub computes_nothing: bool,
+    /// The guard's limit, a fraction.
+    pub limit: Decimal,
+}
+
+impl Decrease {
+    /// The fall as a fraction of what Waldur holds.
+    pub fn share(&self) -> Decimal {
+        if self.held.is_zero() {
+            Decimal::ZERO
+        } else {
+            (self.held - self.computed) / self.held
+        }
+    }
+
+    /// The operator's explanation.
+    pub fn why(&self) -> String {
+        let pct = |d: Decimal| (d * Decimal::ONE_HUNDRED).round_dp(1).normalize();
+        let cause = if self.computes_nothing {
+            "tally computes nothing for this cell any more (a re-mapped account, a removed or rotated dump, a source that yielded nothing?)"
+        } else {
+            "the computed total fell (fewer input files or records than before?)"
+        };
+        format!(
+            "would lower {} to {} (-{}%, more than the {}% allowed): {cause}; --allow-decrease applies it",
+            self.held,
+            self.computed,
+            pct(self.share()),
+            pct(self.limit)
+        )
+    }
 }
 
 /// Why a cell is not sent. Each is reported per resource and counted as not delivered.
@@ -212,6 +383,14 @@ pub struct Plan {
     /// plan needs the resource of unchanged cells too, whose split may still differ.
     #[serde(skip)]
     pub resolved: BTreeMap<String, Uuid>,
+    /// Cells held back by the drop guard (not sent).
+    pub held_back: Vec<Decrease>,
+    /// Decreases beyond the guard's limit that are sent because it was told so.
+    pub allowed_decreases: Vec<Decrease>,
+    /// Owned cells tally computes nothing for that are sent as 0.00 or already hold 0.00: the
+    /// per-user plan sets their users to 0.00 too.
+    #[serde(skip)]
+    pub zeroed: BTreeMap<HoldingKey, Target>,
 }
 
 impl Plan {
@@ -269,7 +448,117 @@ fn resolve<'a>(
     }
 }
 
+/// What the plan does with one cell once its resource and component are known.
+struct Router<'r, 'i> {
+    input: &'r PlanInput<'i>,
+    current: BillingMonth,
+    in_margin: bool,
+    out: Plan,
+    /// (target, month, billing group) -> items; past months split usage- from limit-billed
+    /// components, because Waldur refuses a dated request to a provider if any item is
+    /// usage-billed, which would otherwise take the limit components down with it.
+    grouped: BTreeMap<(Target, BillingMonth, bool), PlannedRequest>,
+}
+
+impl Router<'_, '_> {
+    /// Sends, skips or holds back one cell whose total differs from what Waldur holds.
+    fn route(
+        &mut self,
+        cell: &UsageCell,
+        target: Target,
+        limit_billed: bool,
+        held: Option<Decimal>,
+        computes_nothing: bool,
+    ) {
+        let input = self.input;
+        let current = self.current;
+        let skip = |reason: SkipReason| SkippedCell {
+            cell: cell.clone(),
+            reason,
+        };
+        let date = if cell.period > current {
+            self.out
+                .skipped
+                .push(skip(SkipReason::FutureMonth { current }));
+            return;
+        } else if cell.period == current {
+            if self.in_margin {
+                self.out.skipped.push(skip(SkipReason::MonthEndMargin));
+                return;
+            }
+            None
+        } else {
+            match (input.server.honours_date, input.past_months) {
+                (Some(true), _) | (_, PastMonths::AssumeDateSupport) => {}
+                (Some(false), PastMonths::OnlyIfServerHonoursDate) => {
+                    self.out.skipped.push(skip(SkipReason::ServerIgnoresDate {
+                        version: input.server.version.clone(),
+                    }));
+                    return;
+                }
+                (None, PastMonths::OnlyIfServerHonoursDate) => {
+                    self.out.skipped.push(skip(SkipReason::ServerVersionUnknown {
+                        version: input.server.version.clone(),
+                    }));
+                    return;
+                }
+            }
+            Some(date_inside(cell.period, input.billing_timezone))
+        };
+        if let Some(h) = held.filter(|h| *h > Decimal::ZERO && cell.amount < *h) {
+            let decrease = Decrease {
+                target: target.clone(),
+                month: cell.period,
+                component: cell.component.clone(),
+                held: h,
+                computed: cell.amount,
+                computes_nothing,
+                limit: input.drop_guard.max_share,
+            };
+            if decrease.share() > input.drop_guard.max_share {
+                if !input.drop_guard.allow {
+                    if cell.period == current {
+                        // Waldur keeps what it holds: that is what the current month must be
+                        // restored to, should a past-month report land in it.
+                        self.out
+                            .current_totals
+                            .entry(target.uuid)
+                            .or_default()
+                            .insert(cell.component.clone(), h);
+                    }
+                    self.out.held_back.push(decrease);
+                    return;
+                }
+                self.out.allowed_decreases.push(decrease);
+            }
+        }
+        if computes_nothing {
+            self.out.zeroed.insert(
+                (target.uuid, cell.period, cell.component.clone()),
+                target.clone(),
+            );
+        }
+        let group = date.is_some() && limit_billed;
+        let req = self
+            .grouped
+            .entry((target.clone(), cell.period, group))
+            .or_insert_with(|| PlannedRequest {
+                target,
+                month: cell.period,
+                date,
+                items: Vec::new(),
+                held: Vec::new(),
+            });
+        req.items.push((cell.component.clone(), cell.amount));
+        req.held.push(held);
+    }
+}
+
 /// Computes the plan. Deterministic: the same input gives the same plan.
+///
+/// Two passes: every computed cell, then every owned cell Waldur holds that tally computes
+/// nothing for (set to 0.00, only where Waldur holds something non-zero). Both pass the same
+/// rules (state, component, month, server, margin, drop guard).
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let tz = input.billing_timezone;
     let current = BillingMonth::containing(input.now, tz);
@@ -287,14 +576,16 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .map(|c| (c.component.as_str(), c))
         .collect();
 
-    let mut out = Plan {
-        current_month: Some(current),
-        ..Plan::default()
+    let mut router = Router {
+        input,
+        current,
+        in_margin,
+        out: Plan {
+            current_month: Some(current),
+            ..Plan::default()
+        },
+        grouped: BTreeMap::new(),
     };
-    // (target, month, billing group) -> items; past months split usage- from limit-billed
-    // components, because Waldur refuses a dated request to a provider if any item is
-    // usage-billed, which would otherwise take the limit components down with it.
-    let mut grouped: BTreeMap<(Target, BillingMonth, bool), PlannedRequest> = BTreeMap::new();
 
     let mut cells: Vec<&UsageCell> = input.cells.iter().collect();
     cells.sort();
@@ -306,6 +597,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             tracing::error!(resource = %cell.resource, month = %cell.period, component = %cell.component, "duplicate usage cell ignored");
             continue;
         }
+        let out = &mut router.out;
         let skip = |reason: SkipReason| SkippedCell {
             cell: cell.clone(),
             reason,
@@ -349,51 +641,80 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             out.unchanged.push(cell.clone());
             continue;
         }
-        let date = if cell.period > current {
-            out.skipped.push(skip(SkipReason::FutureMonth { current }));
-            continue;
-        } else if cell.period == current {
-            if in_margin {
-                out.skipped.push(skip(SkipReason::MonthEndMargin));
-                continue;
-            }
-            None
-        } else {
-            match (input.server.honours_date, input.past_months) {
-                (Some(true), _) | (_, PastMonths::AssumeDateSupport) => {}
-                (Some(false), PastMonths::OnlyIfServerHonoursDate) => {
-                    out.skipped.push(skip(SkipReason::ServerIgnoresDate {
-                        version: input.server.version.clone(),
-                    }));
-                    continue;
-                }
-                (None, PastMonths::OnlyIfServerHonoursDate) => {
-                    out.skipped.push(skip(SkipReason::ServerVersionUnknown {
-                        version: input.server.version.clone(),
-                    }));
-                    continue;
-                }
-            }
-            Some(date_inside(cell.period, tz))
-        };
         let target = Target {
             uuid: resource.uuid,
             backend_id: cell.resource.clone(),
         };
-        let group = date.is_some() && limit_billed;
-        let req = grouped
-            .entry((target.clone(), cell.period, group))
-            .or_insert_with(|| PlannedRequest {
-                target,
-                month: cell.period,
-                date,
-                items: Vec::new(),
-                held: Vec::new(),
-            });
-        req.items.push((cell.component.clone(), cell.amount));
-        req.held.push(held);
+        router.route(cell, target, limit_billed, held, false);
     }
-    out.requests = grouped.into_values().collect();
+
+    // The owned cells tally computes nothing for.
+    let by_uuid: BTreeMap<Uuid, &WaldurResource> =
+        input.resources.iter().map(|r| (r.uuid, r)).collect();
+    for ((uuid, month, component), held) in input.holdings {
+        if !input.window.contains(*month) || !input.ownership.owns(*uuid, *month, component) {
+            continue;
+        }
+        // Resources without a backend_id are addressed by no cell tally computes: not touched.
+        let Some(resource) = by_uuid.get(uuid).filter(|r| !r.backend_id.is_empty()) else {
+            continue;
+        };
+        if seen.contains(&(resource.backend_id.as_str(), *month, component.as_str())) {
+            continue;
+        }
+        let limit_billed = match components.get(component.as_str()) {
+            Some(c) => match &c.billing_type {
+                Some(b) if !b.accepts_usage() => continue,
+                b => matches!(b, Some(BillingType::Limit)),
+            },
+            None => continue,
+        };
+        let cell = UsageCell {
+            resource: resource.backend_id.clone(),
+            period: *month,
+            component: component.clone(),
+            amount: Decimal::new(0, 2),
+        };
+        match resolve(&by_backend, &resource.backend_id) {
+            Resolved::Found(r) if r.uuid == *uuid => {}
+            // A twin that refuses usage next to the one that takes it: history, not tally's to
+            // correct (it cannot address it by backend_id).
+            Resolved::Found(_) => continue,
+            Resolved::Skip(reason) => {
+                if !held.is_zero() {
+                    router.out.skipped.push(SkippedCell { cell, reason });
+                }
+                continue;
+            }
+        }
+        let target = Target {
+            uuid: *uuid,
+            backend_id: resource.backend_id.clone(),
+        };
+        router
+            .out
+            .resolved
+            .entry(resource.backend_id.clone())
+            .or_insert(*uuid);
+        if *month == current {
+            router
+                .out
+                .current_totals
+                .entry(*uuid)
+                .or_default()
+                .insert(component.clone(), cell.amount);
+        }
+        if held.is_zero() {
+            router
+                .out
+                .zeroed
+                .insert((*uuid, *month, component.clone()), target);
+            continue;
+        }
+        router.route(&cell, target, limit_billed, Some(*held), true);
+    }
+    let mut out = router.out;
+    out.requests = router.grouped.into_values().collect();
     out
 }
 
@@ -448,6 +769,8 @@ mod tests {
         components: Vec<WaldurComponent>,
         holdings: Holdings,
         server: ServerInfo,
+        ownership: Ownership,
+        guard: DropGuard,
     }
 
     fn world() -> World {
@@ -465,6 +788,8 @@ mod tests {
             ],
             holdings: Holdings::new(),
             server: server("8.0.5", Some(true)),
+            ownership: Ownership::default(),
+            guard: DropGuard::default(),
         }
     }
 
@@ -478,6 +803,12 @@ mod tests {
             past_months: past,
             now,
             billing_timezone: Tz::UTC,
+            window: MonthRange {
+                from: m("2026-10"),
+                to: m("2026-11"),
+            },
+            ownership: &w.ownership,
+            drop_guard: w.guard,
         })
     }
 
@@ -685,5 +1016,239 @@ mod tests {
             date_inside(m("2026-10"), tz).to_rfc3339(),
             "2026-10-15T10:00:00+00:00"
         );
+    }
+
+    fn owned(w: &mut World, resources: &[u128], components: &[&str]) {
+        w.ownership = Ownership {
+            resources: resources.iter().map(|n| u(*n)).collect(),
+            resource_months: BTreeSet::new(),
+            components: components.iter().map(|c| (*c).to_owned()).collect(),
+        };
+    }
+
+    #[test]
+    fn an_owned_cell_tally_no_longer_computes_is_set_to_zero_where_waldur_holds_something() {
+        let mut w = world();
+        owned(&mut w, &[1, 2], &["cpu", "gpu"]);
+        w.guard.allow = true;
+        let hold = |w: &mut World, r: u128, p: &str, c: &str, a: &str| {
+            w.holdings.insert((u(r), m(p), c.into()), d(a));
+        };
+        hold(&mut w, 1, "2026-11", "cpu", "10.00");
+        // A GPU component no job uses any more.
+        hold(&mut w, 1, "2026-11", "gpu", "4.00");
+        // A re-mapped account's old resource, this month and last.
+        hold(&mut w, 2, "2026-11", "cpu", "7.00");
+        hold(&mut w, 2, "2026-10", "cpu", "3.00");
+        // Already 0.00: nothing to send, but its users are zeroed too.
+        hold(&mut w, 2, "2026-11", "gpu", "0.00");
+        // Not tally's: another component, a resource it does not own, a month outside the window.
+        hold(&mut w, 1, "2026-11", "storage", "9.00");
+        hold(&mut w, 3, "2026-11", "cpu", "9.00");
+        hold(&mut w, 2, "2026-09", "cpu", "9.00");
+        let cells = [cell("proj_alpha", "2026-11", "cpu", "10.00")];
+        let p = run(&w, &cells, now(), PastMonths::default());
+        let sent: Vec<(u128, String, Vec<(String, Decimal)>)> = p
+            .requests
+            .iter()
+            .map(|r| (r.target.uuid.as_u128(), r.month.to_string(), r.items.clone()))
+            .collect();
+        let zero = Decimal::new(0, 2);
+        assert_eq!(
+            sent,
+            vec![
+                (1, "2026-11".into(), vec![("gpu".into(), zero)]),
+                (2, "2026-10".into(), vec![("cpu".into(), zero)]),
+                (2, "2026-11".into(), vec![("cpu".into(), zero)]),
+            ]
+        );
+        assert_eq!(zero.to_string(), "0.00");
+        // Past months are dated like any other past-month cell.
+        assert!(p.requests[1].date.is_some() && p.requests[2].date.is_none());
+        assert!(p.skipped.is_empty() && p.held_back.is_empty());
+        assert_eq!(p.allowed_decreases.len(), 3);
+        assert!(p.allowed_decreases.iter().all(|d| d.computes_nothing));
+        let zeroed: Vec<(u128, String, String)> = p
+            .zeroed
+            .keys()
+            .map(|(r, mo, c)| (r.as_u128(), mo.to_string(), c.clone()))
+            .collect();
+        assert_eq!(
+            zeroed,
+            vec![
+                (1, "2026-11".into(), "gpu".into()),
+                (2, "2026-10".into(), "cpu".into()),
+                (2, "2026-11".into(), "cpu".into()),
+                (2, "2026-11".into(), "gpu".into()),
+            ]
+        );
+        // What the current month must hold if a past-month report lands in it.
+        assert_eq!(p.current_totals[&u(2)]["cpu"], zero);
+        assert_eq!(p.current_totals[&u(1)]["gpu"], zero);
+    }
+
+    #[test]
+    fn a_zeroing_follows_the_rules_of_any_cell() {
+        let mut w = world();
+        owned(&mut w, &[1, 3], &["cpu"]);
+        w.guard.allow = true;
+        w.server = server("7.0.8", Some(false));
+        w.holdings
+            .insert((u(1), m("2026-10"), "cpu".into()), d("5"));
+        w.holdings
+            .insert((u(3), m("2026-11"), "cpu".into()), d("5"));
+        let p = run(&w, &[], now(), PastMonths::default());
+        assert!(p.requests.is_empty());
+        let reasons: Vec<(String, SkipReason)> = p
+            .skipped
+            .iter()
+            .map(|s| (s.cell.resource.clone(), s.reason.clone()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (
+                    "proj_alpha".into(),
+                    SkipReason::ServerIgnoresDate {
+                        version: "7.0.8".into()
+                    }
+                ),
+                (
+                    "proj_erred".into(),
+                    SkipReason::ResourceState {
+                        resource: u(3),
+                        state: "Erred".into()
+                    }
+                ),
+            ]
+        );
+        assert_eq!(p.skipped[0].cell.amount.to_string(), "0.00");
+        // The month-end margin too.
+        let late: DateTime<Utc> = "2026-11-30T23:57:00Z".parse().expect("t");
+        w.holdings.clear();
+        w.holdings
+            .insert((u(1), m("2026-11"), "cpu".into()), d("5"));
+        let p = run(&w, &[], late, PastMonths::default());
+        assert_eq!(p.skipped[0].reason, SkipReason::MonthEndMargin);
+    }
+
+    #[test]
+    fn the_drop_guard_holds_back_large_drops_and_lets_small_ones_pass() {
+        let mut w = world();
+        owned(&mut w, &[1, 2], &["cpu", "gpu"]);
+        let hold = |w: &mut World, r: u128, c: &str, a: &str| {
+            w.holdings.insert((u(r), m("2026-11"), c.into()), d(a));
+        };
+        hold(&mut w, 1, "cpu", "100.00");
+        hold(&mut w, 1, "gpu", "100.00");
+        hold(&mut w, 2, "cpu", "100.00");
+        hold(&mut w, 2, "gpu", "40.00");
+        let cells = [
+            // -5 %: exactly the limit, passes (a running job that ended a little earlier).
+            cell("proj_alpha", "2026-11", "cpu", "95.00"),
+            // -5.01 %: held back.
+            cell("proj_alpha", "2026-11", "gpu", "94.99"),
+            // Increases are never held.
+            cell("proj_beta", "2026-11", "cpu", "500.00"),
+            // proj_beta gpu: computes nothing, -100 %: held back.
+        ];
+        let p = run(&w, &cells, now(), PastMonths::default());
+        let sent: Vec<(u128, Vec<(String, Decimal)>)> = p
+            .requests
+            .iter()
+            .map(|r| (r.target.uuid.as_u128(), r.items.clone()))
+            .collect();
+        assert_eq!(
+            sent,
+            vec![
+                (1, vec![("cpu".into(), d("95.00"))]),
+                (2, vec![("cpu".into(), d("500.00"))]),
+            ]
+        );
+        let held: Vec<(&str, &str, String, String, bool)> = p
+            .held_back
+            .iter()
+            .map(|h| {
+                (
+                    h.target.backend_id.as_str(),
+                    h.component.as_str(),
+                    h.held.to_string(),
+                    h.computed.to_string(),
+                    h.computes_nothing,
+                )
+            })
+            .collect();
+        assert_eq!(
+            held,
+            vec![
+                ("proj_alpha", "gpu", "100.00".into(), "94.99".into(), false),
+                ("proj_beta", "gpu", "40.00".into(), "0.00".into(), true),
+            ]
+        );
+        assert_eq!(
+            p.held_back[1].why(),
+            "would lower 40.00 to 0.00 (-100%, more than the 5% allowed): tally computes nothing for this cell any more (a re-mapped account, a removed or rotated dump, a source that yielded nothing?); --allow-decrease applies it"
+        );
+        // A held-back cell stays what Waldur holds, also for a current-month restore.
+        assert_eq!(p.current_totals[&u(1)]["gpu"], d("100.00"));
+        assert_eq!(p.current_totals[&u(2)]["gpu"], d("40.00"));
+        assert!(p.zeroed.is_empty());
+
+        // --allow-decrease: everything goes, and the large drops are listed as allowed.
+        w.guard.allow = true;
+        let p = run(&w, &cells, now(), PastMonths::default());
+        assert_eq!(p.cells_to_send(), 4);
+        assert!(p.held_back.is_empty());
+        assert_eq!(p.allowed_decreases.len(), 2);
+
+        // A stricter guard holds the 5 % too.
+        w.guard = DropGuard {
+            max_share: d("0.01"),
+            allow: false,
+        };
+        let p = run(&w, &cells, now(), PastMonths::default());
+        assert_eq!(p.held_back.len(), 3);
+    }
+
+    #[test]
+    fn ownership_follows_the_mapping_the_computed_cells_and_the_ledger() {
+        let mut resources = world().resources;
+        resources.push(WaldurResource {
+            uuid: u(4),
+            backend_id: String::new(),
+            state: Some(ResourceState::Ok),
+            name: None,
+        });
+        resources.push(res(5, "other_reporter", ResourceState::Ok));
+        let components: BTreeSet<String> = ["cpu".to_string()].into();
+        let cells = [cell("proj_alpha", "2026-11", "cpu", "1")];
+        // The ledger shows tally delivered to the resource without a backend_id in October.
+        let written: BTreeSet<(Uuid, BillingMonth)> = [(u(4), m("2026-10"))].into();
+        let of = |mode: OwnershipMode, reach: &MappingReach| {
+            ownership(&OwnershipInput {
+                mode,
+                reach,
+                resources: &resources,
+                cells: &cells,
+                written: &written,
+                components: &components,
+            })
+        };
+        let ids = |o: &Ownership| -> Vec<u128> { o.resources.iter().map(|x| x.as_u128()).collect() };
+
+        let o = of(OwnershipMode::Offering, &MappingReach::EveryBackendId);
+        assert_eq!(ids(&o), vec![1, 2, 3, 4, 5]);
+        assert!(o.owns(u(5), m("2026-11"), "cpu"));
+        assert!(!o.owns(u(5), m("2026-11"), "storage"));
+
+        let reach = MappingReach::Only(["proj_beta".to_string()].into());
+        let o = of(OwnershipMode::Offering, &reach);
+        assert_eq!(ids(&o), vec![1, 2, 4]);
+
+        let o = of(OwnershipMode::Shared, &MappingReach::EveryBackendId);
+        assert_eq!(ids(&o), vec![1]);
+        assert!(o.owns(u(4), m("2026-10"), "cpu"));
+        assert!(!o.owns(u(4), m("2026-11"), "cpu"));
+        assert!(!o.owns(u(5), m("2026-11"), "cpu"));
     }
 }

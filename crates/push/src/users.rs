@@ -163,6 +163,7 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
             .or_default()
             .push(u);
     }
+    let with_users: BTreeSet<CellKey<'_>> = groups.keys().copied().collect();
     for ((backend, month, component), users) in groups {
         let skip = |reason: SkipReason| SkippedBreakdown {
             resource: backend.to_owned(),
@@ -235,31 +236,11 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
                 .push((backend.to_owned(), month, component.to_owned()));
             continue;
         }
-        let date = match known_date {
-            Some(d) => d,
-            None if month > current => {
-                out.skipped.push(skip(SkipReason::FutureMonth { current }));
+        let date = match user_call_date(input, known_date, month, current) {
+            Ok(d) => d,
+            Err(reason) => {
+                out.skipped.push(skip(reason));
                 continue;
-            }
-            None if month == current => None,
-            None => {
-                // The same guard as set_usage: a server that ignores `date` gets no past month.
-                match (input.server.honours_date, input.past_months) {
-                    (Some(true), _) | (_, PastMonths::AssumeDateSupport) => {}
-                    (Some(false), PastMonths::OnlyIfServerHonoursDate) => {
-                        out.skipped.push(skip(SkipReason::ServerIgnoresDate {
-                            version: input.server.version.clone(),
-                        }));
-                        continue;
-                    }
-                    (None, PastMonths::OnlyIfServerHonoursDate) => {
-                        out.skipped.push(skip(SkipReason::ServerVersionUnknown {
-                            version: input.server.version.clone(),
-                        }));
-                        continue;
-                    }
-                }
-                Some(date_inside(month, input.billing_timezone))
             }
         };
         out.requests.push(PlannedUserUsages {
@@ -272,13 +253,90 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
             users: shares,
         });
     }
+    // Owned cells tally computes nothing for any more (set to 0.00): every user share Waldur
+    // holds goes to 0.00 too, so the breakdown still adds up to the total.
+    for (key, target) in &input.plan.zeroed {
+        let (_, month, component) = key;
+        if with_users.contains(&(target.backend_id.as_str(), *month, component.as_str())) {
+            continue;
+        }
+        let Some(held) = input.held.get(key) else {
+            continue;
+        };
+        let users: Vec<UserShare> = held
+            .iter()
+            .filter(|(_, h)| !h.amount.is_zero())
+            .map(|(name, h)| UserShare {
+                username: name.clone(),
+                amount: Decimal::new(0, 2),
+                user: None,
+                held: Some(h.amount),
+            })
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
+        let sent_with = sent.get(&(target.backend_id.as_str(), *month, component.as_str()));
+        let date = match user_call_date(input, sent_with.map(|(_, d)| *d), *month, current) {
+            Ok(d) => d,
+            Err(reason) => {
+                out.skipped.push(SkippedBreakdown {
+                    resource: target.backend_id.clone(),
+                    month: *month,
+                    component: component.clone(),
+                    reason,
+                });
+                continue;
+            }
+        };
+        out.requests.push(PlannedUserUsages {
+            component_usage: input.ids.get(key).copied(),
+            target: target.clone(),
+            month: *month,
+            component: component.clone(),
+            date,
+            after_report: sent_with.is_some(),
+            users,
+        });
+    }
     out
+}
+
+/// The `date` of a per-user call: the cell's request's when its total is sent in this push
+/// (`known`), else decided as for `set_usage` (a server that ignores `date` gets no past month).
+fn user_call_date(
+    input: &UserPlanInput<'_>,
+    known: Option<Option<DateTime<Utc>>>,
+    month: BillingMonth,
+    current: BillingMonth,
+) -> Result<Option<DateTime<Utc>>, SkipReason> {
+    match known {
+        Some(d) => Ok(d),
+        None if month > current => Err(SkipReason::FutureMonth { current }),
+        None if month == current => Ok(None),
+        None => match (input.server.honours_date, input.past_months) {
+            (Some(true), _) | (_, PastMonths::AssumeDateSupport) => {
+                Ok(Some(date_inside(month, input.billing_timezone)))
+            }
+            (Some(false), PastMonths::OnlyIfServerHonoursDate) => {
+                Err(SkipReason::ServerIgnoresDate {
+                    version: input.server.version.clone(),
+                })
+            }
+            (None, PastMonths::OnlyIfServerHonoursDate) => Err(SkipReason::ServerVersionUnknown {
+                version: input.server.version.clone(),
+            }),
+        },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{plan, Holdings, PlanInput, WaldurComponent, WaldurResource};
+    use crate::plan::{
+        plan, DropGuard, Holdings, Ownership, PlanInput, WaldurComponent, WaldurResource,
+    };
+    use tally_model::MonthRange;
     use std::str::FromStr;
     use tally_model::UsageCell;
     use tally_waldur::{BillingType, ResourceState};
@@ -325,6 +383,7 @@ mod tests {
         ids: UsageIds,
         directory: UserDirectory,
         server: ServerInfo,
+        ownership: Ownership,
     }
 
     fn world() -> World {
@@ -337,6 +396,7 @@ mod tests {
                 version: "8.0.5".into(),
                 honours_date: Some(true),
             },
+            ownership: Ownership::default(),
         }
     }
 
@@ -366,6 +426,12 @@ mod tests {
             past_months: PastMonths::default(),
             now: now(),
             billing_timezone: Tz::UTC,
+            window: MonthRange::single(m("2026-11")),
+            ownership: &w.ownership,
+            drop_guard: DropGuard {
+                max_share: d("0.05"),
+                allow: true,
+            },
         });
         let up = plan_user_usages(&UserPlanInput {
             user_cells: users,
@@ -518,5 +584,71 @@ mod tests {
     fn offering_user_urls_give_their_uuid() {
         assert_eq!(uuid_of_url(&ou_url(7)), Some(u(7)));
         assert_eq!(uuid_of_url("https://w/api/x/not-a-uuid/"), None);
+    }
+
+    #[test]
+    fn a_zeroed_cell_sets_every_held_user_to_zero() {
+        let mut w = world();
+        w.ownership = Ownership {
+            resources: [u(1)].into(),
+            resource_months: BTreeSet::new(),
+            components: ["cpu".to_string(), "gpu".to_string()].into(),
+        };
+        // cpu: tally computes nothing any more; Waldur holds the total and two users.
+        w.holdings
+            .insert((u(1), m("2026-11"), "cpu".into()), d("10.00"));
+        hold(&mut w, "2026-11", "cpu", "alice", "6", Some(100));
+        hold(&mut w, "2026-11", "cpu", "bob", "4", None);
+        // gpu: the total was zeroed earlier but a user was left behind; a zero user is fine.
+        w.holdings
+            .insert((u(1), m("2026-11"), "gpu".into()), d("0"));
+        w.ids.insert((u(1), m("2026-11"), "gpu".into()), u(77));
+        hold(&mut w, "2026-11", "gpu", "alice", "2", Some(100));
+        hold(&mut w, "2026-11", "gpu", "carol", "0", None);
+        let (p, up) = run(&w, &[], &[]);
+        assert_eq!(p.cells_to_send(), 1);
+        let calls: Vec<(String, bool, Option<Uuid>, Vec<(String, String)>)> = up
+            .requests
+            .iter()
+            .map(|r| {
+                (
+                    r.component.clone(),
+                    r.after_report,
+                    r.component_usage,
+                    r.users
+                        .iter()
+                        .map(|x| (x.username.clone(), x.amount.to_string()))
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            calls,
+            vec![
+                (
+                    "cpu".into(),
+                    true,
+                    None,
+                    vec![
+                        ("alice".into(), "0.00".into()),
+                        ("bob".into(), "0.00".into())
+                    ]
+                ),
+                (
+                    "gpu".into(),
+                    false,
+                    Some(u(77)),
+                    vec![("alice".into(), "0.00".into())]
+                ),
+            ]
+        );
+        // Once every share is 0.00, nothing more is sent.
+        for per in w.held.values_mut() {
+            per.values_mut().for_each(|h| h.amount = d("0.00"));
+        }
+        w.holdings
+            .insert((u(1), m("2026-11"), "cpu".into()), d("0.00"));
+        let (p, up) = run(&w, &[], &[]);
+        assert!(p.requests.is_empty() && up.requests.is_empty());
     }
 }
