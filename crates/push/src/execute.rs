@@ -6,7 +6,7 @@
 //! resources run in parallel up to `concurrency`. The client's rate limiter is shared by all tasks
 //! and takes a permit for every attempt, retries included.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -367,6 +367,16 @@ fn same_amounts(a: &BTreeMap<String, Decimal>, b: &BTreeMap<String, Decimal>) ->
     a.len() == b.len() && a.iter().all(|(k, v)| b.get(k) == Some(v))
 }
 
+/// The outcome message of the requests of a task that panicked or was cancelled.
+fn abnormal_end(e: &tokio::task::JoinError) -> String {
+    let what = if e.is_panic() {
+        "panicked"
+    } else {
+        "was cancelled"
+    };
+    format!("internal error: the task sending this {what}; whether Waldur holds it is not known (the next run compares and sends it again if needed)")
+}
+
 /// Sends the plan. Never fails as a whole: every request ends with an [`Outcome`].
 pub async fn execute(
     client: &WaldurClient,
@@ -396,6 +406,8 @@ pub async fn execute(
     }
     let gate = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
+    // Each task's requests, so a task that panics still has its requests reported.
+    let mut carried: HashMap<tokio::task::Id, Vec<PlannedRequest>> = HashMap::new();
     for (uuid, mut requests) in per_resource {
         // Past months first: if one of them lands in the current month, the current month's
         // own request (or the restore) comes after it.
@@ -410,7 +422,8 @@ pub async fn execute(
         };
         let tally_current = plan.current_totals.get(&uuid).cloned();
         let (shared, gate, progress) = (shared.clone(), gate.clone(), progress.clone());
-        tasks.spawn(async move {
+        let mine = requests.clone();
+        let handle = tasks.spawn(async move {
             let _permit = gate.acquire_owned().await;
             let mut results = Vec::with_capacity(requests.len());
             let mut restores = Vec::new();
@@ -452,6 +465,7 @@ pub async fn execute(
             }
             (results, restores)
         });
+        carried.insert(handle.id(), mine);
     }
     let mut exec = Execution::default();
     while let Some(done) = tasks.join_next().await {
@@ -461,8 +475,18 @@ pub async fn execute(
                 exec.restores.extend(restores);
             }
             Err(e) => {
-                // A panicking task is a bug; its requests are reported as failed, not lost.
+                // A panicking task is a bug; its requests are reported as failed, not lost:
+                // the run exits 4 and the next run compares and sends what is still missing.
                 tracing::error!("a push task ended abnormally: {e}");
+                let message = abnormal_end(&e);
+                exec.results.extend(carried.remove(&e.id()).into_iter().flatten().map(
+                    |request| RequestResult {
+                        request,
+                        outcome: Outcome::Failed {
+                            message: message.clone(),
+                        },
+                    },
+                ));
             }
         }
     }
@@ -597,9 +621,11 @@ pub async fn execute_user_usages(
     });
     let gate = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
+    let mut carried: HashMap<tokio::task::Id, PlannedUserUsages> = HashMap::new();
     for req in ready {
         let (shared, gate) = (shared.clone(), gate.clone());
-        tasks.spawn(async move {
+        let mine = req.clone();
+        let handle = tasks.spawn(async move {
             let _permit = gate.acquire_owned().await;
             let outcome = shared.send_users(&req).await;
             UserRequestResult {
@@ -607,11 +633,22 @@ pub async fn execute_user_usages(
                 outcome,
             }
         });
+        carried.insert(handle.id(), mine);
     }
     while let Some(done) = tasks.join_next().await {
         match done {
             Ok(r) => out.results.push(r),
-            Err(e) => tracing::error!("a per-user push task ended abnormally: {e}"),
+            Err(e) => {
+                tracing::error!("a per-user push task ended abnormally: {e}");
+                if let Some(request) = carried.remove(&e.id()) {
+                    out.results.push(UserRequestResult {
+                        request,
+                        outcome: Outcome::Failed {
+                            message: abnormal_end(&e),
+                        },
+                    });
+                }
+            }
         }
     }
     out.results.sort_by(|a, b| {
@@ -780,5 +817,54 @@ mod tests {
             &m(&[("cpu", "1.5"), ("gpu", "0")])
         ));
         assert!(!same_amounts(&m(&[]), &m(&[("gpu", "0")])));
+    }
+
+    /// Issue 15: a push task that panicked vanished from the results, so the summary counted
+    /// nothing for it and the run exited 0. Its requests are now failed (exit 4).
+    #[tokio::test]
+    async fn a_task_that_panics_leaves_its_requests_failed_not_lost() {
+        // A closed port and no retries: the request fails at once, then the progress callback
+        // (run inside the task) panics.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let url = url::Url::parse(&format!("http://127.0.0.1:{port}/api/")).expect("url");
+        let mut settings =
+            tally_waldur::ClientSettings::new(url, tally_waldur::Token::new("t").expect("token"));
+        settings.max_retries = 0;
+        let client = WaldurClient::new(settings).expect("client");
+        let month: BillingMonth = "2026-11".parse().expect("month");
+        let request = |n: u128| PlannedRequest {
+            target: Target {
+                uuid: Uuid::from_u128(n),
+                backend_id: format!("proj_{n}"),
+            },
+            month,
+            date: None,
+            items: vec![("cpu".into(), Decimal::ONE)],
+            held: vec![None],
+        };
+        let plan = Plan {
+            current_month: Some(month),
+            requests: vec![request(1), request(2)],
+            ..Plan::default()
+        };
+        let opts = ExecuteOptions {
+            concurrency: 2,
+            run_id: "test".into(),
+        };
+        let progress: Progress = Arc::new(|_| panic!("a bug in a push task"));
+        let exec = execute(&client, &plan, &Holdings::new(), None, &opts, progress).await;
+        assert_eq!(exec.results.len(), 2);
+        for r in &exec.results {
+            assert_eq!(r.outcome.name(), "failed");
+            assert!(
+                r.outcome.message().is_some_and(|m| m.contains("panicked")),
+                "{:?}",
+                r.outcome
+            );
+        }
+        let summary = crate::Summary::of(&plan, &exec);
+        assert_eq!(summary.not_delivered(), 2);
     }
 }

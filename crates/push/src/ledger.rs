@@ -7,13 +7,17 @@
 //! Nothing here is a cursor: the next run recomputes and compares with what Waldur holds, so a
 //! lost answer costs one redundant request, never a lost or doubled amount.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
+use tally_model::BillingMonth;
 use uuid::Uuid;
+
+use crate::plan::Decrease;
 
 /// Why the ledger could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -437,6 +441,84 @@ impl Ledger {
             })?;
             rows.collect()
         })
+    }
+
+    /// Opens an existing ledger read-only (`--dry-run` reads what tally wrote before, and
+    /// writes nothing); `None` when there is no ledger file yet.
+    pub fn open_read_only(path: &Path) -> Result<Option<Self>, LedgerError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| LedgerError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Some(Ledger {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        }))
+    }
+
+    /// Every (resource, month) this ledger shows a delivered report for, in runs for
+    /// `offering`: the cells tally wrote, which it owns and sets to 0.00 when it no longer
+    /// computes them. Months that do not parse (hand-edited rows) are skipped.
+    pub fn delivered_resource_months(
+        &self,
+        offering: Uuid,
+    ) -> Result<BTreeSet<(Uuid, BillingMonth)>, LedgerError> {
+        // A ledger older than the tables' creation has none of them yet: nothing written.
+        let rows: Vec<(String, String)> = self.with(|c| {
+            let exists: i64 = c.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'attempts'",
+                [],
+                |r| r.get(0),
+            )?;
+            if exists == 0 {
+                return Ok(Vec::new());
+            }
+            let mut stmt = c.prepare(
+                "SELECT DISTINCT a.resource_uuid, a.month
+                   FROM attempts a JOIN runs r USING (run_id)
+                  WHERE r.offering_uuid = ?1 AND a.purpose = 'report' AND a.outcome = 'delivered'",
+            )?;
+            let rows = stmt.query_map(params![offering.simple().to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            rows.collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(u, m)| Some((Uuid::parse_str(&u).ok()?, m.parse().ok()?)))
+            .collect())
+    }
+
+    /// Records a cell the drop guard held back: an attempt of purpose `report` with outcome
+    /// `held_back`, the amount it would have set, and why. Nothing was sent.
+    pub fn record_held_back(&self, run_id: &str, d: &Decrease) -> Result<(), LedgerError> {
+        let id = self.begin_attempt(
+            run_id,
+            &d.target.backend_id,
+            d.target.uuid,
+            &d.month.to_string(),
+            d.date,
+            Purpose::Report,
+            &[(d.component.clone(), d.computed)],
+        )?;
+        let why = format!(
+            "held back by the drop guard: Waldur holds {}; {}",
+            d.held,
+            d.why()
+        );
+        self.finish_attempt(
+            id,
+            &AttemptResult {
+                outcome: "held_back",
+                http_status: None,
+                http_attempts: None,
+                message: Some(&why),
+            },
+        )
     }
 
     /// How many attempt rows have each outcome (summary, tests).

@@ -3,7 +3,9 @@
 //! - [`gather`] reads what the plan needs: the offering's resources (one listing), its
 //!   components, and the usage Waldur holds per month.
 //! - [`plan()`] is a pure function from (cells, resources, components, holdings, server version,
-//!   clock) to requests and skipped cells. Waldur's `set_usage` is a SET of the month's total, so
+//!   clock, the cells tally owns, the drop guard) to requests, skipped and held-back cells. Owned
+//!   cells tally computes nothing for are set to 0.00 ([`ownership`] decides which); a push that
+//!   would lower a cell by more than the guard's share is held back. Waldur's `set_usage` is a SET of the month's total, so
 //!   recomputing everything and sending only what differs is idempotent: a re-run after a crash
 //!   finishes the job, a second run sends nothing.
 //! - [`execute()`] sends with bounded concurrency, writes the [`Ledger`], and verifies every
@@ -30,10 +32,12 @@ pub use ledger::{
 };
 pub use lock::{LockError, RunLock};
 pub use plan::{
-    date_inside, plan, Holdings, PastMonths, Plan, PlanInput, PlannedRequest, ServerInfo,
-    SkipReason, SkippedCell, Target, WaldurComponent, WaldurResource, MONTH_END_MARGIN_MINUTES,
+    date_inside, ownership, plan, Decrease, DropGuard, Holdings, MappingReach, Ownership,
+    OwnershipInput, OwnershipMode, PastMonths, Plan, PlanInput, PlannedRequest, ServerInfo,
+    SkipReason, SkippedCell, Target, WaldurComponent, WaldurResource,
+    DEFAULT_MAX_DECREASE_PERCENT, MONTH_END_MARGIN_MINUTES,
 };
-pub use summary::{Counts, Summary, UserCounts};
+pub use summary::{Counts, HeldBackCell, Summary, UserCounts};
 pub use users::{
     plan_user_usages, HeldUser, PlannedUserUsages, SkippedBreakdown, UsageIds, UserDirectory,
     UserHoldings, UserPlan, UserPlanInput, UserShare,

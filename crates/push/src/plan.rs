@@ -211,6 +211,8 @@ impl Default for DropGuard {
 pub struct Decrease {
     pub target: Target,
     pub month: BillingMonth,
+    /// The `date` the request would carry (`None`: the current month).
+    pub date: Option<DateTime<Utc>>,
     pub component: String,
     /// What Waldur holds.
     pub held: Decimal,
@@ -509,6 +511,7 @@ impl Router<'_, '_> {
             let decrease = Decrease {
                 target: target.clone(),
                 month: cell.period,
+                date,
                 component: cell.component.clone(),
                 held: h,
                 computed: cell.amount,

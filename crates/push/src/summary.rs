@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::execute::{Execution, Outcome, UserExecution};
-use crate::plan::{Plan, SkipReason};
+use crate::plan::{Decrease, Plan, SkipReason};
 use crate::users::UserPlan;
 
 /// Cells per outcome. "Not delivered" is everything but `pushed` and `unchanged`.
@@ -25,11 +25,14 @@ pub struct Counts {
     pub refused: u64,
     /// No resource of the offering has the backend_id.
     pub unmapped: u64,
+    /// Held back by the drop guard: the push would lower what Waldur holds by more than the
+    /// configured share (`--allow-decrease` applies it).
+    pub held_back: u64,
 }
 
 impl Counts {
     pub fn not_delivered(&self) -> u64 {
-        self.failed + self.closed + self.refused + self.unmapped
+        self.failed + self.closed + self.refused + self.unmapped + self.held_back
     }
 
     fn add_outcome(&mut self, o: &Outcome, cells: u64) {
@@ -111,6 +114,36 @@ pub struct Summary {
     pub restores: usize,
     /// The per-user breakdowns (`None`: `user_usage = false`, or no source has users).
     pub user_usages: Option<UserCounts>,
+    /// Each cell the drop guard held back, with what Waldur holds, what tally computes and why.
+    pub held_back: Vec<HeldBackCell>,
+    /// Decreases beyond the guard's limit that were sent because `--allow-decrease` said so.
+    pub allowed_decreases: Vec<HeldBackCell>,
+}
+
+/// A cell the drop guard held back (or let through when told), for the JSON summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldBackCell {
+    pub resource: String,
+    pub resource_uuid: uuid::Uuid,
+    pub month: tally_model::BillingMonth,
+    pub component: String,
+    pub held: rust_decimal::Decimal,
+    pub computed: rust_decimal::Decimal,
+    pub why: String,
+}
+
+impl From<&Decrease> for HeldBackCell {
+    fn from(d: &Decrease) -> Self {
+        HeldBackCell {
+            resource: d.target.backend_id.clone(),
+            resource_uuid: d.target.uuid,
+            month: d.month,
+            component: d.component.clone(),
+            held: d.held,
+            computed: d.computed,
+            why: d.why(),
+        }
+    }
 }
 
 impl Summary {
@@ -160,6 +193,19 @@ impl Summary {
                 .or_default()
                 .add_skip(&sk.reason);
         }
+        for h in &plan.held_back {
+            self.total.held_back += 1;
+            self.resources
+                .entry(h.target.backend_id.clone())
+                .or_default()
+                .held_back += 1;
+        }
+        self.held_back = plan.held_back.iter().map(HeldBackCell::from).collect();
+        self.allowed_decreases = plan
+            .allowed_decreases
+            .iter()
+            .map(HeldBackCell::from)
+            .collect();
     }
 
     /// Cells and per-user breakdowns not delivered (what makes the exit code 4).
