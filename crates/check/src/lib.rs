@@ -37,8 +37,8 @@ pub enum Difference {
         expected: Decimal,
         held: Decimal,
     },
-    /// Waldur holds usage of a component tally reports, for a resource and month where tally
-    /// computed none.
+    /// Waldur holds non-zero usage of a component tally reports, for a resource and month where
+    /// tally computed none (a held 0.00 counts as nothing held).
     Unexpected {
         backend_id: String,
         resource: Uuid,
@@ -260,6 +260,8 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
             .holdings
             .get(&(resource.uuid, cell.period, cell.component.clone()))
         {
+            // 0.00 held and nothing held are the same to an invoice.
+            None if cell.amount.is_zero() => report.agreeing += 1,
             None => report.differences.push(Difference::Missing {
                 backend_id: cell.resource.clone(),
                 resource: Some(resource.uuid),
@@ -279,7 +281,10 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
         }
     }
     for ((uuid, month, component), held) in input.holdings {
-        if !input.months.contains(month)
+        // A held 0.00 is nothing held: it is what tally sets a cell to when it no longer
+        // computes it.
+        if held.is_zero()
+            || !input.months.contains(month)
             || !input.components.contains(component)
             || matched.contains(&(*uuid, *month, component.as_str()))
         {
@@ -333,6 +338,7 @@ fn compare_users(
         }
         let held = users.held.get(&key).unwrap_or(&empty).get(&u.user);
         match held {
+            None if u.amount.is_zero() => report.agreeing_users += 1,
             None => report.user_differences.push(UserDifference::Missing {
                 backend_id: u.resource.clone(),
                 resource: resource.uuid,
@@ -556,5 +562,69 @@ mod tests {
         );
         assert!(!r.agrees());
         assert_eq!(r.count_users("missing"), 1);
+    }
+
+    /// Issue 15: tally sets a cell it no longer computes to 0.00; a held 0.00 is nothing held,
+    /// for totals and user shares alike, and a computed 0.00 needs nothing held.
+    #[test]
+    fn a_held_zero_is_nothing_held() {
+        use tally_push::HeldUser;
+        let u1 = Uuid::from_u128(1);
+        let resources = vec![WaldurResource {
+            uuid: u1,
+            backend_id: "a".into(),
+            state: Some(ResourceState::Ok),
+            name: None,
+        }];
+        let mut holdings = Holdings::new();
+        holdings.insert((u1, m("2026-11"), "cpu".into()), d("10"));
+        // Zeroed by tally: the total and its users.
+        holdings.insert((u1, m("2026-11"), "gpu".into()), d("0.00"));
+        let mut held = UserHoldings::new();
+        let per = held.entry((u1, m("2026-11"), "gpu".into())).or_default();
+        per.insert(
+            "alice".into(),
+            HeldUser {
+                amount: d("0.00"),
+                user: None,
+            },
+        );
+        let cells = [
+            cell("a", "2026-11", "cpu", "10.00"),
+            // Computed 0.00, nothing held.
+            cell("a", "2026-11", "ram", "0.00"),
+        ];
+        let user_cells = [UserUsageCell {
+            resource: "a".into(),
+            period: m("2026-11"),
+            component: "cpu".into(),
+            user: "bob".into(),
+            amount: d("0.00"),
+        }];
+        let months: BTreeSet<_> = [m("2026-11")].into();
+        let components: BTreeSet<String> = ["cpu", "gpu", "ram"]
+            .map(String::from)
+            .into_iter()
+            .collect();
+        let compare_with = |holdings: &Holdings| {
+            compare(&CheckInput {
+                cells: &cells,
+                resources: &resources,
+                holdings,
+                months: &months,
+                components: &components,
+                users: Some(UserCheckInput {
+                    cells: &user_cells,
+                    held: &held,
+                }),
+            })
+        };
+        let r = compare_with(&holdings);
+        assert!(r.agrees(), "{:?} {:?}", r.differences, r.user_differences);
+        assert_eq!((r.agreeing, r.agreeing_users), (2, 1));
+        // One cent is not nothing.
+        holdings.insert((u1, m("2026-11"), "gpu".into()), d("0.01"));
+        let r = compare_with(&holdings);
+        assert_eq!(r.count("unexpected"), 1);
     }
 }

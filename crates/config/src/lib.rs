@@ -49,6 +49,36 @@ pub struct Config {
     pub user_usage: bool,
     /// `tally run` also reports the previous month during this many first days of a month.
     pub previous_month_days: u32,
+    /// `[push]`: which cells tally owns and how far a push may lower them.
+    pub push: PushSettings,
+}
+
+/// The `[push]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushSettings {
+    /// Another reporter writes the same offering: tally zeroes only resources it computes a
+    /// cell for in the window or wrote to per the ledger (default false: every resource its
+    /// mapping can name is tally's).
+    pub shared_offering: bool,
+    /// The share (a fraction, 0.05 = 5 %) a push may lower what Waldur holds for a cell without
+    /// `--allow-decrease`.
+    pub max_decrease: Decimal,
+    /// Apply larger decreases too (as `--allow-decrease` does).
+    pub allow_decrease: bool,
+}
+
+/// The drop guard's default: 5 % (a job still running at the last run can end a little earlier
+/// than it was counted to).
+pub const DEFAULT_MAX_DECREASE_PERCENT: u32 = 5;
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            shared_offering: false,
+            max_decrease: Decimal::new(i64::from(DEFAULT_MAX_DECREASE_PERCENT), 2),
+            allow_decrease: false,
+        }
+    }
 }
 
 /// The default window of `tally run` for the previous month: long enough to pick up jobs
@@ -120,6 +150,25 @@ struct RawConfig {
     user_usage: Option<bool>,
     #[serde(default)]
     run: RawRun,
+    #[serde(default)]
+    push: RawPush,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPush {
+    shared_offering: Option<bool>,
+    max_decrease_percent: Option<RawPercent>,
+    allow_decrease: Option<bool>,
+}
+
+/// A percentage as TOML gives it: `5`, `2.5` or `"2.5"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPercent {
+    Integer(i64),
+    Float(f64),
+    Text(String),
 }
 
 #[derive(Deserialize, Default)]
@@ -540,8 +589,37 @@ impl Config {
             }
         };
 
+        let push = {
+            let key = "push.max_decrease_percent";
+            let max_decrease = match raw.push.max_decrease_percent {
+                None => PushSettings::default().max_decrease,
+                Some(p) => {
+                    let text = match p {
+                        RawPercent::Integer(i) => i.to_string(),
+                        RawPercent::Float(f) => f.to_string(),
+                        RawPercent::Text(t) => t.trim().to_owned(),
+                    };
+                    let pct = Decimal::from_str_exact(&text)
+                        .map_err(|_| invalid(key, format!("{text:?} is not a number")))?;
+                    if pct.is_sign_negative() || pct > Decimal::ONE_HUNDRED {
+                        return Err(invalid(
+                            key,
+                            format!("{pct} is not a percentage from 0 to 100"),
+                        ));
+                    }
+                    pct / Decimal::ONE_HUNDRED
+                }
+            };
+            PushSettings {
+                shared_offering: raw.push.shared_offering.unwrap_or(false),
+                max_decrease,
+                allow_decrease: raw.push.allow_decrease.unwrap_or(false),
+            }
+        };
+
         Ok(Config {
             path: path.to_path_buf(),
+            push,
             base_dir,
             billing_timezone,
             sources,
@@ -662,5 +740,27 @@ factor = "0.0009765625"           # decimal string, default "1"; multiplies afte
         assert!(e.contains("components.cpu.unit_seconds"), "{e}");
         let e = err(&ISSUE_EXAMPLE.replace("format = \"sacct\"", "format = \"lsf\""));
         assert!(e.contains("lsf"), "{e}");
+    }
+
+    #[test]
+    fn the_push_table_sets_ownership_and_the_drop_guard() {
+        let c = Config::from_toml(ISSUE_EXAMPLE, Path::new("t.toml")).unwrap();
+        assert_eq!(c.push, PushSettings::default());
+        assert_eq!(c.push.max_decrease.to_string(), "0.05");
+        for (value, share) in [("2.5", "0.025"), ("\"2.5\"", "0.025"), ("10", "0.1"), ("0", "0")] {
+            let c = Config::from_toml(
+                &format!("{ISSUE_EXAMPLE}\n[push]\nmax_decrease_percent = {value}\nshared_offering = true\nallow_decrease = true\n"),
+                Path::new("t.toml"),
+            )
+            .unwrap();
+            assert_eq!(c.push.max_decrease.normalize().to_string(), share, "{value}");
+            assert!(c.push.shared_offering && c.push.allow_decrease);
+        }
+        for bad in ["-1", "101", "\"five\""] {
+            let e = err(&format!("{ISSUE_EXAMPLE}\n[push]\nmax_decrease_percent = {bad}\n"));
+            assert!(e.contains("push.max_decrease_percent"), "{bad}: {e}");
+        }
+        let e = err(&format!("{ISSUE_EXAMPLE}\n[push]\nallow_decreases = true\n"));
+        assert!(e.contains("allow_decreases"), "{e}");
     }
 }
