@@ -34,6 +34,9 @@ pub struct RunArgs {
     /// Output format of the check on stdout.
     #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
     pub format: CheckFormat,
+    /// Apply decreases larger than `[push] max_decrease_percent` (see `tally push --help`).
+    #[arg(long)]
+    pub allow_decrease: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -81,12 +84,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         let _guard = rt.enter();
         client::build(&config, None, None)?
     };
-    let lock_path = {
-        let mut p = target.waldur.ledger.clone().into_os_string();
-        p.push(".lock");
-        PathBuf::from(p)
-    };
-    let _lock = RunLock::try_acquire(&lock_path)?;
+    let _lock = RunLock::try_acquire(&push::lock_path(&target.waldur))?;
     let window = Window {
         range: nightly_range(
             now,
@@ -114,6 +112,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         past_months: args.server.past_months(),
         dry_run: false,
         ledger: Some((ledger.clone(), run_id.clone())),
+        allow_decrease: args.allow_decrease,
     };
     let outcome = rt.block_on(async {
         let pushed = push::push(&job).await?;

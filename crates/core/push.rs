@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use tally_config::Config;
 use tally_model::{BillingMonth, MonthRange, UsageCell, UserUsageCell};
+use tally_aggregate::UnlistedAccounts;
 use tally_push::{
-    gather, Execution, Ledger, Outcome, PastMonths, Plan, PlanInput, ServerInfo, Summary,
-    UserCounts, UserExecution, UserPlan, UserPlanInput,
+    gather, DropGuard, Execution, Ledger, MappingReach, Outcome, Ownership, OwnershipInput,
+    OwnershipMode, PastMonths, Plan, PlanInput, RunLock, ServerInfo, Summary, UserCounts,
+    UserExecution, UserPlan, UserPlanInput,
 };
 
 use crate::args::CollectionArgs;
@@ -28,6 +30,11 @@ pub struct PushArgs {
     /// what it holds). The ledger is not touched.
     #[arg(long)]
     pub dry_run: bool,
+    /// Apply decreases larger than `[push] max_decrease_percent` (default 5 %) of what Waldur
+    /// holds, including cells set to 0.00 because tally computes nothing for them any more.
+    /// Without it they are held back and the push exits 4.
+    #[arg(long)]
+    pub allow_decrease: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -69,6 +76,8 @@ pub struct PushJob<'a> {
     pub dry_run: bool,
     /// The ledger and this run's id (none for dry runs and replays).
     pub ledger: Option<(Arc<Ledger>, String)>,
+    /// `--allow-decrease` (the config's `[push] allow_decrease` counts too).
+    pub allow_decrease: bool,
 }
 
 /// What a push did.
@@ -109,6 +118,92 @@ async fn server_info(client: &tally_waldur::WaldurClient) -> anyhow::Result<Serv
     }
 }
 
+/// The cells tally owns (README "Which cells tally owns"): the resources its mapping can name
+/// (every one with a backend_id under `unlisted = "identity"`, the `[mapping.accounts]` targets
+/// under `"unmapped"`) and those the ledger shows it wrote to; with `[push] shared_offering`,
+/// only the resources it computes a cell for and the (resource, month)s the ledger shows. The
+/// components are the configured ones and those the cells carry.
+fn ownership(
+    job: &PushJob<'_>,
+    offering: uuid::Uuid,
+    resources: &[tally_push::WaldurResource],
+    cells: &[UsageCell],
+) -> anyhow::Result<Ownership> {
+    let written = match &job.ledger {
+        Some((l, _)) => l.delivered_resource_months(offering)?,
+        // A dry run reads the ledger but never creates or writes it; a replay has none.
+        None if job.dry_run => match Ledger::open_read_only(&job.target.waldur.ledger) {
+            Ok(Some(l)) => l.delivered_resource_months(offering).unwrap_or_else(|e| {
+                tracing::warn!("cannot read the ledger for the cells tally wrote: {e}");
+                BTreeSet::new()
+            }),
+            Ok(None) => BTreeSet::new(),
+            Err(e) => {
+                tracing::warn!("cannot read the ledger for the cells tally wrote: {e}");
+                BTreeSet::new()
+            }
+        },
+        None => BTreeSet::new(),
+    };
+    let reach = match job.config.mapping.unlisted {
+        UnlistedAccounts::Identity => MappingReach::EveryBackendId,
+        UnlistedAccounts::Unmapped => {
+            MappingReach::Only(job.config.mapping.table.values().cloned().collect())
+        }
+    };
+    let components: BTreeSet<String> = job
+        .config
+        .rules
+        .iter()
+        .map(|r| r.component.clone())
+        .chain(cells.iter().map(|c| c.component.clone()))
+        .collect();
+    Ok(tally_push::ownership(&OwnershipInput {
+        mode: if job.config.push.shared_offering {
+            OwnershipMode::Shared
+        } else {
+            OwnershipMode::Offering
+        },
+        reach: &reach,
+        resources,
+        cells,
+        written: &written,
+        components: &components,
+    }))
+}
+
+/// Logs each cell the drop guard held back (and each larger decrease applied because it was
+/// told to), and records the held ones in the ledger.
+fn report_decreases(plan: &Plan, job: &PushJob<'_>) -> anyhow::Result<()> {
+    for d in &plan.held_back {
+        tracing::error!(
+            resource = %d.target.backend_id,
+            month = %d.month,
+            component = %d.component,
+            held = %d.held,
+            computed = %d.computed,
+            "HELD BACK: {}",
+            d.why()
+        );
+        if let (Some((l, run_id)), false) = (&job.ledger, job.dry_run) {
+            l.record_held_back(run_id, d)?;
+        }
+    }
+    for d in &plan.allowed_decreases {
+        tracing::warn!(
+            resource = %d.target.backend_id,
+            month = %d.month,
+            component = %d.component,
+            held = %d.held,
+            computed = %d.computed,
+            "decrease applied (allowed): {} -> {}",
+            d.held,
+            d.computed
+        );
+    }
+    Ok(())
+}
+
 /// Resolves, reads, plans, sends (unless a dry run), summarises.
 pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
     let client = &job.target.client;
@@ -147,6 +242,11 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
         .filter(|c| job.range.contains(c.period))
         .cloned()
         .collect();
+    let ownership = ownership(job, offering, &resources, &cells)?;
+    let drop_guard = DropGuard {
+        max_share: job.config.push.max_decrease,
+        allow: job.allow_decrease || job.config.push.allow_decrease,
+    };
     let plan = tally_push::plan(&PlanInput {
         cells: &cells,
         resources: &resources,
@@ -156,7 +256,11 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
         past_months: job.past_months,
         now: job.now,
         billing_timezone: job.config.billing_timezone,
+        window: job.range,
+        ownership: &ownership,
+        drop_guard,
     });
+    report_decreases(&plan, job)?;
     let user_plan = if job.config.user_usage && !job.user_cells.is_empty() {
         let directory = gather::user_directory(client, offering)
             .await
@@ -468,13 +572,13 @@ pub fn print_summary(summary: &Summary, dry_run: bool) {
     let pushed = if dry_run { "TO SEND" } else { "PUSHED" };
     let _ = writeln!(
         err,
-        "{:<24} {:>8} {:>9} {:>6} {:>6} {:>7} {:>8}",
-        "RESOURCE", pushed, "UNCHANGED", "FAILED", "CLOSED", "REFUSED", "UNMAPPED"
+        "{:<24} {:>8} {:>9} {:>6} {:>6} {:>7} {:>8} {:>4}",
+        "RESOURCE", pushed, "UNCHANGED", "FAILED", "CLOSED", "REFUSED", "UNMAPPED", "HELD"
     );
     let row = |name: &str, c: &tally_push::Counts| {
         format!(
-            "{:<24} {:>8} {:>9} {:>6} {:>6} {:>7} {:>8}",
-            name, c.pushed, c.unchanged, c.failed, c.closed, c.refused, c.unmapped
+            "{:<24} {:>8} {:>9} {:>6} {:>6} {:>7} {:>8} {:>4}",
+            name, c.pushed, c.unchanged, c.failed, c.closed, c.refused, c.unmapped, c.held_back
         )
     };
     for (name, c) in &summary.resources {
@@ -492,6 +596,29 @@ pub fn print_summary(summary: &Summary, dry_run: bool) {
                 err,
                 "unknown usernames (no offering user; reported by username alone): {}",
                 u.unknown_users.join(", ")
+            );
+        }
+    }
+    if !summary.held_back.is_empty() {
+        let _ = writeln!(
+            err,
+            "Held back by the drop guard (nothing sent; --allow-decrease applies them):"
+        );
+        let _ = writeln!(
+            err,
+            "{:<24} {:<7} {:<10} {:>12} {:>12}  WHY",
+            "RESOURCE", "MONTH", "COMPONENT", "WALDUR HOLDS", "TALLY"
+        );
+        for h in &summary.held_back {
+            let _ = writeln!(
+                err,
+                "{:<24} {:<7} {:<10} {:>12} {:>12}  {}",
+                h.resource,
+                h.month.to_string(),
+                h.component,
+                h.held.to_string(),
+                h.computed.to_string(),
+                h.why
             );
         }
     }
@@ -530,6 +657,13 @@ pub fn open_ledger(
     Ok((Arc::new(ledger), run_id))
 }
 
+/// The run lock beside the ledger (`<ledger>.lock`), taken by `push` and `run` alike.
+pub fn lock_path(waldur: &tally_config::Waldur) -> std::path::PathBuf {
+    let mut p = waldur.ledger.clone().into_os_string();
+    p.push(".lock");
+    std::path::PathBuf::from(p)
+}
+
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -547,6 +681,13 @@ pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
     let target = {
         let _guard = rt.enter();
         client::build(&config, None, None)?
+    };
+    // The lock `tally run` takes: a push by hand never overlaps the nightly run. A dry run
+    // sends and writes nothing, so it needs none.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(RunLock::try_acquire(&lock_path(&target.waldur))?)
     };
     let collected = collect::collect(&config, &window)?;
     crate::output::summarize(&collected);
@@ -575,6 +716,7 @@ pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
         past_months: args.server.past_months(),
         dry_run: args.dry_run,
         ledger: ledger.clone(),
+        allow_decrease: args.allow_decrease,
     };
     let result = rt.block_on(push(&job));
     let (exit, summary) = match &result {

@@ -214,6 +214,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
                 past_months: PastMonths::OnlyIfServerHonoursDate,
                 dry_run: false,
                 ledger: None,
+                allow_decrease: false,
             })
             .await?;
             push::print_summary(&pushed.summary, false);
