@@ -37,8 +37,13 @@ impl Env {
 
     /// A config for the demo dumps against this sandbox; `extra` is appended (more TOML).
     fn config(&self, token: &str, components: &str, extra: &str) -> PathBuf {
-        let token_file = self.dir.write("token", token);
         let records = fixture("fixtures/demo/records");
+        self.config_for(&records, token, components, extra)
+    }
+
+    /// [`Env::config`] for the dumps `*.txt` in `records`.
+    fn config_for(&self, records: &Path, token: &str, components: &str, extra: &str) -> PathBuf {
+        let token_file = self.dir.write("token", token);
         let text = format!(
             r#"billing_timezone = "UTC"
 [[sources]]
@@ -508,9 +513,23 @@ fn check_finds_a_difference_planted_on_the_server() {
         })
         .collect();
     assert_eq!(kinds, vec!["unexpected:hpc_x42", "different:proj_alpha"]);
-    // A push repairs the difference tally owns; the unexpected one stays for a person to look at.
-    push(&env, &config, &["--from", "2026-11"]).expect_code(0);
+    // Issue 15: tally owns hpc_x42's gpu cell (its mapping names the resource, gpu is
+    // configured), so a push repairs both: the increase at once, the drop to 0.00 only with
+    // --allow-decrease (the guard holds it first, exit 4, the server keeps 5.00).
+    let r = push(&env, &config, &["--from", "2026-11"]);
+    r.expect_code(4);
+    assert!(
+        r.stderr.contains("HELD BACK") && r.stderr.contains("would lower 5.00 to 0.00"),
+        "{}",
+        r.stderr
+    );
+    let key = |b: &str, c: &str| (b.to_owned(), "2026-11".to_owned(), c.to_owned());
+    assert_eq!(env.held()[&key("hpc_x42", "gpu")], "5.00");
+    assert_eq!(env.held()[&key("proj_alpha", "cpu")], "1056.00");
     check("table").expect_code(5);
+    push(&env, &config, &["--from", "2026-11", "--allow-decrease"]).expect_code(0);
+    assert_eq!(env.held()[&key("hpc_x42", "gpu")], "0.00");
+    check("table").expect_code(0);
 }
 
 /// Issue 10: early in a month against a 7.x server (ignores `date`): the previous month is not
@@ -607,6 +626,16 @@ fn run_takes_a_lock_and_a_second_run_exits_7() {
         r.stderr
     );
     assert_eq!(env.set_usage_calls(), 0);
+    // Issue 15: `push` takes the same lock (a dry run sends nothing and needs none).
+    let r = push(&env, &config, &[]);
+    r.expect_code(7);
+    assert!(
+        r.stderr.contains("another tally run holds the lock"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.set_usage_calls(), 0);
+    push(&env, &config, &["--dry-run"]).expect_code(0);
     drop(held);
     let r = env.tally(&[
         "run",
@@ -1127,4 +1156,221 @@ fn user_usage_false_sends_and_compares_no_breakdown() {
     c.expect_code(0);
     assert_eq!(c.json()["users_compared"], false);
     assert_eq!(env.calls(USER_USAGE_LIST), 0);
+}
+
+// ---- tally owns its cells; the drop guard (issue 15) -------------------------------------------
+
+fn check_november(env: &Env, config: &Path) -> Run {
+    env.tally(&[
+        "check",
+        "--from",
+        "2026-11",
+        "--as-of",
+        NOW,
+        "--config",
+        config.to_str().expect("utf-8"),
+    ])
+}
+
+/// The figures that are not 0.00.
+fn nonzero(f: &Figures) -> Figures {
+    f.iter()
+        .filter(|(_, a)| a.as_str() != "0.00")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn last_summary(env: &Env) -> Value {
+    tally_push::Ledger::open(&env.ledger())
+        .expect("ledger")
+        .last_run_summary()
+        .expect("query")
+        .expect("a finished run")
+}
+
+/// An account re-mapped to another resource: its old resource's cells (and their user shares)
+/// are held back by the guard first (exit 4, Waldur unchanged), then set to 0.00 with
+/// --allow-decrease, after which check agrees.
+#[test]
+fn a_remapped_accounts_old_resource_ends_at_zero_with_its_users_and_check_agrees() {
+    let env = Env::demo();
+    let config = env.demo_config();
+    push(&env, &config, &["--from", "2026-11"]).expect_code(0);
+    let before = env.breakdowns();
+    let gamma: Vec<(String, String, String)> = before
+        .keys()
+        .filter(|(b, m, _)| b == "proj_gamma" && m == "2026-11")
+        .cloned()
+        .collect();
+    assert!(!gamma.is_empty());
+    assert!(gamma.iter().all(|k| !before[k].1.is_empty()), "{before:?}");
+
+    let remapped = env.config(
+        "demo-provider-token",
+        DEMO_COMPONENTS,
+        "[mapping.accounts]\nproj_gamma = \"hpc_x42\"\n",
+    );
+    let expected = month(&computed(&remapped, "2026-11", "2026-11", NOW), "2026-11");
+    assert!(expected.keys().all(|(b, _, _)| b != "proj_gamma"));
+    let r = push(&env, &remapped, &["--from", "2026-11"]);
+    r.expect_code(4);
+    assert!(
+        r.stderr.contains("HELD BACK") && r.stderr.contains("tally computes nothing for this cell"),
+        "{}",
+        r.stderr
+    );
+    let held = env.breakdowns();
+    for k in &gamma {
+        assert_eq!(held[k], before[k], "{k:?} changed while held back");
+    }
+    for (k, v) in &expected {
+        assert_eq!(&held[k].0, v, "{k:?}");
+    }
+    check_november(&env, &remapped).expect_code(5);
+    let summary = last_summary(&env);
+    assert_eq!(summary["held_back"].as_array().map(Vec::len), Some(gamma.len()));
+    assert_eq!(summary["total"]["held_back"], gamma.len());
+
+    push(&env, &remapped, &["--from", "2026-11", "--allow-decrease"]).expect_code(0);
+    let held = env.breakdowns();
+    for k in &gamma {
+        assert_eq!(held[k].0, "0.00", "{k:?}");
+        assert!(held[k].1.values().all(|a| a == "0.00"), "{k:?}: {:?}", held[k]);
+    }
+    assert_eq!(nonzero(&env.held()), expected);
+    check_november(&env, &remapped).expect_code(0);
+    // Nothing left to send.
+    env.sandbox.reset_counters();
+    push(&env, &remapped, &["--from", "2026-11"]).expect_code(0);
+    assert_eq!(env.set_usage_calls(), 0);
+    assert_eq!(env.calls(SET_USER_USAGES), 0);
+}
+
+/// A dump deleted while the glob still matches another one, then a dump that is only a header:
+/// every cell that would fall is held back (exit 4, the server unchanged, nothing sent) and
+/// listed with both amounts in the JSON summary and the ledger; --allow-decrease applies it.
+#[test]
+fn a_removed_dump_is_held_back_and_applied_only_with_allow_decrease() {
+    let env = Env::demo();
+    let text = std::fs::read_to_string(fixture("fixtures/demo/records/sacct-2026-11-25.txt"))
+        .expect("dump");
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    let (alpha, rest): (Vec<&str>, Vec<&str>) = lines.partition(|l| l.contains("|proj_alpha|"));
+    let dump = |rows: &[&str]| format!("{header}\n{}\n", rows.join("\n"));
+    env.dir.write("records/a.txt", &dump(&alpha));
+    let b = env.dir.write("records/b.txt", &dump(&rest));
+    let records = env.dir.path().join("records");
+    let config = env.config_for(&records, "demo-provider-token", DEMO_COMPONENTS, "");
+    push(&env, &config, &["--from", "2026-11"]).expect_code(0);
+    let before = env.held();
+    assert_eq!(
+        before,
+        month(&computed(&config, "2026-11", "2026-11", NOW), "2026-11")
+    );
+    let others: Vec<_> = before
+        .keys()
+        .filter(|(b, _, _)| b != "proj_alpha")
+        .cloned()
+        .collect();
+    assert!(!others.is_empty());
+
+    std::fs::remove_file(&b).expect("remove");
+    env.sandbox.reset_counters();
+    let r = push(&env, &config, &["--from", "2026-11"]);
+    r.expect_code(4);
+    assert!(r.stderr.contains("Held back by the drop guard"), "{}", r.stderr);
+    assert_eq!(env.held(), before);
+    assert_eq!(env.set_usage_calls(), 0);
+    let summary = last_summary(&env);
+    let listed: Vec<(String, String, String)> = summary["held_back"]
+        .as_array()
+        .expect("held_back")
+        .iter()
+        .map(|h| {
+            let s = |k: &str| h[k].as_str().expect("string").to_owned();
+            assert_eq!(s("held"), before[&(s("resource"), s("month"), s("component"))]);
+            assert_eq!(s("computed"), "0.00");
+            (s("resource"), s("month"), s("component"))
+        })
+        .collect();
+    assert_eq!(listed, others);
+    let (b0, m0, c0) = &others[0];
+    let rows = tally_push::Ledger::open(&env.ledger())
+        .expect("ledger")
+        .reported(b0, m0)
+        .expect("rows");
+    let row = rows
+        .iter()
+        .rev()
+        .find(|r| &r.component == c0)
+        .expect("a ledger row");
+    assert_eq!((row.outcome.as_str(), row.amount.as_str()), ("held_back", "0.00"));
+    assert!(
+        row.message.as_deref().is_some_and(|m| m.contains("drop guard")),
+        "{row:?}"
+    );
+
+    // sacct printed only a header: everything would fall, everything is held.
+    env.dir.write("records/a.txt", &format!("{header}\n"));
+    push(&env, &config, &["--from", "2026-11"]).expect_code(4);
+    assert_eq!(env.held(), before);
+    assert_eq!(env.set_usage_calls(), 0);
+
+    env.dir.write("records/a.txt", &dump(&alpha));
+    push(&env, &config, &["--from", "2026-11", "--allow-decrease"]).expect_code(0);
+    let held = env.held();
+    for k in &others {
+        assert_eq!(held[k], "0.00", "{k:?}");
+    }
+    assert_eq!(
+        nonzero(&held),
+        month(&computed(&config, "2026-11", "2026-11", NOW), "2026-11")
+    );
+    check_november(&env, &config).expect_code(0);
+}
+
+/// A job counted as running until the last run ended a little earlier: the cell falls by 2 %,
+/// inside the guard's 5 %, and is applied without the flag. A correction that takes 15 % off
+/// is held.
+#[test]
+fn a_running_job_that_ended_earlier_lowers_the_cell_within_the_margin() {
+    let env = Env::demo();
+    const HEADER: &str = "JobID|JobIDRaw|Cluster|Account|User|Partition|State|Submit|Eligible|Start|End|Elapsed|ElapsedRaw|AllocCPUS|NNodes|AllocTRES|ReqTRES|ExitCode|JobName";
+    let job = |state: &str, end: &str, elapsed: &str, raw: u64| {
+        format!(
+            "{HEADER}\n900|900|demo|proj_gamma|dave|cpu|{state}|2026-10-31T23:00:00|2026-10-31T23:00:00|2026-11-01T00:00:00|{end}|{elapsed}|{raw}|10|1|billing=10,cpu=10,node=1|billing=10,cpu=10,node=1|0:0|sim\n"
+        )
+    };
+    env.dir.write(
+        "records/jobs.txt",
+        &job("RUNNING", "Unknown", "24-00:00:00", 2_073_600),
+    );
+    let records = env.dir.path().join("records");
+    let config = env.config_for(&records, "demo-provider-token", DEMO_COMPONENTS, "");
+    let cpu = ("proj_gamma".to_owned(), "2026-11".to_owned(), "cpu".to_owned());
+    push(&env, &config, &["--from", "2026-11"]).expect_code(0);
+    // Counted to the as-of instant: 24 days x 24 h x 10 CPUs.
+    assert_eq!(env.held()[&cpu], "5760.00");
+
+    // It ended 12 hours before that: -2.08 %.
+    env.dir.write(
+        "records/jobs.txt",
+        &job("COMPLETED", "2026-11-24T12:00:00", "23-12:00:00", 2_030_400),
+    );
+    let r = push(&env, &config, &["--from", "2026-11"]);
+    r.expect_code(0);
+    assert!(!r.stderr.contains("HELD BACK"), "{}", r.stderr);
+    assert_eq!(env.held()[&cpu], "5640.00");
+    check_november(&env, &config).expect_code(0);
+
+    // A correction that says it ended on the 21st: -14.9 %, held.
+    env.dir.write(
+        "records/jobs.txt",
+        &job("COMPLETED", "2026-11-21T00:00:00", "20-00:00:00", 1_728_000),
+    );
+    let r = push(&env, &config, &["--from", "2026-11"]);
+    r.expect_code(4);
+    assert!(r.stderr.contains("would lower 5640.00 to 4800.00"), "{}", r.stderr);
+    assert_eq!(env.held()[&cpu], "5640.00");
 }

@@ -521,6 +521,19 @@ impl Ledger {
         )
     }
 
+    /// The `summary` JSON of the latest run that finished (operators, tests).
+    pub fn last_run_summary(&self) -> Result<Option<serde_json::Value>, LedgerError> {
+        let text: Option<String> = self.with(|c| {
+            c.query_row(
+                "SELECT summary FROM runs WHERE summary IS NOT NULL ORDER BY run_id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
     /// How many attempt rows have each outcome (summary, tests).
     pub fn outcome_counts(&self) -> Result<Vec<(String, i64)>, LedgerError> {
         self.with(|c| {

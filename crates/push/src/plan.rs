@@ -718,6 +718,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     }
     let mut out = router.out;
     out.requests = router.grouped.into_values().collect();
+    let order = |d: &Decrease| (d.target.backend_id.clone(), d.month, d.component.clone());
+    out.held_back.sort_by_key(order);
+    out.allowed_decreases.sort_by_key(order);
     out
 }
 
