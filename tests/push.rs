@@ -1228,14 +1228,21 @@ fn a_remapped_accounts_old_resource_ends_at_zero_with_its_users_and_check_agrees
     }
     check_november(&env, &remapped).expect_code(5);
     let summary = last_summary(&env);
-    assert_eq!(summary["held_back"].as_array().map(Vec::len), Some(gamma.len()));
+    assert_eq!(
+        summary["held_back"].as_array().map(Vec::len),
+        Some(gamma.len())
+    );
     assert_eq!(summary["total"]["held_back"], gamma.len());
 
     push(&env, &remapped, &["--from", "2026-11", "--allow-decrease"]).expect_code(0);
     let held = env.breakdowns();
     for k in &gamma {
         assert_eq!(held[k].0, "0.00", "{k:?}");
-        assert!(held[k].1.values().all(|a| a == "0.00"), "{k:?}: {:?}", held[k]);
+        assert!(
+            held[k].1.values().all(|a| a == "0.00"),
+            "{k:?}: {:?}",
+            held[k]
+        );
     }
     assert_eq!(nonzero(&env.held()), expected);
     check_november(&env, &remapped).expect_code(0);
@@ -1279,7 +1286,11 @@ fn a_removed_dump_is_held_back_and_applied_only_with_allow_decrease() {
     env.sandbox.reset_counters();
     let r = push(&env, &config, &["--from", "2026-11"]);
     r.expect_code(4);
-    assert!(r.stderr.contains("Held back by the drop guard"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Held back by the drop guard"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(env.held(), before);
     assert_eq!(env.set_usage_calls(), 0);
     let summary = last_summary(&env);
@@ -1289,7 +1300,10 @@ fn a_removed_dump_is_held_back_and_applied_only_with_allow_decrease() {
         .iter()
         .map(|h| {
             let s = |k: &str| h[k].as_str().expect("string").to_owned();
-            assert_eq!(s("held"), before[&(s("resource"), s("month"), s("component"))]);
+            assert_eq!(
+                s("held"),
+                before[&(s("resource"), s("month"), s("component"))]
+            );
             assert_eq!(s("computed"), "0.00");
             (s("resource"), s("month"), s("component"))
         })
@@ -1305,9 +1319,14 @@ fn a_removed_dump_is_held_back_and_applied_only_with_allow_decrease() {
         .rev()
         .find(|r| &r.component == c0)
         .expect("a ledger row");
-    assert_eq!((row.outcome.as_str(), row.amount.as_str()), ("held_back", "0.00"));
+    assert_eq!(
+        (row.outcome.as_str(), row.amount.as_str()),
+        ("held_back", "0.00")
+    );
     assert!(
-        row.message.as_deref().is_some_and(|m| m.contains("drop guard")),
+        row.message
+            .as_deref()
+            .is_some_and(|m| m.contains("drop guard")),
         "{row:?}"
     );
 
@@ -1348,7 +1367,11 @@ fn a_running_job_that_ended_earlier_lowers_the_cell_within_the_margin() {
     );
     let records = env.dir.path().join("records");
     let config = env.config_for(&records, "demo-provider-token", DEMO_COMPONENTS, "");
-    let cpu = ("proj_gamma".to_owned(), "2026-11".to_owned(), "cpu".to_owned());
+    let cpu = (
+        "proj_gamma".to_owned(),
+        "2026-11".to_owned(),
+        "cpu".to_owned(),
+    );
     push(&env, &config, &["--from", "2026-11"]).expect_code(0);
     // Counted to the as-of instant: 24 days x 24 h x 10 CPUs.
     assert_eq!(env.held()[&cpu], "5760.00");
@@ -1371,6 +1394,52 @@ fn a_running_job_that_ended_earlier_lowers_the_cell_within_the_margin() {
     );
     let r = push(&env, &config, &["--from", "2026-11"]);
     r.expect_code(4);
-    assert!(r.stderr.contains("would lower 5640.00 to 4800.00"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("would lower 5640.00 to 4800.00"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(env.held()[&cpu], "5640.00");
+}
+
+/// `[push] shared_offering = true`: usage another reporter holds on a resource tally computes
+/// nothing for and never wrote to is left alone (push and check alike), while a resource the
+/// ledger shows tally wrote to is still tally's (its drop is held back, as in the default mode).
+#[test]
+fn a_shared_offering_leaves_other_reporters_cells_alone() {
+    let env = Env::demo();
+    let config = env.config(
+        "demo-provider-token",
+        DEMO_COMPONENTS,
+        "[push]\nshared_offering = true\n",
+    );
+    env.sandbox
+        .plant_usage(&PlantUsage {
+            resource: "hpc_x42".into(),
+            component_type: "gpu".into(),
+            billing_period: "2026-11-01".parse().expect("date"),
+            amount: "5.00".parse().expect("amount"),
+            description: String::new(),
+        })
+        .expect("plant");
+    let x42 = ("hpc_x42".to_owned(), "2026-11".to_owned(), "gpu".to_owned());
+    push(&env, &config, &["--from", "2026-11"]).expect_code(0);
+    assert_eq!(env.held()[&x42], "5.00");
+    check_november(&env, &config).expect_code(0);
+
+    let remapped = env.config(
+        "demo-provider-token",
+        DEMO_COMPONENTS,
+        "[push]\nshared_offering = true\n[mapping.accounts]\nproj_gamma = \"hpc_x42\"\n",
+    );
+    let r = push(&env, &remapped, &["--from", "2026-11"]);
+    r.expect_code(4);
+    assert!(r.stderr.contains("HELD BACK"), "{}", r.stderr);
+    push(&env, &remapped, &["--from", "2026-11", "--allow-decrease"]).expect_code(0);
+    let held = env.held();
+    assert!(held
+        .iter()
+        .filter(|((b, _, _), _)| b == "proj_gamma")
+        .all(|(_, a)| a == "0.00"));
+    check_november(&env, &remapped).expect_code(0);
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tally_check::{CheckReport, Difference, UserDifference};
+use tally_check::{CheckReport, Difference, OwnershipRule, UserDifference};
 use tally_config::Config;
 use tally_model::{BillingMonth, MonthRange, UsageCell, UserUsageCell};
 
@@ -39,8 +39,21 @@ pub async fn check(
     range: MonthRange,
 ) -> anyhow::Result<CheckReport> {
     let months: BTreeSet<BillingMonth> = range.iter().collect();
-    let components: BTreeSet<String> = config.rules.iter().map(|r| r.component.clone()).collect();
+    // The components push owns: the configured ones and those the cells carry.
+    let components: BTreeSet<String> = config
+        .rules
+        .iter()
+        .map(|r| r.component.clone())
+        .chain(
+            cells
+                .iter()
+                .filter(|c| range.contains(c.period))
+                .map(|c| c.component.clone()),
+        )
+        .collect();
     let users = (config.user_usage && !user_cells.is_empty()).then_some(user_cells);
+    let written = crate::push::written_read_only(target);
+    let reach = crate::push::mapping_reach(config);
     tally_check::read_and_compare(
         &target.client,
         target.offering,
@@ -48,6 +61,11 @@ pub async fn check(
         users,
         &months,
         &components,
+        Some(OwnershipRule {
+            mode: crate::push::ownership_mode(config),
+            reach: &reach,
+            written: &written,
+        }),
     )
     .await
     .map_err(crate::push::waldur_error)

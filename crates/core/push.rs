@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
+use tally_aggregate::UnlistedAccounts;
 use tally_config::Config;
 use tally_model::{BillingMonth, MonthRange, UsageCell, UserUsageCell};
-use tally_aggregate::UnlistedAccounts;
 use tally_push::{
     gather, DropGuard, Execution, Ledger, MappingReach, Outcome, Ownership, OwnershipInput,
     OwnershipMode, PastMonths, Plan, PlanInput, RunLock, ServerInfo, Summary, UserCounts,
@@ -132,25 +132,10 @@ fn ownership(
     let written = match &job.ledger {
         Some((l, _)) => l.delivered_resource_months(offering)?,
         // A dry run reads the ledger but never creates or writes it; a replay has none.
-        None if job.dry_run => match Ledger::open_read_only(&job.target.waldur.ledger) {
-            Ok(Some(l)) => l.delivered_resource_months(offering).unwrap_or_else(|e| {
-                tracing::warn!("cannot read the ledger for the cells tally wrote: {e}");
-                BTreeSet::new()
-            }),
-            Ok(None) => BTreeSet::new(),
-            Err(e) => {
-                tracing::warn!("cannot read the ledger for the cells tally wrote: {e}");
-                BTreeSet::new()
-            }
-        },
+        None if job.dry_run => written_read_only(job.target),
         None => BTreeSet::new(),
     };
-    let reach = match job.config.mapping.unlisted {
-        UnlistedAccounts::Identity => MappingReach::EveryBackendId,
-        UnlistedAccounts::Unmapped => {
-            MappingReach::Only(job.config.mapping.table.values().cloned().collect())
-        }
-    };
+    let reach = mapping_reach(job.config);
     let components: BTreeSet<String> = job
         .config
         .rules
@@ -159,17 +144,47 @@ fn ownership(
         .chain(cells.iter().map(|c| c.component.clone()))
         .collect();
     Ok(tally_push::ownership(&OwnershipInput {
-        mode: if job.config.push.shared_offering {
-            OwnershipMode::Shared
-        } else {
-            OwnershipMode::Offering
-        },
+        mode: ownership_mode(job.config),
         reach: &reach,
         resources,
         cells,
         written: &written,
         components: &components,
     }))
+}
+
+/// The backend_ids the config's account mapping can produce.
+pub fn mapping_reach(config: &Config) -> MappingReach {
+    match config.mapping.unlisted {
+        UnlistedAccounts::Identity => MappingReach::EveryBackendId,
+        UnlistedAccounts::Unmapped => {
+            MappingReach::Only(config.mapping.table.values().cloned().collect())
+        }
+    }
+}
+
+pub fn ownership_mode(config: &Config) -> OwnershipMode {
+    if config.push.shared_offering {
+        OwnershipMode::Shared
+    } else {
+        OwnershipMode::Offering
+    }
+}
+
+/// The (resource, month)s the ledger shows tally delivered a report to, read without creating
+/// or writing the ledger (dry runs, check). An unreadable ledger is a warning and an empty set:
+/// tally then owns what its mapping names, which is what a new ledger would say too.
+pub fn written_read_only(
+    target: &client::Target,
+) -> BTreeSet<(uuid::Uuid, tally_model::BillingMonth)> {
+    let read = Ledger::open_read_only(&target.waldur.ledger).and_then(|l| match l {
+        Some(l) => l.delivered_resource_months(target.offering),
+        None => Ok(BTreeSet::new()),
+    });
+    read.unwrap_or_else(|e| {
+        tracing::warn!("cannot read the ledger for the cells tally wrote: {e}");
+        BTreeSet::new()
+    })
 }
 
 /// Logs each cell the drop guard held back (and each larger decrease applied because it was

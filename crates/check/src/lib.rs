@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use tally_model::{BillingMonth, UsageCell, UserUsageCell};
-use tally_push::{gather, Holdings, UserHoldings, WaldurResource};
+use tally_push::{
+    gather, Holdings, MappingReach, Ownership, OwnershipInput, OwnershipMode, UserHoldings,
+    WaldurResource,
+};
 use tally_waldur::{Error, ResourceState, WaldurClient};
 use uuid::Uuid;
 
@@ -205,6 +208,29 @@ pub struct CheckInput<'a> {
     pub components: &'a BTreeSet<String>,
     /// `None`: the per-user breakdown is not compared (`user_usage = false`).
     pub users: Option<UserCheckInput<'a>>,
+    /// The cells tally owns (push's [`tally_push::ownership`]): usage Waldur holds elsewhere is
+    /// another reporter's and not "unexpected". `None`: every resource of the offering.
+    pub owned: Option<&'a Ownership>,
+}
+
+impl CheckInput<'_> {
+    /// Whether held usage tally computes nothing for is tally's business.
+    fn owns(&self, resource: Uuid, month: BillingMonth, component: &str) -> bool {
+        self.months.contains(&month)
+            && self.components.contains(component)
+            && self
+                .owned
+                .is_none_or(|o| o.owns(resource, month, component))
+    }
+}
+
+/// How [`read_and_compare`] decides which cells tally owns (as push does).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnershipRule<'a> {
+    pub mode: OwnershipMode,
+    pub reach: &'a MappingReach,
+    /// (resource, month) pairs the ledger shows a delivered report for.
+    pub written: &'a BTreeSet<(Uuid, BillingMonth)>,
 }
 
 /// The resource a backend_id means: the one that accepts usage, else the only one.
@@ -284,8 +310,7 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
         // A held 0.00 is nothing held: it is what tally sets a cell to when it no longer
         // computes it.
         if held.is_zero()
-            || !input.months.contains(month)
-            || !input.components.contains(component)
+            || !input.owns(*uuid, *month, component)
             || matched.contains(&(*uuid, *month, component.as_str()))
         {
             continue;
@@ -360,7 +385,7 @@ fn compare_users(
         }
     }
     for ((uuid, month, component), per_user) in users.held {
-        if !input.months.contains(month) || !input.components.contains(component) {
+        if !input.owns(*uuid, *month, component) {
             continue;
         }
         for (user, h) in per_user {
@@ -386,7 +411,8 @@ fn compare_users(
 }
 
 /// Reads the offering's resources and usage for `months` and compares; with `user_cells`, the
-/// per-user breakdown too (one more listing per month).
+/// per-user breakdown too (one more listing per month). With `ownership`, held usage is
+/// "unexpected" only on cells tally owns.
 pub async fn read_and_compare(
     client: &WaldurClient,
     offering: Uuid,
@@ -394,8 +420,24 @@ pub async fn read_and_compare(
     user_cells: Option<&[UserUsageCell]>,
     months: &BTreeSet<BillingMonth>,
     components: &BTreeSet<String>,
+    ownership: Option<OwnershipRule<'_>>,
 ) -> Result<CheckReport, Error> {
     let resources = gather::resources(client, offering).await?;
+    let owned = ownership.map(|rule| {
+        let window: Vec<UsageCell> = cells
+            .iter()
+            .filter(|c| months.contains(&c.period))
+            .cloned()
+            .collect();
+        tally_push::ownership(&OwnershipInput {
+            mode: rule.mode,
+            reach: rule.reach,
+            resources: &resources,
+            cells: &window,
+            written: rule.written,
+            components,
+        })
+    });
     let holdings = gather::holdings(client, offering, months).await?;
     let user_holdings = match user_cells {
         Some(_) => Some(gather::user_holdings(client, offering, months).await?),
@@ -410,6 +452,7 @@ pub async fn read_and_compare(
         users: user_cells
             .zip(user_holdings.as_ref())
             .map(|(cells, held)| UserCheckInput { cells, held }),
+        owned: owned.as_ref(),
     }))
 }
 
@@ -476,6 +519,7 @@ mod tests {
             months: &months,
             components: &components,
             users: None,
+            owned: None,
         });
         assert_eq!(r.agreeing, 1);
         let kinds: Vec<(&str, &str, &str)> = r
@@ -545,6 +589,7 @@ mod tests {
                 cells: &user_cells,
                 held: &held,
             }),
+            owned: None,
         });
         assert_eq!((r.agreeing, r.agreeing_users), (1, 1));
         let kinds: Vec<(&str, &str)> = r
@@ -617,6 +662,7 @@ mod tests {
                     cells: &user_cells,
                     held: &held,
                 }),
+                owned: None,
             })
         };
         let r = compare_with(&holdings);
@@ -626,5 +672,45 @@ mod tests {
         holdings.insert((u1, m("2026-11"), "gpu".into()), d("0.01"));
         let r = compare_with(&holdings);
         assert_eq!(r.count("unexpected"), 1);
+    }
+
+    /// A shared offering: usage on a resource tally does not own is another reporter's.
+    #[test]
+    fn held_usage_tally_does_not_own_is_not_unexpected() {
+        let (u1, u2) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let resources: Vec<WaldurResource> = [(u1, "a"), (u2, "b")]
+            .map(|(uuid, b)| WaldurResource {
+                uuid,
+                backend_id: b.into(),
+                state: Some(ResourceState::Ok),
+                name: None,
+            })
+            .to_vec();
+        let mut holdings = Holdings::new();
+        holdings.insert((u1, m("2026-11"), "gpu".into()), d("3"));
+        holdings.insert((u2, m("2026-11"), "cpu".into()), d("4"));
+        let months: BTreeSet<_> = [m("2026-11")].into();
+        let components: BTreeSet<String> = ["cpu", "gpu"].map(String::from).into_iter().collect();
+        let owned = Ownership {
+            resources: [u1].into(),
+            resource_months: BTreeSet::new(),
+            components: components.clone(),
+        };
+        let run = |owned: Option<&Ownership>| {
+            compare(&CheckInput {
+                cells: &[],
+                resources: &resources,
+                holdings: &holdings,
+                months: &months,
+                components: &components,
+                users: None,
+                owned,
+            })
+        };
+        let keys = |r: &CheckReport| -> Vec<String> {
+            r.differences.iter().map(|x| x.key().0.to_owned()).collect()
+        };
+        assert_eq!(keys(&run(None)), vec!["a", "b"]);
+        assert_eq!(keys(&run(Some(&owned))), vec!["a"]);
     }
 }

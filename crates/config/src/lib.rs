@@ -747,20 +747,33 @@ factor = "0.0009765625"           # decimal string, default "1"; multiplies afte
         let c = Config::from_toml(ISSUE_EXAMPLE, Path::new("t.toml")).unwrap();
         assert_eq!(c.push, PushSettings::default());
         assert_eq!(c.push.max_decrease.to_string(), "0.05");
-        for (value, share) in [("2.5", "0.025"), ("\"2.5\"", "0.025"), ("10", "0.1"), ("0", "0")] {
+        for (value, share) in [
+            ("2.5", "0.025"),
+            ("\"2.5\"", "0.025"),
+            ("10", "0.1"),
+            ("0", "0"),
+        ] {
             let c = Config::from_toml(
                 &format!("{ISSUE_EXAMPLE}\n[push]\nmax_decrease_percent = {value}\nshared_offering = true\nallow_decrease = true\n"),
                 Path::new("t.toml"),
             )
             .unwrap();
-            assert_eq!(c.push.max_decrease.normalize().to_string(), share, "{value}");
+            assert_eq!(
+                c.push.max_decrease.normalize().to_string(),
+                share,
+                "{value}"
+            );
             assert!(c.push.shared_offering && c.push.allow_decrease);
         }
         for bad in ["-1", "101", "\"five\""] {
-            let e = err(&format!("{ISSUE_EXAMPLE}\n[push]\nmax_decrease_percent = {bad}\n"));
+            let e = err(&format!(
+                "{ISSUE_EXAMPLE}\n[push]\nmax_decrease_percent = {bad}\n"
+            ));
             assert!(e.contains("push.max_decrease_percent"), "{bad}: {e}");
         }
-        let e = err(&format!("{ISSUE_EXAMPLE}\n[push]\nallow_decreases = true\n"));
+        let e = err(&format!(
+            "{ISSUE_EXAMPLE}\n[push]\nallow_decreases = true\n"
+        ));
         assert!(e.contains("allow_decreases"), "{e}");
     }
 }

@@ -479,14 +479,18 @@ pub async fn execute(
                 // the run exits 4 and the next run compares and sends what is still missing.
                 tracing::error!("a push task ended abnormally: {e}");
                 let message = abnormal_end(&e);
-                exec.results.extend(carried.remove(&e.id()).into_iter().flatten().map(
-                    |request| RequestResult {
-                        request,
-                        outcome: Outcome::Failed {
-                            message: message.clone(),
-                        },
-                    },
-                ));
+                exec.results.extend(
+                    carried
+                        .remove(&e.id())
+                        .into_iter()
+                        .flatten()
+                        .map(|request| RequestResult {
+                            request,
+                            outcome: Outcome::Failed {
+                                message: message.clone(),
+                            },
+                        }),
+                );
             }
         }
     }

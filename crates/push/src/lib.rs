@@ -34,8 +34,8 @@ pub use lock::{LockError, RunLock};
 pub use plan::{
     date_inside, ownership, plan, Decrease, DropGuard, Holdings, MappingReach, Ownership,
     OwnershipInput, OwnershipMode, PastMonths, Plan, PlanInput, PlannedRequest, ServerInfo,
-    SkipReason, SkippedCell, Target, WaldurComponent, WaldurResource,
-    DEFAULT_MAX_DECREASE_PERCENT, MONTH_END_MARGIN_MINUTES,
+    SkipReason, SkippedCell, Target, WaldurComponent, WaldurResource, DEFAULT_MAX_DECREASE_PERCENT,
+    MONTH_END_MARGIN_MINUTES,
 };
 pub use summary::{Counts, HeldBackCell, Summary, UserCounts};
 pub use users::{

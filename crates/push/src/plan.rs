@@ -499,9 +499,11 @@ impl Router<'_, '_> {
                     return;
                 }
                 (None, PastMonths::OnlyIfServerHonoursDate) => {
-                    self.out.skipped.push(skip(SkipReason::ServerVersionUnknown {
-                        version: input.server.version.clone(),
-                    }));
+                    self.out
+                        .skipped
+                        .push(skip(SkipReason::ServerVersionUnknown {
+                            version: input.server.version.clone(),
+                        }));
                     return;
                 }
             }
@@ -1057,7 +1059,13 @@ mod tests {
         let sent: Vec<(u128, String, Vec<(String, Decimal)>)> = p
             .requests
             .iter()
-            .map(|r| (r.target.uuid.as_u128(), r.month.to_string(), r.items.clone()))
+            .map(|r| {
+                (
+                    r.target.uuid.as_u128(),
+                    r.month.to_string(),
+                    r.items.clone(),
+                )
+            })
             .collect();
         let zero = Decimal::new(0, 2);
         assert_eq!(
@@ -1240,7 +1248,8 @@ mod tests {
                 components: &components,
             })
         };
-        let ids = |o: &Ownership| -> Vec<u128> { o.resources.iter().map(|x| x.as_u128()).collect() };
+        let ids =
+            |o: &Ownership| -> Vec<u128> { o.resources.iter().map(|x| x.as_u128()).collect() };
 
         let o = of(OwnershipMode::Offering, &MappingReach::EveryBackendId);
         assert_eq!(ids(&o), vec![1, 2, 3, 4, 5]);

@@ -336,8 +336,8 @@ mod tests {
     use crate::plan::{
         plan, DropGuard, Holdings, Ownership, PlanInput, WaldurComponent, WaldurResource,
     };
-    use tally_model::MonthRange;
     use std::str::FromStr;
+    use tally_model::MonthRange;
     use tally_model::UsageCell;
     use tally_waldur::{BillingType, ResourceState};
 
