@@ -118,6 +118,13 @@ async fn pass(
         past_months: PastMonths::OnlyIfServerHonoursDate,
         now,
         billing_timezone: chrono_tz::Tz::UTC,
+        window: tally_model::MonthRange::single(month),
+        // The bench measures sending computed cells: no zeroing, no guard.
+        ownership: &tally_push::Ownership::default(),
+        drop_guard: tally_push::DropGuard {
+            allow: true,
+            ..tally_push::DropGuard::default()
+        },
     });
     let read = start.elapsed();
     let send_start = Instant::now();

@@ -1026,6 +1026,9 @@ mod tests {
         );
     }
 
+    /// (resource n, month, items) of a planned request.
+    type SentRequest = (u128, String, Vec<(String, Decimal)>);
+
     fn owned(w: &mut World, resources: &[u128], components: &[&str]) {
         w.ownership = Ownership {
             resources: resources.iter().map(|n| u(*n)).collect(),
@@ -1056,7 +1059,7 @@ mod tests {
         hold(&mut w, 2, "2026-09", "cpu", "9.00");
         let cells = [cell("proj_alpha", "2026-11", "cpu", "10.00")];
         let p = run(&w, &cells, now(), PastMonths::default());
-        let sent: Vec<(u128, String, Vec<(String, Decimal)>)> = p
+        let sent: Vec<SentRequest> = p
             .requests
             .iter()
             .map(|r| {

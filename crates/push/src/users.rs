@@ -586,6 +586,9 @@ mod tests {
         assert_eq!(uuid_of_url("https://w/api/x/not-a-uuid/"), None);
     }
 
+    /// (component, after_report, record, users and amounts) of a planned call.
+    type UserCall = (String, bool, Option<Uuid>, Vec<(String, String)>);
+
     #[test]
     fn a_zeroed_cell_sets_every_held_user_to_zero() {
         let mut w = world();
@@ -607,7 +610,7 @@ mod tests {
         hold(&mut w, "2026-11", "gpu", "carol", "0", None);
         let (p, up) = run(&w, &[], &[]);
         assert_eq!(p.cells_to_send(), 1);
-        let calls: Vec<(String, bool, Option<Uuid>, Vec<(String, String)>)> = up
+        let calls: Vec<UserCall> = up
             .requests
             .iter()
             .map(|r| {
