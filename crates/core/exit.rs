@@ -16,14 +16,16 @@ pub enum Exit {
     /// `--strict`: some input lines were invalid or some accounts mapped to no resource.
     InvalidInput = 3,
     /// Some of the requested operations were not done (`tally orders approve A B` and one of
-    /// them failed); each object's result is printed.
+    /// them failed); each object's result is printed. For push/run: cells not delivered,
+    /// including cells the drop guard held back and the requests of a push task that ended
+    /// abnormally (counted as failed).
     NotDone = 4,
     /// `check` (or the check at the end of `run`/`replay`) found differences between what tally
     /// computes and what Waldur holds.
     Differences = 5,
     /// Waldur refused the API token (HTTP 401: wrong, missing or expired token).
     AuthFailed = 6,
-    /// `tally run`: another run holds the lock; nothing was done.
+    /// `tally run` or `tally push`: another run or push holds the lock; nothing was done.
     Locked = 7,
 }
 

@@ -708,4 +708,94 @@ mod tests {
             .expect("unlinked");
         assert_eq!(unlinked, "bob");
     }
+
+    /// Issue 15: the ledger tells push which cells tally wrote (delivered reports, this offering
+    /// only), and keeps the cells the drop guard held back without counting them as written.
+    #[test]
+    fn delivered_reports_are_what_tally_wrote_and_held_back_cells_are_recorded() {
+        use crate::plan::{Decrease, Target};
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ledger.db");
+        assert!(Ledger::open_read_only(&path).expect("none").is_none());
+        let l = Ledger::open(&path).expect("open");
+        let now = Utc::now();
+        let (ours, theirs) = (Uuid::from_u128(7), Uuid::from_u128(8));
+        for (run, offering) in [("r1", ours), ("r2", theirs)] {
+            l.start_run(&RunRecord {
+                run_id: run,
+                command: "push",
+                started_at: now,
+                config: Path::new("t.toml"),
+                waldur_url: "https://w/api/",
+                offering_uuid: offering,
+                months: "2026-11..2026-11",
+                as_of: now,
+            })
+            .expect("run");
+        }
+        let attempt = |run: &str, resource: u128, month: &str, outcome: &str| {
+            let id = l
+                .begin_attempt(
+                    run,
+                    "b",
+                    Uuid::from_u128(resource),
+                    month,
+                    None,
+                    Purpose::Report,
+                    &[("cpu".into(), Decimal::ONE)],
+                )
+                .expect("begin");
+            l.finish_attempt(
+                id,
+                &AttemptResult {
+                    outcome,
+                    http_status: None,
+                    http_attempts: None,
+                    message: None,
+                },
+            )
+            .expect("finish");
+        };
+        attempt("r1", 1, "2026-10", "delivered");
+        attempt("r1", 2, "2026-11", "failed");
+        attempt("r2", 3, "2026-11", "delivered");
+        let m = |s: &str| s.parse::<BillingMonth>().expect("month");
+        let d = Decrease {
+            target: Target {
+                uuid: Uuid::from_u128(4),
+                backend_id: "proj_gone".into(),
+            },
+            month: m("2026-11"),
+            date: None,
+            component: "gpu".into(),
+            held: Decimal::from_str("40.00").expect("d"),
+            computed: Decimal::new(0, 2),
+            computes_nothing: true,
+            limit: Decimal::new(5, 2),
+        };
+        l.record_held_back("r1", &d).expect("held");
+        let expected: BTreeSet<(Uuid, BillingMonth)> = [(Uuid::from_u128(1), m("2026-10"))].into();
+        assert_eq!(l.delivered_resource_months(ours).expect("q"), expected);
+        let read_only = Ledger::open_read_only(&path)
+            .expect("open")
+            .expect("exists");
+        assert_eq!(
+            read_only.delivered_resource_months(ours).expect("q"),
+            expected
+        );
+        let rows = l.reported("proj_gone", "2026-11").expect("rows");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (
+                rows[0].outcome.as_str(),
+                rows[0].amount.as_str(),
+                rows[0].component.as_str()
+            ),
+            ("held_back", "0.00", "gpu")
+        );
+        assert!(rows[0]
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("Waldur holds 40.00")));
+    }
 }
