@@ -1337,7 +1337,21 @@ fn a_removed_dump_is_held_back_and_applied_only_with_allow_decrease() {
     assert_eq!(env.set_usage_calls(), 0);
 
     env.dir.write("records/a.txt", &dump(&alpha));
-    push(&env, &config, &["--from", "2026-11", "--allow-decrease"]).expect_code(0);
+    // `run` takes the flag too (its window at NOW is November alone; its check agrees).
+    let r = env.tally(&[
+        "run",
+        "--now",
+        NOW,
+        "--allow-decrease",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
+    r.expect_code(0);
+    assert!(
+        r.stderr.contains("decrease applied (allowed)"),
+        "{}",
+        r.stderr
+    );
     let held = env.held();
     for k in &others {
         assert_eq!(held[k], "0.00", "{k:?}");
