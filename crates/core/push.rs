@@ -163,6 +163,7 @@ pub fn mapping_reach(config: &Config) -> MappingReach {
     }
 }
 
+/// `[push] shared_offering`: whether another reporter writes the same offering.
 pub fn ownership_mode(config: &Config) -> OwnershipMode {
     if config.push.shared_offering {
         OwnershipMode::Shared
