@@ -1269,4 +1269,89 @@ mod tests {
         assert!(!o.owns(u(4), m("2026-11"), "cpu"));
         assert!(!o.owns(u(5), m("2026-11"), "cpu"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const BACKENDS: [&str; 2] = ["proj_alpha", "proj_beta"];
+        const MONTHS: [&str; 2] = ["2026-10", "2026-11"];
+        const COMPONENTS: [&str; 2] = ["cpu", "gpu"];
+
+        /// Every (resource index, month index, component index) key, with an optional amount in
+        /// cents (some zero).
+        fn figures() -> impl Strategy<Value = Vec<Option<u32>>> {
+            prop::collection::vec(prop::option::of(prop_oneof![Just(0u32), 0u32..100_000]), 8)
+        }
+
+        fn key(i: usize) -> (usize, usize, usize) {
+            (i / 4, (i / 2) % 2, i % 2)
+        }
+
+        proptest! {
+            /// Applying the plan makes every owned cell hold tally's amount, 0.00 (or nothing)
+            /// where tally computes nothing; without --allow-decrease no cell falls by more than
+            /// the guard's share, and every cell not brought there is listed as held back with
+            /// what Waldur holds. No request repeats what Waldur holds.
+            #[test]
+            fn owned_cells_end_at_tallys_amount_or_are_held_back(
+                computed in figures(),
+                holdings in figures(),
+                allow in any::<bool>(),
+            ) {
+                let mut w = world();
+                owned(&mut w, &[1, 2], &COMPONENTS);
+                w.guard.allow = allow;
+                let mut cells = Vec::new();
+                for i in 0..8 {
+                    let (r, mo, c) = key(i);
+                    if let Some(a) = holdings[i] {
+                        w.holdings.insert(
+                            (u(r as u128 + 1), m(MONTHS[mo]), COMPONENTS[c].into()),
+                            Decimal::new(i64::from(a), 2),
+                        );
+                    }
+                    if let Some(a) = computed[i] {
+                        cells.push(UsageCell {
+                            resource: BACKENDS[r].into(),
+                            period: m(MONTHS[mo]),
+                            component: COMPONENTS[c].into(),
+                            amount: Decimal::new(i64::from(a), 2),
+                        });
+                    }
+                }
+                let p = run(&w, &cells, now(), PastMonths::default());
+                let mut after = w.holdings.clone();
+                for r in &p.requests {
+                    for ((c, a), h) in r.items.iter().zip(&r.held) {
+                        prop_assert_ne!(Some(*a), *h);
+                        let k = (r.target.uuid, r.month, c.clone());
+                        if let Some(before) = w.holdings.get(&k) {
+                            if !allow && a < before {
+                                prop_assert!((*before - *a) / *before <= w.guard.max_share);
+                            }
+                        }
+                        after.insert(k, *a);
+                    }
+                }
+                for i in 0..8 {
+                    let (r, mo, c) = key(i);
+                    let k = (u(r as u128 + 1), m(MONTHS[mo]), COMPONENTS[c].to_string());
+                    let want = computed[i].map(|a| Decimal::new(i64::from(a), 2));
+                    let got = after.get(&k).copied();
+                    let reached = match want {
+                        Some(a) => got == Some(a),
+                        None => got.is_none_or(|g| g.is_zero()),
+                    };
+                    let held_back = p.held_back.iter().any(|h| {
+                        h.target.uuid == k.0 && h.month == k.1 && h.component == k.2
+                            && Some(h.held) == w.holdings.get(&k).copied()
+                    });
+                    prop_assert!(reached != held_back, "{k:?}: want {want:?}, got {got:?}, held back {held_back}");
+                    prop_assert!(!(allow && held_back));
+                }
+                prop_assert!(p.skipped.is_empty());
+            }
+        }
+    }
 }
