@@ -1303,20 +1303,20 @@ mod tests {
                 owned(&mut w, &[1, 2], &COMPONENTS);
                 w.guard.allow = allow;
                 let mut cells = Vec::new();
-                for i in 0..8 {
+                for (i, (held, tally)) in holdings.iter().zip(&computed).enumerate() {
                     let (r, mo, c) = key(i);
-                    if let Some(a) = holdings[i] {
+                    if let Some(a) = held {
                         w.holdings.insert(
                             (u(r as u128 + 1), m(MONTHS[mo]), COMPONENTS[c].into()),
-                            Decimal::new(i64::from(a), 2),
+                            Decimal::new(i64::from(*a), 2),
                         );
                     }
-                    if let Some(a) = computed[i] {
+                    if let Some(a) = tally {
                         cells.push(UsageCell {
                             resource: BACKENDS[r].into(),
                             period: m(MONTHS[mo]),
                             component: COMPONENTS[c].into(),
-                            amount: Decimal::new(i64::from(a), 2),
+                            amount: Decimal::new(i64::from(*a), 2),
                         });
                     }
                 }
@@ -1334,10 +1334,10 @@ mod tests {
                         after.insert(k, *a);
                     }
                 }
-                for i in 0..8 {
+                for (i, want) in computed.iter().enumerate() {
                     let (r, mo, c) = key(i);
                     let k = (u(r as u128 + 1), m(MONTHS[mo]), COMPONENTS[c].to_string());
-                    let want = computed[i].map(|a| Decimal::new(i64::from(a), 2));
+                    let want = want.map(|a| Decimal::new(i64::from(a), 2));
                     let got = after.get(&k).copied();
                     let reached = match want {
                         Some(a) => got == Some(a),
