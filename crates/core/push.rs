@@ -259,6 +259,13 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
         .cloned()
         .collect();
     let ownership = ownership(job, offering, &resources, &cells)?;
+    tracing::info!(
+        mode = ?ownership_mode(job.config),
+        resources = ownership.resources.len(),
+        resource_months = ownership.resource_months.len(),
+        components = ownership.components.len(),
+        "cells tally owns (set to 0.00 where it computes nothing)"
+    );
     let drop_guard = DropGuard {
         max_share: job.config.push.max_decrease,
         allow: job.allow_decrease || job.config.push.allow_decrease,
