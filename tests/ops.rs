@@ -518,7 +518,7 @@ fn orders_approve_several_reports_each_and_fails_when_one_failed() {
     assert_eq!(res[2].2, "done");
     assert_eq!(
         res[2].4,
-        "Valid states for operation: pending-provider. (the order is done)"
+        "Valid states for operation: pending-provider. (tally: the order is done)"
     );
     assert!(r.stderr.contains("1 of 3 orders failed"), "{}", r.stderr);
     // Server state afterwards: approved ones executing, the done one unchanged.
@@ -541,7 +541,7 @@ fn orders_approve_done_order_fails_with_the_servers_message_in_the_table() {
         r.stdout
     );
     assert!(
-        lines[1].contains("Valid states for operation: pending-provider. (the order is done)"),
+        lines[1].contains("Valid states for operation: pending-provider. (tally: the order is done)"),
         "{}",
         r.stdout
     );
@@ -573,7 +573,7 @@ fn orders_reject_moves_to_rejected() {
     again.expect_code(4);
     let res = results(&again.json());
     assert_eq!(res[0].3, 409);
-    assert!(res[0].4.contains("(the order is rejected)"), "{:?}", res[0]);
+    assert!(res[0].4.contains("(tally: the order is rejected)"), "{:?}", res[0]);
 }
 
 #[test]
@@ -1130,7 +1130,10 @@ fn offering_users_create_by_uuid_or_url_and_list() {
     r.expect_code(0);
     let res = results(&r.json());
     assert!(res[0].1);
-    assert_eq!(res[0].4, "user bob has username bob_c on offering Cluster");
+    assert_eq!(
+        res[0].4,
+        "tally: user bob has username bob_c on offering Cluster"
+    );
     assert_eq!(res[0].2, "OK");
     // Both by URL, as in the guide.
     let offering_url = format!(
@@ -1277,7 +1280,7 @@ fn provider_set_username_on_every_offering() {
     r.expect_code(0);
     assert!(
         r.stdout
-            .contains("username bob_hpc set on the offerings of HPC Centre"),
+            .contains("tally: username bob_hpc set on the offerings of HPC Centre"),
         "{}",
         r.stdout
     );
