@@ -361,3 +361,65 @@ async fn a_rejection_comment_is_kept_only_by_8x() {
         }
     }
 }
+
+/// The default mode is as strict as the 8.x schema: every field a request schema of
+/// `openapi-subset.yaml` lists as required is refused when missing, with DRF's words, in both
+/// modes (the 2024 server requires them too).
+#[tokio::test]
+async fn fields_the_schema_requires_are_required() {
+    for (t, legacy) in [(sandbox(), false), (older(), true)] {
+        let r = resource("alpha-alloc");
+        t.set_usage(
+            PROVIDER,
+            json!({"resource": r, "usages": [{"type": "cpu", "amount": "1"}]}),
+        )
+        .await;
+        let cu = t.usages(&r).await[0]["uuid"]
+            .as_str()
+            .expect("uuid")
+            .to_owned();
+        let sp = t
+            .get("/api/marketplace-service-providers/", PROVIDER)
+            .await
+            .json()[0]["uuid"]
+            .as_str()
+            .expect("sp")
+            .to_owned();
+        let mut cases = vec![
+            (
+                "/api/marketplace-component-usages/set_usage/".to_owned(),
+                vec!["usages"],
+            ),
+            (
+                format!("/api/marketplace-component-usages/{cu}/set_user_usage/"),
+                vec!["username"],
+            ),
+            (
+                format!("/api/marketplace-provider-resources/{r}/submit_report/"),
+                vec!["report"],
+            ),
+            (
+                format!("/api/marketplace-service-providers/{sp}/set_offerings_username/"),
+                vec!["user_uuid", "username"],
+            ),
+        ];
+        if !legacy {
+            cases.push((
+                format!("/api/marketplace-component-usages/{cu}/set_user_usages/"),
+                vec!["usages"],
+            ));
+        }
+        for (path, required) in cases {
+            let answer = t.post(&path, PROVIDER, json!({})).await;
+            assert_eq!(answer.status, 400, "{path}: {}", answer.text);
+            let body = answer.json();
+            for field in required {
+                assert_eq!(
+                    body[field],
+                    json!(["This field is required."]),
+                    "legacy={legacy} {path}: {body}"
+                );
+            }
+        }
+    }
+}
