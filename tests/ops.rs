@@ -96,7 +96,6 @@ public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPyGVOfUfmw27/F78v6TXWD0VBXaYw
 
 /// A sandbox with the test world, a scratch directory and configs per token.
 struct Env {
-    gen: Gen,
     world: World,
     sandbox: Option<RunningSandbox>,
     url: String,
@@ -157,7 +156,6 @@ impl Env {
             ))
             .expect("sandbox");
         Env {
-            gen,
             world,
             url: sandbox.url.clone(),
             sandbox: Some(sandbox),
