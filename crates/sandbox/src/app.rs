@@ -542,6 +542,16 @@ async fn version(
     ))
 }
 
+/// Django's HTML 500 (`DEBUG = False`), for what crashes the older generation.
+pub(crate) fn server_error_page() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "text/html")],
+        "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n",
+    )
+        .into_response()
+}
+
 /// Django's HTML 404 for a route the server does not have (the older generation's missing
 /// endpoints answer with it, as the URL router does).
 pub(crate) fn not_found_page() -> Response {

@@ -423,3 +423,48 @@ async fn fields_the_schema_requires_are_required() {
         }
     }
 }
+
+/// The 2024 server's order `set_state_erred` reads both keys unconditionally: without
+/// `error_traceback` it crashes (500, seen on the genuine server); with both it works and keeps
+/// the message. 8.x takes either.
+#[tokio::test]
+async fn order_set_state_erred_needs_both_keys_on_the_older_generation() {
+    for (t, legacy) in [(sandbox(), false), (older(), true)] {
+        let order = seed_uuid("order", "new-alloc:Create:1")
+            .simple()
+            .to_string();
+        let path = |a: &str| format!("/api/marketplace-orders/{order}/{a}/");
+        assert_eq!(
+            t.post(&path("approve_by_provider"), PROVIDER, json!({}))
+                .await
+                .status,
+            200
+        );
+        let short = t
+            .post(
+                &path("set_state_erred"),
+                PROVIDER,
+                json!({"error_message": "x"}),
+            )
+            .await;
+        if legacy {
+            assert_eq!(short.status, 500);
+            assert!(short.text.contains("Server Error (500)"), "{}", short.text);
+            let full = t
+                .post(
+                    &path("set_state_erred"),
+                    PROVIDER,
+                    json!({"error_message": "no nodes", "error_traceback": ""}),
+                )
+                .await;
+            assert_eq!(full.status, 200, "{}", full.text);
+        } else {
+            assert_eq!(short.status, 200, "{}", short.text);
+        }
+        let o = t
+            .get(&format!("/api/marketplace-orders/{order}/"), PROVIDER)
+            .await
+            .json();
+        assert_eq!(o["state"], "erred");
+    }
+}

@@ -655,10 +655,18 @@ impl WaldurClient {
     }
 
     /// `POST marketplace-orders/{uuid}/set_state_erred/`.
+    ///
+    /// Both keys are always sent (empty when not given): the 2024 generation reads
+    /// `validated_data["error_traceback"]` unconditionally and answers a body without it with a
+    /// 500 (seen on the genuine server).
     pub async fn set_order_erred(&self, uuid: Uuid, details: &ErrorDetails) -> Result<(), Error> {
+        let body = ErrorDetails {
+            error_message: Some(details.error_message.clone().unwrap_or_default()),
+            error_traceback: Some(details.error_traceback.clone().unwrap_or_default()),
+        };
         self.post(
             &format!("marketplace-orders/{}/set_state_erred/", simple(&uuid)),
-            Some(details),
+            Some(&body),
             Idempotency::Unsafe,
         )
         .await

@@ -354,6 +354,13 @@ pub(crate) async fn set_state_erred(
     Path(id): Path<String>,
     DrfJson(body): DrfJson,
 ) -> Result<Response, ApiError> {
+    // The older generation indexes `validated_data["error_message"]` and
+    // `["error_traceback"]` unconditionally: a body without either is a KeyError, Django's 500.
+    if app.legacy_7x()
+        && (body.get("error_message").is_none() || body.get("error_traceback").is_none())
+    {
+        return Ok(crate::app::server_error_page());
+    }
     let msg = body
         .get("error_message")
         .and_then(Value::as_str)
