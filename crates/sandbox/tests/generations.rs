@@ -466,5 +466,21 @@ async fn order_set_state_erred_needs_both_keys_on_the_older_generation() {
             .await
             .json();
         assert_eq!(o["state"], "erred");
+        let r = t
+            .get(
+                &format!(
+                    "/api/marketplace-provider-resources/{}/",
+                    resource("new-alloc")
+                ),
+                PROVIDER,
+            )
+            .await
+            .json();
+        assert_eq!(r["state"], "Erred");
+        let kept = if legacy { "" } else { "x" };
+        assert_eq!(
+            r["error_message"], kept,
+            "the older generation keeps it on the order only"
+        );
     }
 }
