@@ -466,7 +466,8 @@ impl V<'_> {
             .iter()
             .map(|(k, v)| (k.clone(), json!(v)))
             .collect();
-        self.offering_head(Obj::new(), off, o.plan)
+        let obj = self
+            .offering_head(Obj::new(), off, o.plan)
             .f("attributes", o.attributes.clone())
             .f("limits", Value::Object(limits))
             .f("uuid", hex(&o.uuid))
@@ -558,11 +559,16 @@ impl V<'_> {
             .f("activation_price", 0)
             .f("termination_comment", Value::Null)
             .f("backend_id", "")
-            .f(
+            .f("issue", Value::Null);
+        // The older generation has no rejection comment at all.
+        if self.legacy {
+            obj
+        } else {
+            obj.f(
                 "provider_rejection_comment",
                 o.provider_rejection_comment.clone(),
             )
-            .f("issue", Value::Null)
+        }
     }
 
     pub fn user(&self, u: &User, show_token: bool, started: chrono::DateTime<chrono::Utc>) -> Obj {
@@ -653,7 +659,7 @@ impl V<'_> {
             .f("user_email", u.map(|u| u.email.clone()).unwrap_or_default())
             .f(
                 "offering",
-                self.url("marketplace-public-offerings", &ou.offering),
+                self.url("marketplace-provider-offerings", &ou.offering),
             )
             .f("offering_uuid", hex(&ou.offering))
             .f(
@@ -667,7 +673,15 @@ impl V<'_> {
                     .map(Value::String)
                     .unwrap_or(Value::Null),
             )
-            .f("state", ou.state.clone())
+            // The older generation's offering users have no state.
+            .f(
+                "state",
+                if self.legacy {
+                    Value::Null
+                } else {
+                    Value::String(ou.state.clone())
+                },
+            )
             .f("is_restricted", ou.is_restricted)
             .f("created", dt(&ou.created))
             .f("modified", dt(&ou.modified))
@@ -782,7 +796,7 @@ impl V<'_> {
     pub fn project_permission(&self, p: &Project, m: &Member) -> Obj {
         let org = self.st.orgs.get(&p.org);
         let u = self.st.users.get(&m.user);
-        Obj::new()
+        let o = Obj::new()
             .f("created", dt(&m.created))
             .f("expiration_time", Value::Null)
             .f("created_by", Value::Null)
@@ -798,8 +812,15 @@ impl V<'_> {
                 "customer_name",
                 org.map(|o| o.name.clone()).unwrap_or_default(),
             )
-            .f("role", Value::Null)
-            .f("role_name", role_name(&m.role))
+            // The older generation sends the role's name as `role` and no `role_name`.
+            .f(
+                "role",
+                if self.legacy {
+                    Value::String(m.role.clone())
+                } else {
+                    Value::Null
+                },
+            )
             .f("user", self.url("users", &m.user))
             .f(
                 "user_full_name",
@@ -811,7 +832,12 @@ impl V<'_> {
                 u.map(|u| u.username.clone()).unwrap_or_default(),
             )
             .f("user_uuid", hex(&m.user))
-            .f("user_email", u.map(|u| u.email.clone()).unwrap_or_default())
+            .f("user_email", u.map(|u| u.email.clone()).unwrap_or_default());
+        if self.legacy {
+            o
+        } else {
+            o.f("role_name", role_name(&m.role))
+        }
     }
 
     pub fn team_member(&self, r: &Resource, p: &Project, m: &Member) -> Obj {
@@ -834,7 +860,14 @@ impl V<'_> {
                 u.map(|u| u.full_name.clone()).unwrap_or_default(),
             )
             .f("email", u.map(|u| u.email.clone()).unwrap_or_default())
-            .f("role", role_name(&m.role))
+            .f(
+                "role",
+                if self.legacy {
+                    m.role.clone()
+                } else {
+                    role_name(&m.role)
+                },
+            )
             .f("expiration_time", Value::Null)
             .f(
                 "offering_user_username",
@@ -974,8 +1007,16 @@ impl V<'_> {
             .f(
                 "component_usage",
                 self.url("marketplace-component-usages", &x.component_usage),
-            )
-            .num("usage", &x.usage)
+            );
+        // The older generation renders the model's DecimalField: a string with 2 places.
+        let obj = if self.legacy {
+            let mut two = x.usage;
+            two.rescale(2);
+            obj.f("usage", two.to_string())
+        } else {
+            obj.num("usage", &x.usage)
+        };
+        let obj = obj
             .f(
                 "measured_unit",
                 c.map(|c| c.measured_unit.clone()).unwrap_or_default(),
@@ -984,15 +1025,18 @@ impl V<'_> {
             .f("created", dt(&x.created))
             .f("modified", dt(&x.modified))
             .f("backend_id", x.backend_id.clone());
-        self.usage_context(obj, r)
-            .f(
-                "component_type",
-                cu.map(|c| c.type_.clone()).unwrap_or_default(),
-            )
-            .f("date", dt(&x.date))
-            .f(
+        let obj = self.usage_context(obj, r).f(
+            "component_type",
+            cu.map(|c| c.type_.clone()).unwrap_or_default(),
+        );
+        if self.legacy {
+            // There: `date` is the component usage's, and there is no `billing_period`.
+            obj.f("date", cu.map(|c| dt(&c.date)).unwrap_or(Value::Null))
+        } else {
+            obj.f("date", dt(&x.date)).f(
                 "billing_period",
                 cu.map(|c| date(&c.billing_period)).unwrap_or(Value::Null),
             )
+        }
     }
 }
