@@ -299,6 +299,11 @@ impl fmt::Display for SkipReason {
                 f,
                 "the component is {billing_type}-billed; only usage- and limit-billed components take reports"
             ),
+            // A server that keeps its version to itself was asked through `set_usage` instead:
+            // "server unknown ignores" would read as tally not knowing.
+            SkipReason::ServerIgnoresDate { version } if version == "unknown" => f.write_str(
+                "the server ignores `date` (it does not read the field; its version is not disclosed); past months cannot be reported; the current month was left untouched"
+            ),
             SkipReason::ServerIgnoresDate { version } => write!(
                 f,
                 "server {version} ignores `date`; past months cannot be reported; the current month was left untouched"
@@ -728,6 +733,23 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 
 #[cfg(test)]
 mod tests {
+    /// A server that hides its version but refused `date` is named as such, not as "server
+    /// unknown" (which read as tally not knowing).
+    #[test]
+    fn ignores_date_message_names_an_undisclosed_version_plainly() {
+        let hidden = SkipReason::ServerIgnoresDate {
+            version: "unknown".into(),
+        }
+        .to_string();
+        assert!(hidden.starts_with("the server ignores `date`"), "{hidden}");
+        assert!(!hidden.contains("server unknown"), "{hidden}");
+        let old = SkipReason::ServerIgnoresDate {
+            version: "7.0.8".into(),
+        }
+        .to_string();
+        assert!(old.starts_with("server 7.0.8 ignores `date`"), "{old}");
+    }
+
     use super::*;
     use std::str::FromStr;
 
