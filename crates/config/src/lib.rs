@@ -14,7 +14,7 @@ use tally_aggregate::{AccountMapping, ComponentRule, UnlistedAccounts};
 use tally_sources::csv::{CsvKind, CsvOptions, TimeFormat};
 use tally_sources::pbs::PbsOptions;
 use tally_sources::sacct::SacctOptions;
-use tally_sources::sacct_command::SacctCommandOptions;
+use tally_sources::sacct_command::{self, SacctCommandOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -147,6 +147,7 @@ struct RawSacctCommand {
     #[serde(default = "utc")]
     timezone: String,
     sacct_path: Option<String>,
+    sacctmgr_path: Option<String>,
     #[serde(default)]
     clusters: Vec<String>,
     #[serde(default)]
@@ -203,6 +204,8 @@ struct RawSacct {
     delimiter: Option<String>,
     fields: Option<Vec<String>>,
     resource_field: Option<String>,
+    /// The cluster of dumps without a Cluster column (part of a job's identity).
+    cluster: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -335,24 +338,43 @@ impl Config {
                             fields: s.fields,
                             timezone: zone(&key("timezone"), &s.timezone)?,
                             resource_field: s.resource_field.unwrap_or_else(|| "Account".into()),
+                            cluster: s.cluster.unwrap_or_default(),
                         }),
                     }
                 }
-                RawSource::SacctCommand(s) => Source {
-                    paths: Vec::new(),
-                    kind: SourceKind::SacctCommand(SacctCommandOptions {
-                        // A bare name is looked up on PATH; a path is relative to the config.
-                        sacct_path: match s.sacct_path {
-                            None => PathBuf::from("sacct"),
-                            Some(p) if !p.contains('/') => PathBuf::from(p),
-                            Some(p) => resolve(&p),
-                        },
-                        clusters: s.clusters,
-                        extra_args: s.extra_args,
-                        timezone: zone(&key("timezone"), &s.timezone)?,
-                        resource_field: s.resource_field.unwrap_or_else(|| "Account".into()),
-                    }),
-                },
+                RawSource::SacctCommand(s) => {
+                    // A bare name is looked up on PATH; a path is relative to the config.
+                    let program = |p: String| {
+                        if p.contains('/') {
+                            resolve(&p)
+                        } else {
+                            PathBuf::from(p)
+                        }
+                    };
+                    sacct_command::check_extra_args(&s.extra_args)
+                        .map_err(|e| invalid(&key("extra_args"), e.to_string()))?;
+                    if let Some(c) = s.clusters.iter().find(|c| {
+                        c.trim().is_empty() || c.contains(',') || c.trim() != c.as_str()
+                    }) {
+                        return Err(invalid(
+                            &key("clusters"),
+                            format!("{c:?} is not a cluster name (one name per entry)"),
+                        ));
+                    }
+                    Source {
+                        paths: Vec::new(),
+                        kind: SourceKind::SacctCommand(SacctCommandOptions {
+                            sacct_path: program(s.sacct_path.unwrap_or_else(|| "sacct".into())),
+                            sacctmgr_path: s.sacctmgr_path.map(program),
+                            clusters: s.clusters,
+                            extra_args: s.extra_args,
+                            timezone: zone(&key("timezone"), &s.timezone)?,
+                            resource_field: s
+                                .resource_field
+                                .unwrap_or_else(|| "Account".into()),
+                        }),
+                    }
+                }
                 RawSource::Pbs(s) => {
                     check_paths(&s.paths)?;
                     Source {
