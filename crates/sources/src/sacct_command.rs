@@ -335,7 +335,8 @@ impl std::fmt::Display for ClusterAuthority {
                 write!(f, "`{} list clusters`", p.display())
             }
             ClusterAuthority::SacctOutput => f.write_str(
-                "sacct's answer (no sacctmgr to ask; the clusters of the jobs it returned)",
+                "sacct's answer (no sacctmgr to ask, set `sacctmgr_path`; the clusters of the \
+                 jobs it returned for the window, where an idle cluster looks unknown too)",
             ),
         }
     }
@@ -555,4 +556,78 @@ fn run_sacct(
     }
     warn_lines(&shown, &stderr_text);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn every_spelling_of_a_contract_option_is_refused() {
+        for (given, culprit) in [
+            (&["--units=G"][..], "--units=G"),
+            (&["--units", "G"], "--units"),
+            (&["--un=M"], "--un=M"),
+            (&["-n"], "-n"),
+            (&["-vn"], "-vn"),
+            (&["-A", "a", "-P"], "-P"),
+            (&["-Aa,b", "-X"], "-X"),
+            (&["--fo=JobID"], "--fo=JobID"),
+            (&["--fields=JobID"], "--fields=JobID"),
+            (&["-oJobID"], "-oJobID"),
+            (&["--delim=;"], "--delim=;"),
+            (&["--end", "now"], "--end"),
+            (&["-Snow"], "-Snow"),
+            (&["--trunc"], "--trunc"),
+            (&["--json=v0.0.38"], "--json=v0.0.38"),
+            (&["--cluster=x"], "--cluster=x"),
+            (&["--no"], "--no"),
+            (&["--partition"], "--partition"),
+            (&["--verbose=2"], "--verbose=2"),
+            (&["-Z"], "-Z"),
+            (&["--"], "--"),
+            (&["gpu"], "gpu"),
+        ] {
+            let err = check_extra_args(&args(given)).expect_err(&format!("{given:?}"));
+            assert_eq!(err.arg, culprit, "{given:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn filters_pass_with_their_values_in_every_spelling() {
+        for given in [
+            &["--partition=gpu"][..],
+            &["--partition", "-n"], // a value, however it looks
+            &["-r", "gpu", "-A", "a,b"],
+            &["-rgpu", "-vv"],
+            &["--acc=a", "--qos", "normal", "--local", "--whole-hetjob=yes"],
+            &["-u", "alice", "--user=bob", "-N", "node[1-2]", "--name", "x"],
+        ] {
+            assert_eq!(check_extra_args(&args(given)), Ok(()), "{given:?}");
+        }
+    }
+
+    #[test]
+    fn resource_field_is_asked_for_once() {
+        let mut opts = SacctCommandOptions::default();
+        assert_eq!(format_list(&opts), FORMAT);
+        opts.resource_field = "account".into();
+        assert_eq!(format_list(&opts), FORMAT);
+        opts.resource_field = "WCKey".into();
+        assert_eq!(format_list(&opts), format!("{FORMAT},WCKey"));
+    }
+
+    #[test]
+    fn sacctmgr_is_looked_for_beside_sacct() {
+        let mut opts = SacctCommandOptions::default();
+        assert_eq!(opts.sacctmgr(), PathBuf::from("sacctmgr"));
+        opts.sacct_path = PathBuf::from("/opt/slurm/bin/sacct");
+        assert_eq!(opts.sacctmgr(), PathBuf::from("/opt/slurm/bin/sacctmgr"));
+        opts.sacctmgr_path = Some(PathBuf::from("/usr/bin/sacctmgr"));
+        assert_eq!(opts.sacctmgr(), PathBuf::from("/usr/bin/sacctmgr"));
+    }
 }
