@@ -295,13 +295,18 @@ fn an_as_of_before_the_window_is_a_usage_error() {
     fake_slurm(&dir, &cat_dump(), Some(&["tallytest"]));
     let cfg = live_config(&dir, &["tallytest"], "");
     let out = run(tally()
-        .args(["collect", "--from", "2026-11", "--as-of", "2026-10-20T00:00:00Z"])
+        .args([
+            "collect",
+            "--from",
+            "2026-11",
+            "--as-of",
+            "2026-10-20T00:00:00Z",
+        ])
         .arg("--config")
         .arg(&cfg));
     out.expect_code(2);
     assert!(
-        out.stderr.contains("--as-of 2026-10-20T00:00:00+00:00")
-            && out.stderr.contains("2026-11"),
+        out.stderr.contains("--as-of 2026-10-20T00:00:00+00:00") && out.stderr.contains("2026-11"),
         "{}",
         out.stderr
     );
@@ -372,7 +377,9 @@ fn the_same_job_in_a_full_and_a_minimal_dump_is_refused_naming_both_files() {
         out.stderr.contains("job 5 ")
             && out.stderr.contains("full/a.txt:2")
             && out.stderr.contains("minimal/b.txt:2")
-            && out.stderr.contains("b.txt has no Cluster, JobIDRaw, Submit column"),
+            && out
+                .stderr
+                .contains("b.txt has no Cluster, JobIDRaw, Submit column"),
         "{}",
         out.stderr
     );

@@ -1207,7 +1207,11 @@ fn the_live_source_checks_its_clusters_against_the_real_slurm() {
         sacctmgr.display(),
         j.cluster.cluster
     );
-    assert!(out.stderr.contains(&said), "{said}\nnot in:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains(&said),
+        "{said}\nnot in:\n{}",
+        out.stderr
+    );
 
     let (shim, log) = logging_shim(&dir);
     std::fs::remove_file(shim.with_file_name("sacctmgr")).unwrap();

@@ -160,3 +160,94 @@ impl IdentityCheck {
 fn differ<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
     matches!((a, b), (Some(a), Some(b)) if a != b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: JobIdentity = JobIdentity::FULL;
+    const NO_RAW: JobIdentity = JobIdentity {
+        cluster: true,
+        job_id_raw: false,
+        submit: true,
+    };
+
+    fn files(kinds: &[JobIdentity]) -> Vec<Option<IdentityFile>> {
+        kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                Some(IdentityFile {
+                    path: PathBuf::from(format!("d{i}.txt")),
+                    identity: *k,
+                })
+            })
+            .collect()
+    }
+
+    /// Feeds (file, cluster, key, JobID, submit) records; the key is made as the aggregator
+    /// makes it (numeric keys only here).
+    fn feed(check: &mut IdentityCheck, records: &[(u32, &str, &str, &str, Option<i64>)]) {
+        for (line, &(file, cluster, key, job_id, submit)) in records.iter().enumerate() {
+            let cluster_id = u32::from(cluster == "b");
+            let numeric = key.parse::<u64>().ok();
+            let r = JobRecord {
+                cluster,
+                key,
+                job_id,
+                submit,
+                account: "a",
+                user: "u",
+                start: 0,
+                end: Some(1),
+                quantities: &[],
+                file_index: file,
+                line: line as u64 + 1,
+            };
+            let key = JobKey::new(cluster_id, numeric, submit, || 7);
+            check.see(&r, cluster_id, key);
+        }
+    }
+
+    #[test]
+    fn dumps_with_the_same_columns_need_no_check() {
+        assert!(IdentityCheck::new(files(&[FULL, FULL])).is_none());
+        assert!(IdentityCheck::new(vec![None, None]).is_none());
+        assert!(IdentityCheck::new(files(&[FULL, NO_RAW])).is_some());
+    }
+
+    /// The second run of a requeued array task, from a dump without JobIDRaw, is compared
+    /// with every run the full dump had, not only the first.
+    #[test]
+    fn a_requeued_run_is_matched_against_every_earlier_run() {
+        let mut check = IdentityCheck::new(files(&[FULL, NO_RAW])).unwrap();
+        feed(
+            &mut check,
+            &[
+                (0, "a", "130", "123_4", Some(10)),
+                (0, "a", "130", "123_4", Some(20)),
+                (1, "a", "123_4", "123_4", Some(20)),
+            ],
+        );
+        let c = check.conflict().expect("a conflict");
+        assert_eq!((c.first_line, c.second_line), (2, 3));
+        assert_eq!(c.lacking, "d1.txt has no JobIDRaw column");
+    }
+
+    #[test]
+    fn records_told_apart_by_cluster_or_submit_or_sharing_the_key_are_no_conflict() {
+        let mut check = IdentityCheck::new(files(&[FULL, NO_RAW])).unwrap();
+        feed(
+            &mut check,
+            &[
+                (0, "a", "5", "5", Some(10)),
+                // Same key: the job table already counts it once.
+                (1, "a", "5", "5", Some(10)),
+                // Another cluster's job 5, another submission of job 5.
+                (1, "b", "5", "5", Some(10)),
+                (1, "a", "5", "5", Some(30)),
+            ],
+        );
+        assert!(check.conflict().is_none());
+    }
+}

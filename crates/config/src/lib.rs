@@ -353,9 +353,11 @@ impl Config {
                     };
                     sacct_command::check_extra_args(&s.extra_args)
                         .map_err(|e| invalid(&key("extra_args"), e.to_string()))?;
-                    if let Some(c) = s.clusters.iter().find(|c| {
-                        c.trim().is_empty() || c.contains(',') || c.trim() != c.as_str()
-                    }) {
+                    if let Some(c) = s
+                        .clusters
+                        .iter()
+                        .find(|c| c.trim().is_empty() || c.contains(',') || c.trim() != c.as_str())
+                    {
                         return Err(invalid(
                             &key("clusters"),
                             format!("{c:?} is not a cluster name (one name per entry)"),
@@ -369,9 +371,7 @@ impl Config {
                             clusters: s.clusters,
                             extra_args: s.extra_args,
                             timezone: zone(&key("timezone"), &s.timezone)?,
-                            resource_field: s
-                                .resource_field
-                                .unwrap_or_else(|| "Account".into()),
+                            resource_field: s.resource_field.unwrap_or_else(|| "Account".into()),
                         }),
                     }
                 }
@@ -666,6 +666,48 @@ factor = "0.0009765625"           # decimal string, default "1"; multiplies afte
         assert!(e.contains("run.previous_month_days"), "{e}");
         let e = err(&format!("{ISSUE_EXAMPLE}\n[run]\nprevious_days = 5\n"));
         assert!(e.contains("previous_days"), "{e}");
+    }
+
+    #[test]
+    fn live_sacct_keys_are_checked_when_the_config_is_read() {
+        let live = |extra: &str| {
+            format!(
+                "[[sources]]\nformat = \"sacct-command\"\nsacct_path = \"/opt/slurm/bin/sacct\"\n{extra}\n[components.cpu]\ntres = \"cpu\"\n"
+            )
+        };
+        let e = err(&live("extra_args = [\"--partition=gpu\", \"--units=G\"]"));
+        assert!(
+            e.contains("sources[0].extra_args")
+                && e.contains("\"--units=G\"")
+                && e.contains("memory"),
+            "{e}"
+        );
+        let e = err(&live("clusters = [\"a,b\"]"));
+        assert!(
+            e.contains("sources[0].clusters") && e.contains("a,b"),
+            "{e}"
+        );
+        let c = Config::from_toml(
+            &live("sacctmgr_path = \"bin/sacctmgr\""),
+            Path::new("/etc/tally/t.toml"),
+        )
+        .unwrap();
+        let SourceKind::SacctCommand(s) = &c.sources[0].kind else {
+            panic!("a live source")
+        };
+        assert_eq!(s.sacctmgr(), Path::new("/etc/tally/bin/sacctmgr"));
+        let c = Config::from_toml(
+            &ISSUE_EXAMPLE.replace(
+                "paths = [\"records/*.txt\"] ",
+                "cluster = \"hpc1\"\npaths = [\"records/*.txt\"] ",
+            ),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let SourceKind::Sacct(s) = &c.sources[0].kind else {
+            panic!("a sacct source")
+        };
+        assert_eq!(s.cluster, "hpc1");
     }
 
     #[test]

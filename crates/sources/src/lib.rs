@@ -184,6 +184,10 @@ pub enum SourceError {
 /// `cluster "a"` or `clusters "a", "b"`.
 fn quoted(names: &[String]) -> String {
     let list: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
-    let noun = if names.len() == 1 { "cluster" } else { "clusters" };
+    let noun = if names.len() == 1 {
+        "cluster"
+    } else {
+        "clusters"
+    };
     format!("{noun} {}", list.join(", "))
 }

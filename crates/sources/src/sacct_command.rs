@@ -269,9 +269,14 @@ pub fn check_extra_args(args: &[String]) -> Result<(), RefusedArgument> {
                 let option = SACCT_OPTIONS
                     .iter()
                     .find(|o| o.short == Some(letter))
-                    .ok_or_else(|| refuse(arg, format!("-{letter} is not a sacct option tally knows")))?;
+                    .ok_or_else(|| {
+                        refuse(arg, format!("-{letter} is not a sacct option tally knows"))
+                    })?;
                 if let Some(why) = option.refused {
-                    return Err(refuse(arg, format!("-{letter} (--{}): {why}", option.long[0])));
+                    return Err(refuse(
+                        arg,
+                        format!("-{letter} (--{}): {why}", option.long[0]),
+                    ));
                 }
                 if option.takes == Takes::Value {
                     // The rest of the word is the value, or the next argument is.
@@ -388,13 +393,21 @@ fn warn_lines(command: &str, stderr: &str) {
 /// format=Cluster`), or `None` when no sacctmgr can be started (then sacct's own answer is
 /// used, see [`read`]).
 pub fn known_clusters(opts: &SacctCommandOptions) -> Result<Option<Vec<String>>, SourceError> {
-    let args = ["--parsable2", "--noheader", "list", "clusters", "format=Cluster"];
-    Ok(run_client(&opts.sacctmgr(), &args, opts.timezone)?.map(|text| {
-        text.lines()
-            .map(|l| l.trim().trim_end_matches('|').to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
-    }))
+    let args = [
+        "--parsable2",
+        "--noheader",
+        "list",
+        "clusters",
+        "format=Cluster",
+    ];
+    Ok(
+        run_client(&opts.sacctmgr(), &args, opts.timezone)?.map(|text| {
+            text.lines()
+                .map(|l| l.trim().trim_end_matches('|').to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
+        }),
+    )
 }
 
 /// The configured clusters missing from `known`, as an error naming them and the known ones.
@@ -604,8 +617,22 @@ mod tests {
             &["--partition", "-n"], // a value, however it looks
             &["-r", "gpu", "-A", "a,b"],
             &["-rgpu", "-vv"],
-            &["--acc=a", "--qos", "normal", "--local", "--whole-hetjob=yes"],
-            &["-u", "alice", "--user=bob", "-N", "node[1-2]", "--name", "x"],
+            &[
+                "--acc=a",
+                "--qos",
+                "normal",
+                "--local",
+                "--whole-hetjob=yes",
+            ],
+            &[
+                "-u",
+                "alice",
+                "--user=bob",
+                "-N",
+                "node[1-2]",
+                "--name",
+                "x",
+            ],
         ] {
             assert_eq!(check_extra_args(&args(given)), Ok(()), "{given:?}");
         }
