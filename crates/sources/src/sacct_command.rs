@@ -411,8 +411,8 @@ pub fn known_clusters(opts: &SacctCommandOptions) -> Result<Option<Vec<String>>,
 }
 
 /// The configured clusters missing from `known`, as an error naming them and the known ones.
-/// Cluster names compare exactly: Slurm stores them in lower case and its per-cluster tables
-/// are named after them.
+/// Names compare ignoring ASCII case, as sacct does (`--clusters=TALLYTEST` reads the
+/// cluster `tallytest`).
 fn check_clusters(
     configured: &[String],
     known: &[String],
@@ -420,7 +420,7 @@ fn check_clusters(
 ) -> Result<(), SourceError> {
     let unknown: Vec<String> = configured
         .iter()
-        .filter(|c| !known.contains(c))
+        .filter(|c| !known.iter().any(|k| k.eq_ignore_ascii_case(c)))
         .cloned()
         .collect();
     if unknown.is_empty() {
@@ -646,6 +646,20 @@ mod tests {
         assert_eq!(format_list(&opts), FORMAT);
         opts.resource_field = "WCKey".into();
         assert_eq!(format_list(&opts), format!("{FORMAT},WCKey"));
+    }
+
+    #[test]
+    fn clusters_compare_as_sacct_compares_them() {
+        let known = ["tallytest".to_string(), "other".to_string()];
+        let by = || ClusterAuthority::SacctOutput;
+        assert!(check_clusters(&["TallyTest".into()], &known, by()).is_ok());
+        let err = check_clusters(&["tallytest".into(), "tallytset".into()], &known, by())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cluster \"tallytset\" not known") && err.contains(": other, tallytest)"),
+            "{err}"
+        );
     }
 
     #[test]
