@@ -475,36 +475,29 @@ pub fn read(
     file_index: u32,
     sink: &mut dyn RecordSink,
 ) -> Result<SourceStats, SourceError> {
-    let from_sacctmgr = if opts.clusters.is_empty() {
+    if opts.clusters.is_empty() {
         // sacct then reads the cluster of its own slurm.conf: known by definition.
-        None
-    } else {
-        let known = known_clusters(opts)?;
-        if let Some(known) = &known {
-            check_clusters(
-                &opts.clusters,
-                known,
-                ClusterAuthority::Sacctmgr(opts.sacctmgr()),
-            )?;
-        } else {
-            tracing::warn!(
-                sacctmgr = %opts.sacctmgr().display(),
-                "sacctmgr not found: the configured clusters are checked against the jobs sacct returns"
-            );
-        }
-        Some(known.is_some())
-    };
-    if from_sacctmgr == Some(false) {
-        let mut seen = SeenClusters {
-            inner: sink,
-            seen: Vec::new(),
-        };
-        let stats = run_sacct(opts, start, end, file_index, &mut seen)?;
-        check_clusters(&opts.clusters, &seen.seen, ClusterAuthority::SacctOutput)?;
-        Ok(stats)
-    } else {
-        run_sacct(opts, start, end, file_index, sink)
+        return run_sacct(opts, start, end, file_index, sink);
     }
+    if let Some(known) = known_clusters(opts)? {
+        check_clusters(
+            &opts.clusters,
+            &known,
+            ClusterAuthority::Sacctmgr(opts.sacctmgr()),
+        )?;
+        return run_sacct(opts, start, end, file_index, sink);
+    }
+    tracing::warn!(
+        sacctmgr = %opts.sacctmgr().display(),
+        "sacctmgr not found: the configured clusters are checked against the jobs sacct returns"
+    );
+    let mut seen = SeenClusters {
+        inner: sink,
+        seen: Vec::new(),
+    };
+    let stats = run_sacct(opts, start, end, file_index, &mut seen)?;
+    check_clusters(&opts.clusters, &seen.seen, ClusterAuthority::SacctOutput)?;
+    Ok(stats)
 }
 
 fn run_sacct(
