@@ -856,7 +856,8 @@ fn real_sacct() -> PathBuf {
         .expect("sacct on PATH")
 }
 
-/// A sacct that logs its environment's TZ and argv, then execs the real one.
+/// A sacct that logs its environment's TZ and argv, then execs the real one; the real sacctmgr
+/// beside it (tally looks for sacctmgr beside sacct to check the configured clusters).
 fn logging_shim(dir: &TestDir) -> (PathBuf, PathBuf) {
     let log = dir.path().join("sacct-argv.log");
     let shim = dir.write(
@@ -868,6 +869,10 @@ fn logging_shim(dir: &TestDir) -> (PathBuf, PathBuf) {
         ),
     );
     std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let sacctmgr = shim.with_file_name("sacctmgr");
+    if !sacctmgr.exists() {
+        std::os::unix::fs::symlink(real_sacct().with_file_name("sacctmgr"), sacctmgr).unwrap();
+    }
     (shim, log)
 }
 
@@ -1170,8 +1175,67 @@ fn nothing_is_counted_twice() {
     assert!(second.0.keys().all(|k| k.1 == period(this)));
 }
 
-/// A cluster whose slurmdbd cannot be reached: exit code 1, and a message that names the sacct
-/// command and carries sacct's own error.
+/// The live source checks its clusters against the real Slurm: the configured cluster passes
+/// the real `sacctmgr`; a typo exits 2 before sacct runs, naming it and the cluster Slurm
+/// knows. Without a sacctmgr beside sacct (the logging shim), sacct's own answer (a header,
+/// exit 0, for an unknown cluster) is the judge and refuses the typo the same way.
+#[test]
+fn the_live_source_checks_its_clusters_against_the_real_slurm() {
+    let Some(j) = jobs() else { return };
+    let dir = TestDir::new();
+    let (_, this) = months(j);
+    let real = real_sacct();
+    let sacctmgr = real.with_file_name("sacctmgr");
+    assert!(sacctmgr.is_file(), "{} beside sacct", sacctmgr.display());
+
+    let ok = config(&dir, &[live_source(&real, &j.cluster.cluster)]);
+    let out = collect(j, &j.cluster.slurm_conf, &ok, this, this);
+    out.expect_code(0);
+    assert!(
+        out.json()["records"]["jobs"].as_u64().unwrap() >= 15,
+        "{}",
+        out.stdout
+    );
+
+    let typo = config(&dir, &[live_source(&real, "tallytset")]);
+    let out = collect(j, &j.cluster.slurm_conf, &typo, this, this);
+    out.expect_code(2);
+    assert!(out.stdout.is_empty(), "nothing reported: {}", out.stdout);
+    let said = format!(
+        "sacct-command: cluster \"tallytset\" not known to Slurm (`clusters` in the config; \
+         known according to `{} list clusters`: {})",
+        sacctmgr.display(),
+        j.cluster.cluster
+    );
+    assert!(
+        out.stderr.contains(&said),
+        "{said}\nnot in:\n{}",
+        out.stderr
+    );
+
+    let (shim, log) = logging_shim(&dir);
+    std::fs::remove_file(shim.with_file_name("sacctmgr")).unwrap();
+    let typo = config(&dir, &[live_source(&shim, "tallytset")]);
+    let out = collect(j, &j.cluster.slurm_conf, &typo, this, this);
+    out.expect_code(2);
+    assert!(out.stdout.is_empty(), "nothing reported: {}", out.stdout);
+    assert!(
+        out.stderr.contains("sacctmgr not found")
+            && out.stderr.contains(
+                "cluster \"tallytset\" not known to Slurm (`clusters` in the config; known \
+                 according to sacct's answer (no sacctmgr to ask, set `sacctmgr_path`; the \
+                 clusters of the jobs it returned for the window, where an idle cluster looks \
+                 unknown too): none)"
+            ),
+        "{}",
+        out.stderr
+    );
+    let logged = std::fs::read_to_string(&log).expect("the shim ran");
+    assert!(logged.contains("--clusters=tallytset\n"), "{logged}");
+}
+
+/// A cluster whose slurmdbd cannot be reached: exit code 1, and a message that names the Slurm
+/// command (sacctmgr, asked first for the configured clusters) and carries its own error.
 #[test]
 fn a_cluster_that_is_down_fails_clearly() {
     let Some(j) = jobs() else { return };

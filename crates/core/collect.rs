@@ -2,10 +2,12 @@
 
 use anyhow::Context;
 use chrono::Utc;
-use tally_aggregate::{AggregateOptions, Aggregator, Collection};
+use tally_aggregate::{AggregateOptions, Aggregator, Collection, IdentityFile};
 use tally_config::{Config, SourceKind};
 use tally_model::{BillingMonth, MonthRange};
-use tally_sources::{csv, expand_paths, pbs, sacct, sacct_command, RecordSink, SourceStats};
+use tally_sources::{
+    csv, expand_paths, pbs, sacct, sacct_command, JobIdentity, RecordSink, SourceStats,
+};
 
 use crate::args::{CollectArgs, CollectionArgs};
 use crate::exit::{Exit, UsageError};
@@ -30,6 +32,20 @@ pub fn window(config: &Config, args: &CollectionArgs) -> anyhow::Result<Window> 
         current
     });
     let range = MonthRange::new(from, to).map_err(|e| UsageError(e.to_string()))?;
+    let start = range.from.start(config.billing_timezone);
+    if as_of <= start {
+        // Nothing could count: every job after --as-of is ignored. A live sacct would be
+        // asked for a window that ends before it starts.
+        return Err(UsageError(format!(
+            "--as-of {} is not after the start of the first month asked for ({}, from {} in {}): \
+             nothing could be counted; give a later --as-of or an earlier --from",
+            as_of.to_rfc3339(),
+            range.from,
+            start.with_timezone(&config.billing_timezone).to_rfc3339(),
+            config.billing_timezone
+        ))
+        .into());
+    }
     Ok(Window { range, as_of })
 }
 
@@ -45,9 +61,41 @@ pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
         keep_invalid: KEEP_INVALID,
         user_usage: config.user_usage,
     });
+    // Every source's files first (a missing file stops the run before anything is read),
+    // then the identity columns of each job dump, so that one job is never counted twice
+    // under two identities.
+    let mut inputs: Vec<Vec<std::path::PathBuf>> = Vec::new();
+    let mut identities: Vec<Option<IdentityFile>> = Vec::new();
+    for (i, source) in config.sources.iter().enumerate() {
+        let what = || format!("source {} of {}", i + 1, config.path.display());
+        let files = match &source.kind {
+            SourceKind::SacctCommand(_) => {
+                identities.push(Some(IdentityFile {
+                    path: sacct_command_name(config, i),
+                    identity: JobIdentity::FULL,
+                }));
+                Vec::new()
+            }
+            kind => {
+                let files = expand_paths(&config.base_dir, &source.paths).with_context(what)?;
+                for path in &files {
+                    identities.push(match kind {
+                        SourceKind::Sacct(opts) => Some(IdentityFile {
+                            path: path.clone(),
+                            identity: sacct::identity(path, opts)?,
+                        }),
+                        _ => None,
+                    });
+                }
+                files
+            }
+        };
+        inputs.push(files);
+    }
+    agg.check_identities(identities);
     let mut file_index = 0u32;
     let sink = &mut agg as &mut dyn RecordSink;
-    for (i, source) in config.sources.iter().enumerate() {
+    for (i, (source, files)) in config.sources.iter().zip(&inputs).enumerate() {
         let what = || format!("source {} of {}", i + 1, config.path.display());
         if let SourceKind::SacctCommand(opts) = &source.kind {
             let start = window.range.from.start(config.billing_timezone);
@@ -63,8 +111,7 @@ pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
             stats_total += stats;
             continue;
         }
-        let files = expand_paths(&config.base_dir, &source.paths).with_context(what)?;
-        for path in &files {
+        for path in files {
             tracing::debug!(file = %path.display(), "reading");
             let file = std::fs::File::open(path)
                 .with_context(|| format!("cannot open {}", path.display()))?;
@@ -78,8 +125,20 @@ pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
             file_index += 1;
         }
     }
+    if let Some(conflict) = agg.identity_conflict() {
+        return Err(conflict.clone().into());
+    }
     agg.add_source_stats(stats_total);
     Ok(agg.finish())
+}
+
+/// How a live sacct source is named in messages.
+fn sacct_command_name(config: &Config, index: usize) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!(
+        "sacct-command (source {} of {})",
+        index + 1,
+        config.path.display()
+    ))
 }
 
 pub fn run(args: &CollectArgs) -> anyhow::Result<Exit> {

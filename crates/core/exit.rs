@@ -41,11 +41,16 @@ pub fn classify(err: &anyhow::Error) -> Exit {
         if let Some(code) = crate::ops::exit_code(cause) {
             return code;
         }
-        if cause.is::<tally_config::ConfigError>() || cause.is::<tally_sources::FileListError>() {
+        if cause.is::<tally_config::ConfigError>()
+            || cause.is::<tally_sources::FileListError>()
+            || cause.is::<tally_aggregate::IdentityConflict>()
+        {
             return Exit::Config;
         }
         if let Some(
-            tally_sources::SourceError::Format { .. } | tally_sources::SourceError::Files(_),
+            tally_sources::SourceError::Format { .. }
+            | tally_sources::SourceError::Files(_)
+            | tally_sources::SourceError::UnknownClusters { .. },
         ) = cause.downcast_ref::<tally_sources::SourceError>()
         {
             return Exit::Config;

@@ -10,6 +10,7 @@ use tally_model::{
 };
 use tally_sources::{AmountRecord, AmountWhen, JobRecord, RecordSink, SourceStats};
 
+use crate::identity::{IdentityCheck, IdentityConflict, IdentityFile};
 use crate::intern::Interner;
 use crate::jobs::{JobKey, JobTable, Upsert};
 
@@ -177,6 +178,8 @@ pub struct Aggregator {
     accounts: Interner,
     invalid: Vec<InvalidRecord>,
     counts: RecordCounts,
+    /// Built only when the collection's dumps carry different identity columns.
+    identity: Option<IdentityCheck>,
 }
 
 impl Aggregator {
@@ -200,7 +203,20 @@ impl Aggregator {
             accounts: Interner::default(),
             invalid: Vec::new(),
             counts: RecordCounts::default(),
+            identity: None,
         }
+    }
+
+    /// Declares the job dumps about to be read (by file index; `None` for other inputs) so
+    /// that a job met in two dumps with different identity columns is not counted twice
+    /// unnoticed (see [`IdentityConflict`]). Costs nothing when all dumps carry the same.
+    pub fn check_identities(&mut self, files: Vec<Option<IdentityFile>>) {
+        self.identity = IdentityCheck::new(files);
+    }
+
+    /// The first job found in two dumps that identify it differently, if any.
+    pub fn identity_conflict(&self) -> Option<&IdentityConflict> {
+        self.identity.as_ref().and_then(IdentityCheck::conflict)
     }
 
     /// Adds what a source read to the summary.
@@ -392,6 +408,9 @@ impl RecordSink for Aggregator {
 
     fn record(&mut self, r: &JobRecord<'_>) {
         let key = self.key(r);
+        if let Some(check) = &mut self.identity {
+            check.see(r, self.clusters.id(r.cluster), key);
+        }
         let account = self.accounts.id(r.account);
         let user = self.users.id(r.user);
         if self

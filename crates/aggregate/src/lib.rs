@@ -10,6 +10,7 @@
 //!   month boundaries, splitting input files or reordering lines cannot change a total.
 
 mod aggregator;
+mod identity;
 mod intern;
 mod jobs;
 
@@ -17,3 +18,4 @@ pub use aggregator::{
     split_exactly, AccountMapping, AggregateOptions, Aggregator, Collection, ComponentRule,
     RecordCounts, UnlistedAccounts, UnmappedAccount, UNKNOWN_USER,
 };
+pub use identity::{IdentityConflict, IdentityFile};

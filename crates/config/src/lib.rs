@@ -14,7 +14,7 @@ use tally_aggregate::{AccountMapping, ComponentRule, UnlistedAccounts};
 use tally_sources::csv::{CsvKind, CsvOptions, TimeFormat};
 use tally_sources::pbs::PbsOptions;
 use tally_sources::sacct::SacctOptions;
-use tally_sources::sacct_command::SacctCommandOptions;
+use tally_sources::sacct_command::{self, SacctCommandOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -196,6 +196,7 @@ struct RawSacctCommand {
     #[serde(default = "utc")]
     timezone: String,
     sacct_path: Option<String>,
+    sacctmgr_path: Option<String>,
     #[serde(default)]
     clusters: Vec<String>,
     #[serde(default)]
@@ -252,6 +253,8 @@ struct RawSacct {
     delimiter: Option<String>,
     fields: Option<Vec<String>>,
     resource_field: Option<String>,
+    /// The cluster of dumps without a Cluster column (part of a job's identity).
+    cluster: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -384,24 +387,43 @@ impl Config {
                             fields: s.fields,
                             timezone: zone(&key("timezone"), &s.timezone)?,
                             resource_field: s.resource_field.unwrap_or_else(|| "Account".into()),
+                            cluster: s.cluster.unwrap_or_default(),
                         }),
                     }
                 }
-                RawSource::SacctCommand(s) => Source {
-                    paths: Vec::new(),
-                    kind: SourceKind::SacctCommand(SacctCommandOptions {
-                        // A bare name is looked up on PATH; a path is relative to the config.
-                        sacct_path: match s.sacct_path {
-                            None => PathBuf::from("sacct"),
-                            Some(p) if !p.contains('/') => PathBuf::from(p),
-                            Some(p) => resolve(&p),
-                        },
-                        clusters: s.clusters,
-                        extra_args: s.extra_args,
-                        timezone: zone(&key("timezone"), &s.timezone)?,
-                        resource_field: s.resource_field.unwrap_or_else(|| "Account".into()),
-                    }),
-                },
+                RawSource::SacctCommand(s) => {
+                    // A bare name is looked up on PATH; a path is relative to the config.
+                    let program = |p: String| {
+                        if p.contains('/') {
+                            resolve(&p)
+                        } else {
+                            PathBuf::from(p)
+                        }
+                    };
+                    sacct_command::check_extra_args(&s.extra_args)
+                        .map_err(|e| invalid(&key("extra_args"), e.to_string()))?;
+                    if let Some(c) = s
+                        .clusters
+                        .iter()
+                        .find(|c| c.trim().is_empty() || c.contains(',') || c.trim() != c.as_str())
+                    {
+                        return Err(invalid(
+                            &key("clusters"),
+                            format!("{c:?} is not a cluster name (one name per entry)"),
+                        ));
+                    }
+                    Source {
+                        paths: Vec::new(),
+                        kind: SourceKind::SacctCommand(SacctCommandOptions {
+                            sacct_path: program(s.sacct_path.unwrap_or_else(|| "sacct".into())),
+                            sacctmgr_path: s.sacctmgr_path.map(program),
+                            clusters: s.clusters,
+                            extra_args: s.extra_args,
+                            timezone: zone(&key("timezone"), &s.timezone)?,
+                            resource_field: s.resource_field.unwrap_or_else(|| "Account".into()),
+                        }),
+                    }
+                }
                 RawSource::Pbs(s) => {
                     check_paths(&s.paths)?;
                     Source {
@@ -722,6 +744,48 @@ factor = "0.0009765625"           # decimal string, default "1"; multiplies afte
         assert!(e.contains("run.previous_month_days"), "{e}");
         let e = err(&format!("{ISSUE_EXAMPLE}\n[run]\nprevious_days = 5\n"));
         assert!(e.contains("previous_days"), "{e}");
+    }
+
+    #[test]
+    fn live_sacct_keys_are_checked_when_the_config_is_read() {
+        let live = |extra: &str| {
+            format!(
+                "[[sources]]\nformat = \"sacct-command\"\nsacct_path = \"/opt/slurm/bin/sacct\"\n{extra}\n[components.cpu]\ntres = \"cpu\"\n"
+            )
+        };
+        let e = err(&live("extra_args = [\"--partition=gpu\", \"--units=G\"]"));
+        assert!(
+            e.contains("sources[0].extra_args")
+                && e.contains("\"--units=G\"")
+                && e.contains("memory"),
+            "{e}"
+        );
+        let e = err(&live("clusters = [\"a,b\"]"));
+        assert!(
+            e.contains("sources[0].clusters") && e.contains("a,b"),
+            "{e}"
+        );
+        let c = Config::from_toml(
+            &live("sacctmgr_path = \"bin/sacctmgr\""),
+            Path::new("/etc/tally/t.toml"),
+        )
+        .unwrap();
+        let SourceKind::SacctCommand(s) = &c.sources[0].kind else {
+            panic!("a live source")
+        };
+        assert_eq!(s.sacctmgr(), Path::new("/etc/tally/bin/sacctmgr"));
+        let c = Config::from_toml(
+            &ISSUE_EXAMPLE.replace(
+                "paths = [\"records/*.txt\"] ",
+                "cluster = \"hpc1\"\npaths = [\"records/*.txt\"] ",
+            ),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let SourceKind::Sacct(s) = &c.sources[0].kind else {
+            panic!("a sacct source")
+        };
+        assert_eq!(s.cluster, "hpc1");
     }
 
     #[test]

@@ -48,6 +48,38 @@ pub struct JobRecord<'a> {
     pub line: u64,
 }
 
+/// Which parts of a job's identity (Cluster, JobIDRaw, Submit) a dump carries. Two dumps that
+/// carry different parts give the same job different keys; the aggregator refuses to count
+/// such a job twice (see `tally_aggregate::IdentityConflict`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct JobIdentity {
+    /// A Cluster column, or a `cluster` configured for the source.
+    pub cluster: bool,
+    pub job_id_raw: bool,
+    pub submit: bool,
+}
+
+impl JobIdentity {
+    /// What `sacct-command` asks for.
+    pub const FULL: JobIdentity = JobIdentity {
+        cluster: true,
+        job_id_raw: true,
+        submit: true,
+    };
+
+    /// The identity columns this one has and `other` lacks.
+    pub fn lacking_in(&self, other: &JobIdentity) -> Vec<&'static str> {
+        [
+            (self.cluster && !other.cluster, "Cluster"),
+            (self.job_id_raw && !other.job_id_raw, "JobIDRaw"),
+            (self.submit && !other.submit, "Submit"),
+        ]
+        .into_iter()
+        .filter_map(|(lacks, name)| lacks.then_some(name))
+        .collect()
+    }
+}
+
 /// When an amount record's usage happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AmountWhen {
@@ -134,4 +166,28 @@ pub enum SourceError {
     /// A command that produces records (live `sacct`) could not run or failed.
     #[error("{command}: {reason}")]
     Command { command: String, reason: String },
+    /// A live source's configured cluster that Slurm does not know (a typo bills nothing:
+    /// sacct answers an unknown cluster with a header and exit 0).
+    #[error(
+        "sacct-command: {} not known to Slurm (`clusters` in the config; known according to {authority}: {})",
+        quoted(unknown),
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    )]
+    UnknownClusters {
+        unknown: Vec<String>,
+        known: Vec<String>,
+        /// Who answered: sacctmgr or sacct's output.
+        authority: String,
+    },
+}
+
+/// `cluster "a"` or `clusters "a", "b"`.
+fn quoted(names: &[String]) -> String {
+    let list: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    let noun = if names.len() == 1 {
+        "cluster"
+    } else {
+        "clusters"
+    };
+    format!("{noun} {}", list.join(", "))
 }

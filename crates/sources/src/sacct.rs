@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use crate::lines::LineReader;
 use crate::time::LocalTimeParser;
 use crate::tres::{parse_quantity, TresKind};
-use crate::{InvalidRecord, JobRecord, RecordSink, SourceError, SourceStats};
+use crate::{InvalidRecord, JobIdentity, JobRecord, RecordSink, SourceError, SourceStats};
 
 /// How to read one family of sacct dumps.
 #[derive(Clone, Debug)]
@@ -30,6 +30,10 @@ pub struct SacctOptions {
     pub timezone: Tz,
     /// Column that names the Waldur-side owner of a job; `Account` by default.
     pub resource_field: String,
+    /// The cluster of every job of a dump without a Cluster column ("": unknown). Part of a
+    /// job's identity: with it, the same job from such a dump and from a dump with the
+    /// column is one job.
+    pub cluster: String,
 }
 
 impl Default for SacctOptions {
@@ -39,8 +43,43 @@ impl Default for SacctOptions {
             fields: None,
             timezone: Tz::UTC,
             resource_field: "Account".into(),
+            cluster: String::new(),
         }
     }
+}
+
+/// The identity columns of one dump, from its header (or `fields`), without reading further:
+/// the collection compares them across dumps before any record is read.
+pub fn identity(path: &Path, opts: &SacctOptions) -> Result<JobIdentity, SourceError> {
+    let file = File::open(path).map_err(|source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = Reader::new(path, 0, opts, &[]);
+    let mut lines = LineReader::new(file, 1 << 20);
+    loop {
+        match lines.next_line() {
+            Ok(Some(line)) if line.iter().all(u8::is_ascii_whitespace) => continue,
+            Ok(Some(line)) => {
+                reader.detect_columns(line)?;
+                break;
+            }
+            // An empty dump has no jobs: any identity will do.
+            Ok(None) => return Ok(JobIdentity::FULL),
+            Err(source) => {
+                return Err(SourceError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+    let cols = reader.columns.as_ref().expect("detect_columns sets them");
+    Ok(JobIdentity {
+        cluster: cols.cluster.is_some() || !opts.cluster.is_empty(),
+        job_id_raw: cols.job_id_raw.is_some(),
+        submit: cols.submit.is_some(),
+    })
 }
 
 /// Column positions of the fields tally reads.
@@ -347,7 +386,10 @@ impl<'o> Reader<'o> {
         line: &'l [u8],
         fields: &mut Fields,
         quantities: &mut [Option<Decimal>],
-    ) -> Result<JobRecord<'l>, Skip> {
+    ) -> Result<JobRecord<'l>, Skip>
+    where
+        'o: 'l,
+    {
         let cols = self
             .columns
             .as_ref()
@@ -461,7 +503,10 @@ impl<'o> Reader<'o> {
         }
         let raw = opt_field(cols.job_id_raw)?;
         Ok(JobRecord {
-            cluster: opt_field(cols.cluster)?,
+            cluster: match opt_field(cols.cluster)? {
+                "" => self.opts.cluster.as_str(),
+                named => named,
+            },
             key: if raw.is_empty() { job_id } else { raw },
             job_id,
             submit,
