@@ -196,8 +196,9 @@ impl Api {
             .http
             .get(self.url(path))
             .timeout(std::time::Duration::from_secs(10));
+        // inside the runtime: send() arms its timeout at once
         self.rt
-            .block_on(req.send())
+            .block_on(async move { req.send().await })
             .map(|r| r.status().as_u16())
             .map_err(|e| e.to_string())
     }
@@ -672,8 +673,12 @@ const PASSWORD: &str = "Real-waldur-2026-tally";
 /// (uuid, token) of a non-staff user, created on first use; cached for the test process.
 fn real_user(api: &Api, staff: &str, username: &str) -> (String, String) {
     static USERS: OnceLock<Mutex<BTreeMap<String, (String, String)>>> = OnceLock::new();
-    let cache = USERS.get_or_init(Default::default);
-    if let Some(found) = cache.lock().expect("users").get(username) {
+    // held throughout: two tests must not create the same user at once
+    let mut cache = USERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(found) = cache.get(username) {
         return found.clone();
     }
     let existing = api.list(&format!("users/?username={username}"), staff);
@@ -714,10 +719,7 @@ fn real_user(api: &Api, staff: &str, username: &str) -> (String, String) {
         Some(json!({"token_lifetime": null, "agree_with_policy": true})),
     );
     let simple_uuid = simple(&uuid);
-    cache
-        .lock()
-        .expect("users")
-        .insert(username.to_owned(), (simple_uuid.clone(), token.clone()));
+    cache.insert(username.to_owned(), (simple_uuid.clone(), token.clone()));
     (simple_uuid, token)
 }
 
