@@ -244,6 +244,13 @@ impl Outcome {
     }
 }
 
+/// Words of tally's own in a result's MESSAGE, marked as such: that column otherwise holds the
+/// server's words, and an operator must be able to tell which is which (e.g. when asking the
+/// server's operators about a message).
+pub fn tally_says(text: impl std::fmt::Display) -> String {
+    format!("tally: {text}")
+}
+
 /// Runs `op` on each object in order. A 401 stops the run (every further call would fail the
 /// same way) and is returned, so the exit code says "authentication" rather than "not done".
 pub async fn each<F, Fut>(uuids: &[Uuid], mut op: F) -> (Vec<Outcome>, Option<tally_waldur::Error>)

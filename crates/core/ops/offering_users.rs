@@ -2,7 +2,10 @@
 //! username (`marketplace_offering_users_create`) and listing those grants.
 
 use clap::{Args, Subcommand};
-use tally_waldur::{NewOfferingUser, ObjectRef, OfferingUserFilter, OfferingUserState};
+use tally_waldur::{
+    NewOfferingUser, ObjectRef, OfferingUserFilter, OfferingUserState, OFFERING_USERS_NOT_ALLOWED,
+    OFFERING_USERS_NOT_ALLOWED_HINT,
+};
 use uuid::Uuid;
 
 use crate::exit::Exit;
@@ -85,7 +88,7 @@ fn create(a: &CreateArgs) -> anyhow::Result<Exit> {
     };
     let (outcome, fatal) = match ctx.block_on(ctx.client.create_offering_user(&req)) {
         Ok(ou) => {
-            let message = format!(
+            let message = ops::tally_says(format!(
                 "user {} has username {} on offering {}",
                 ou.user_username
                     .clone()
@@ -94,14 +97,24 @@ fn create(a: &CreateArgs) -> anyhow::Result<Exit> {
                 ou.offering_name
                     .clone()
                     .unwrap_or_else(|| describe(&offering)),
-            );
+            ));
             (
                 Outcome::done(ou.uuid, ou.state.map(|s| s.to_string()), message),
                 None,
             )
         }
         Err(e) => {
-            let o = Outcome::failed_for(describe(&a.user), &e, None);
+            let mut o = Outcome::failed_for(describe(&a.user), &e, None);
+            // The refusal names the rule, not who can change it: the offering's owner.
+            if e.failure()
+                .is_some_and(|f| f.message.mentions(OFFERING_USERS_NOT_ALLOWED))
+            {
+                o.message = format!(
+                    "{} ({})",
+                    o.message,
+                    ops::tally_says(OFFERING_USERS_NOT_ALLOWED_HINT)
+                );
+            }
             let fatal = matches!(e, tally_waldur::Error::Unauthorized(_)).then_some(e);
             (o, fatal)
         }

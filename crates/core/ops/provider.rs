@@ -126,11 +126,11 @@ fn set_username(a: &SetUsernameArgs) -> anyhow::Result<Exit> {
             Outcome::done(
                 a.user,
                 None,
-                format!(
+                ops::tally_says(format!(
                     "username {} set on the offerings of {}",
                     a.username,
                     sp.customer_name.as_deref().unwrap_or("the provider")
-                ),
+                )),
             ),
             None,
         ),

@@ -43,7 +43,8 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub clock: Mutex<Clock>,
     pub legacy_7x: bool,
-    pub version: String,
+    /// An explicit version to report; `None`: what the mode's server reports.
+    pub version: Option<String>,
     pub counters: Mutex<Counters>,
     pub faults: Mutex<FaultEngine>,
     pub store: Option<Mutex<Store>>,
@@ -67,13 +68,6 @@ impl AppState {
     ) -> Self {
         let clock = Clock::new(now);
         let started = clock.now();
-        let version = version.unwrap_or_else(|| {
-            if legacy_7x {
-                "7.0.8".into()
-            } else {
-                "8.0.5".into()
-            }
-        });
         AppState {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
@@ -503,7 +497,7 @@ impl Ctx {
 
 /// The router: every Waldur endpoint under `/api/`, plus the `/__sandbox/` control endpoints.
 pub fn router(app: AppState) -> Router {
-    let api = api::routes()
+    let api = api::routes(app.legacy_7x())
         .route("/api/version/", get(version))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -526,8 +520,34 @@ pub fn router(app: AppState) -> Router {
     control.merge(api).with_state(app)
 }
 
-async fn version(AxState(app): AxState<AppState>) -> Response {
-    json_response(StatusCode::OK, &json!({ "version": app.shared.version }))
+/// `/api/version/`. The older generation (2024 develop, a source install) keeps it for staff and
+/// does not know its own number: 403 to any other token, `"unknown"` to staff. An explicit
+/// [`crate::SandboxOptions::version`] is served to every caller in either mode.
+async fn version(
+    AxState(app): AxState<AppState>,
+    crate::app::MaybeCaller(caller): crate::app::MaybeCaller,
+) -> Result<Response, ApiError> {
+    let version = match (&app.shared.version, app.legacy_7x()) {
+        (Some(v), _) => v.clone(),
+        (None, false) => "8.0.5".to_owned(),
+        (None, true) => match caller {
+            None => return Err(ApiError::NotAuthenticated),
+            Some(u) if !u.is_staff => return Err(ApiError::Forbidden),
+            Some(_) => "unknown".to_owned(),
+        },
+    };
+    Ok(json_response(StatusCode::OK, &json!({ "version": version })))
+}
+
+/// Django's HTML 404 for a route the server does not have (the older generation's missing
+/// endpoints answer with it, as the URL router does).
+pub(crate) fn not_found_page() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n",
+    )
+        .into_response()
 }
 
 /// Django: a path without its trailing slash is redirected (301, relative Location); anything else
@@ -551,12 +571,7 @@ async fn fallback(uri: Uri) -> Response {
         }
         return resp;
     }
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n",
-    )
-        .into_response()
+    not_found_page()
 }
 
 async fn method_not_allowed(method: Method) -> Response {

@@ -32,11 +32,17 @@ pub use seed::{seed_uuid, SeedError, World, DEMO_TOML, SEED_NAMESPACE};
 pub struct SandboxOptions {
     /// Initial server clock (it advances with real time from there); `None` = real time.
     pub now: Option<DateTime<Utc>>,
-    /// Behave like a Waldur 7.x server: `/api/version/` says 7.x, `date` of set_usage is ignored
-    /// (the current month is written), component-usage `usage` is a decimal string, nullable fields
-    /// are `null`.
+    /// Behave like the older generation, the genuine waldur-mastermind of 2024 (develop
+    /// 2024-10, ~7.x) that tally was tried against: `/api/version/` answers 403 to non-staff and
+    /// `"unknown"` to staff; `date` of set_usage is ignored (the current month is written); no
+    /// `set_user_usages`, `set_as_ok`, `set_state_ok` (HTML 404); `set_as_erred` is staff-only and
+    /// stores no message; offering users only by hyperlink (the offering's provider-offerings
+    /// URL); permissions carry `role` as the name and no `role_name`; `approve_by_provider` and
+    /// `reject_by_provider` answer an empty 200 and no rejection comment is kept;
+    /// component-usage `usage` is a decimal string; nullable fields are `null`.
     pub legacy_7x: bool,
-    /// Override what `/api/version/` reports (default `8.0.5`, or `7.0.8` in 7.x mode).
+    /// Override what `/api/version/` reports, to every caller (default: `8.0.5`; in the older
+    /// mode, 403 to non-staff and `unknown` to staff).
     pub version: Option<String>,
     /// Faults; when inactive (the default), the seed's `[faults]` table applies.
     pub faults: Faults,

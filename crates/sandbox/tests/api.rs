@@ -708,13 +708,10 @@ async fn version_and_legacy_7x_mode() {
         legacy_7x: true,
         ..Default::default()
     });
+    // The genuine server of 2024 does not know its number (see tests/generations.rs).
     assert_eq!(
-        old.get("/api/version/", STAFF).await.json()["version"]
-            .as_str()
-            .unwrap()
-            .chars()
-            .next(),
-        Some('7')
+        old.get("/api/version/", STAFF).await.json(),
+        json!({"version": "unknown"})
     );
     let r = resource("alpha-alloc");
     // date is ignored: the current month is written (SEMANTICS §3, captures 08/09)

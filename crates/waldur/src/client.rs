@@ -36,6 +36,45 @@ struct Inner {
     limiter: Limiter,
     policy: RetryPolicy,
     page_size: u32,
+    learnt: Learnt,
+}
+
+/// What this client has learnt about the server's generation, once per client (one run): servers
+/// of 2024 (~7.x) lack endpoints that 8.x has and the other way round, and asking again on every
+/// call would double the requests of a nightly run.
+#[derive(Debug, Default)]
+pub(crate) struct Learnt {
+    /// `set_user_usages` (bulk, 8.x): not known yet (0), present or absent.
+    bulk_user_usages: std::sync::atomic::AtomicU8,
+    /// Held while the first per-user call finds out, so that concurrent callers wait for the
+    /// answer instead of each spending a 404 on it.
+    pub learning: tokio::sync::Mutex<()>,
+}
+
+// 0 (the default) = not known yet.
+const PRESENT: u8 = 1;
+const ABSENT: u8 = 2;
+
+impl Learnt {
+    /// `Some(true)` when the server has `set_user_usages`, `Some(false)` when it answered that it
+    /// has not, `None` before the first call.
+    pub fn bulk_user_usages(&self) -> Option<bool> {
+        match self
+            .bulk_user_usages
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            PRESENT => Some(true),
+            ABSENT => Some(false),
+            _ => None,
+        }
+    }
+
+    pub fn set_bulk_user_usages(&self, present: bool) {
+        self.bulk_user_usages.store(
+            if present { PRESENT } else { ABSENT },
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
 }
 
 impl std::fmt::Debug for WaldurClient {
@@ -102,6 +141,7 @@ impl WaldurClient {
                 limiter: Limiter::new(settings.rate_per_second, settings.burst),
                 policy,
                 page_size: settings.page_size,
+                learnt: Learnt::default(),
             }),
         })
     }
@@ -109,6 +149,17 @@ impl WaldurClient {
     /// The normalised API base (ends with `/`).
     pub fn base_url(&self) -> &Url {
         &self.inner.base
+    }
+
+    /// What this client learnt about the server's generation.
+    pub(crate) fn learnt(&self) -> &Learnt {
+        &self.inner.learnt
+    }
+
+    /// An absolute API URL for `path` (relative, ending with `/`): the hyperlinks some endpoints
+    /// take instead of uuids.
+    pub(crate) fn api_url(&self, path: &str) -> Result<Url, Error> {
+        self.url_for(path, &Query::new())
     }
 
     /// Items per page used by the `list_*` methods.
@@ -239,7 +290,12 @@ impl WaldurClient {
             method: method.to_string(),
             path: shown.to_owned(),
             status: a.status.as_u16(),
-            message: ServerMessage::from_body(&a.body, self.inner.token.expose()),
+            message: match ServerMessage::from_body(&a.body, self.inner.token.expose()) {
+                ServerMessage::Text(page) => ServerMessage::Text(
+                    crate::error::summarise_not_json(a.status.as_u16(), shown, &page),
+                ),
+                m => m,
+            },
             attempts,
         })
     }

@@ -199,9 +199,64 @@ impl WaldurClient {
 
     // ---- server -----------------------------------------------------------------------------
 
-    /// `GET version/`.
+    /// `GET version/`, and whether `set_usage` honours `date` ([`ServerVersion::honours_usage_date`]).
+    ///
+    /// The version answers that question only when the server discloses a number: the 2024
+    /// generation answers 403 to a provider's token and `"unknown"` to staff on a source install.
+    /// Then the server itself is asked, without writing anything: a `set_usage` with an invalid
+    /// `date` and no resource is refused (400) by every generation, and only a server that reads
+    /// `date` names that field in its refusal (8.x: `"date": ["Datetime has wrong format..."]`;
+    /// 2024: only `"Either plan_period or resource should be provided."`, `date` silently
+    /// dropped). A 403 or a missing endpoint here is not an error; a 401 is.
     pub async fn version(&self) -> Result<ServerVersion, Error> {
-        self.get_json("version/", &Query::new()).await
+        let mut v = match self.get_json::<ServerVersion>("version/", &Query::new()).await {
+            Ok(v) => v,
+            Err(e @ (Error::Forbidden(_) | Error::NotFound(_))) => {
+                tracing::debug!("the server does not disclose its version ({e})");
+                ServerVersion {
+                    version: "unknown".to_owned(),
+                    usage_date: None,
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        if v.numbers().is_none() {
+            v.usage_date = self.probe_usage_date().await?;
+            tracing::info!(
+                version = %v.version,
+                honours_date = ?v.usage_date,
+                "the server's version says nothing; asked set_usage whether it reads `date`"
+            );
+        }
+        Ok(v)
+    }
+
+    /// Whether `set_usage` reads `date` (see [`WaldurClient::version`]); `None` when the answer
+    /// does not tell. Sends a body that no server can store: no resource, no usages.
+    async fn probe_usage_date(&self) -> Result<Option<bool>, Error> {
+        let body = serde_json::json!({ "usages": [], "date": "not-a-date" });
+        match self
+            .post(
+                "marketplace-component-usages/set_usage/",
+                Some(&body),
+                Idempotency::Safe,
+            )
+            .await
+        {
+            Err(Error::Validation(f)) => Ok(Some(!f.message.field("date").is_empty())),
+            Err(e @ Error::Unauthorized(_)) => Err(e),
+            Err(e) => {
+                tracing::warn!("cannot tell whether set_usage reads `date` ({e})");
+                Ok(None)
+            }
+            Ok(a) => {
+                tracing::warn!(
+                    status = a.status.as_u16(),
+                    "set_usage accepted a body without a resource; cannot tell whether it reads `date`"
+                );
+                Ok(None)
+            }
+        }
     }
 
     /// `GET users/me/`: the cheapest check that the token works, and whose it is.
@@ -263,7 +318,15 @@ impl WaldurClient {
         .map(drop)
     }
 
-    /// `POST marketplace-component-usages/{uuid}/set_user_usages/` (atomic, non-empty).
+    /// The whole per-user breakdown of one usage record: `POST
+    /// marketplace-component-usages/{uuid}/set_user_usages/` (8.x, atomic, non-empty) where the
+    /// server has it, else one `set_user_usage` per user (the 2024 generation answers the bulk
+    /// call with Django's HTML 404).
+    ///
+    /// Which one the server has is learnt on the first call of this client and kept: concurrent
+    /// first callers wait for that answer, so a run spends at most one 404 on it. Without the bulk
+    /// endpoint the users are written one by one, in order, and the first failure stops the
+    /// rest; each call is an upsert by username, so sending the breakdown again completes it.
     pub async fn set_user_usages(
         &self,
         component_usage: Uuid,
@@ -278,6 +341,49 @@ impl WaldurClient {
             crate::types::usage::check_amount(&u.username, u.usage)
                 .map_err(Error::InvalidRequest)?;
         }
+        let learnt = self.learnt();
+        match learnt.bulk_user_usages() {
+            Some(true) => return self.bulk_user_usages(component_usage, usages).await,
+            Some(false) => return self.user_usages_one_by_one(component_usage, usages).await,
+            None => {}
+        }
+        let guard = learnt.learning.lock().await;
+        match learnt.bulk_user_usages() {
+            Some(true) => {
+                drop(guard);
+                return self.bulk_user_usages(component_usage, usages).await;
+            }
+            Some(false) => {
+                drop(guard);
+                return self.user_usages_one_by_one(component_usage, usages).await;
+            }
+            None => {}
+        }
+        let answer = self.bulk_user_usages(component_usage, usages).await;
+        match &answer {
+            Err(e) if e.is_missing_endpoint() => {
+                learnt.set_bulk_user_usages(false);
+                drop(guard);
+                tracing::info!(
+                    "this server has no set_user_usages; per-user usage is sent with one set_user_usage per user"
+                );
+                return self.user_usages_one_by_one(component_usage, usages).await;
+            }
+            // The endpoint's own view answered (success, or a JSON refusal of this record).
+            Ok(()) => learnt.set_bulk_user_usages(true),
+            Err(e) if e.failure().is_some_and(|f| f.message.is_json() && f.status < 500) => {
+                learnt.set_bulk_user_usages(true)
+            }
+            Err(_) => {}
+        }
+        answer
+    }
+
+    async fn bulk_user_usages(
+        &self,
+        component_usage: Uuid,
+        usages: &[UserUsageRequest],
+    ) -> Result<(), Error> {
         self.post(
             &format!(
                 "marketplace-component-usages/{}/set_user_usages/",
@@ -288,6 +394,17 @@ impl WaldurClient {
         )
         .await
         .map(drop)
+    }
+
+    async fn user_usages_one_by_one(
+        &self,
+        component_usage: Uuid,
+        usages: &[UserUsageRequest],
+    ) -> Result<(), Error> {
+        for u in usages {
+            self.set_user_usage(component_usage, u).await?;
+        }
+        Ok(())
     }
 
     /// `GET marketplace-component-user-usages/`, all pages.
@@ -546,10 +663,37 @@ impl WaldurClient {
 
     /// `POST marketplace-offering-users/` (201 with the new record). Not retried after an
     /// ambiguous failure: a duplicate answers 400 "must make a unique set".
+    ///
+    /// Sent in the one form every generation accepts: `offering` and `user` as hyperlinks, the
+    /// offering as its `marketplace-provider-offerings/<uuid>/` URL on this client's base (the
+    /// 2024 generation refuses `offering_uuid`/`user_uuid` and a public-offerings URL). A URL
+    /// given by the caller is reduced to its uuid first, so a public-offerings URL or one on
+    /// another host name of the same server works too.
     pub async fn create_offering_user(&self, req: &NewOfferingUser) -> Result<OfferingUser, Error> {
+        let offering = req.offering.uuid().map_err(Error::InvalidRequest)?;
+        let user = req.user.uuid().map_err(Error::InvalidRequest)?;
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "offering".into(),
+            self.api_url(&format!(
+                "marketplace-provider-offerings/{}/",
+                simple(&offering)
+            ))?
+            .as_str()
+            .into(),
+        );
+        body.insert(
+            "user".into(),
+            self.api_url(&format!("users/{}/", simple(&user)))?
+                .as_str()
+                .into(),
+        );
+        if let Some(n) = &req.username {
+            body.insert("username".into(), n.as_str().into());
+        }
         self.post_json(
             "marketplace-offering-users/",
-            Some(req),
+            Some(&body),
             Idempotency::Unsafe,
         )
         .await

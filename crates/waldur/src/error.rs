@@ -46,6 +46,12 @@ impl ServerMessage {
         }
     }
 
+    /// Whether the server answered in JSON (or with nothing). A view of Waldur always answers in
+    /// JSON; a non-JSON page comes from Django's URL router (no such endpoint) or from a proxy.
+    pub fn is_json(&self) -> bool {
+        !matches!(self, ServerMessage::Text(_))
+    }
+
     /// Parses a JSON body already in memory (tests, captures).
     pub fn from_json(value: Value) -> Self {
         ServerMessage::Json(value)
@@ -109,6 +115,67 @@ impl ServerMessage {
     }
 }
 
+/// One line about a non-JSON error body, in place of the page itself: an HTML page must never end
+/// up in a table cell or a log line. A 404 page is Django's router saying that the endpoint does
+/// not exist on this server (an older or newer generation); anything else keeps the page's title
+/// (or its first words), which is enough to recognise a proxy's error page.
+pub(crate) fn summarise_not_json(status: u16, path: &str, text: &str) -> String {
+    if status == 404 {
+        return format!(
+            "HTTP 404 (not JSON): this server has no {}",
+            endpoint_template(path)
+        );
+    }
+    let lower = text.to_ascii_lowercase();
+    let title = lower
+        .find("<title>")
+        .and_then(|start| {
+            let from = start + "<title>".len();
+            lower[from..]
+                .find("</title>")
+                .map(|len| text[from..from + len].trim().to_owned())
+        })
+        .filter(|t| !t.is_empty());
+    let gist = title.unwrap_or_else(|| {
+        let mut plain = String::new();
+        let mut in_tag = false;
+        for c in text.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => {
+                    in_tag = false;
+                    plain.push(' ');
+                }
+                c if !in_tag => plain.push(c),
+                _ => {}
+            }
+        }
+        let words: Vec<&str> = plain.split_whitespace().collect();
+        let mut line: String = words.join(" ").chars().take(120).collect();
+        if line.chars().count() == 120 {
+            line.push('…');
+        }
+        line
+    });
+    format!("HTTP {status} (not JSON): {gist}")
+}
+
+/// A request path as an endpoint name: the query dropped and every uuid replaced by `{uuid}`, e.g.
+/// `marketplace-provider-resources/{uuid}/set_as_ok/`.
+pub(crate) fn endpoint_template(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    path.split('/')
+        .map(|seg| {
+            if uuid::Uuid::parse_str(seg).is_ok() {
+                "{uuid}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Keys whose messages are about the request as a whole, so their name adds nothing for a reader.
 fn is_whole_request_key(k: &str) -> bool {
     k == "detail" || k == "non_field_errors"
@@ -163,6 +230,15 @@ pub struct ApiFailure {
     pub message: ServerMessage,
     /// Attempts made, retries included.
     pub attempts: u32,
+}
+
+impl ApiFailure {
+    /// Whether the answer says that the endpoint does not exist on this server: a 404 that is not
+    /// JSON (Django's router page), as opposed to a view's JSON 404 for an object that does not
+    /// exist. Lets callers fall back to what an older or newer generation offers.
+    pub fn is_missing_endpoint(&self) -> bool {
+        self.status == 404 && !self.message.is_json()
+    }
 }
 
 impl fmt::Display for ApiFailure {
@@ -274,6 +350,11 @@ impl Error {
         self.failure().map(|f| f.status)
     }
 
+    /// Whether the server has no such endpoint (see [`ApiFailure::is_missing_endpoint`]).
+    pub fn is_missing_endpoint(&self) -> bool {
+        self.failure().is_some_and(ApiFailure::is_missing_endpoint)
+    }
+
     /// Whether the token expired (see [`TOKEN_EXPIRED_HINT`]).
     pub fn is_token_expired(&self) -> bool {
         matches!(self, Error::Unauthorized(f) if f.message.detail() == Some(TOKEN_EXPIRED))
@@ -351,6 +432,50 @@ mod tests {
         assert!(t.chars().count() <= TEXT_KEEP + 1);
         assert!(!t.contains("abc123"));
         assert_eq!(ServerMessage::from_body(b"  \n", "k"), ServerMessage::Empty);
+    }
+
+    #[test]
+    fn non_json_bodies_become_one_line() {
+        let page = "<!doctype html><html><head><title>Not Found</title></head><body><h1>Not Found</h1></body></html>";
+        assert_eq!(
+            summarise_not_json(
+                404,
+                "marketplace-provider-resources/0a4b1bd4f6e94b7c9a7d0e0b5f6a1c2d/set_as_ok/",
+                page
+            ),
+            "HTTP 404 (not JSON): this server has no marketplace-provider-resources/{uuid}/set_as_ok/"
+        );
+        assert_eq!(
+            summarise_not_json(
+                404,
+                "marketplace-component-usages/0a4b1bd4-f6e9-4b7c-9a7d-0e0b5f6a1c2d/set_user_usages/?x=1",
+                page
+            ),
+            "HTTP 404 (not JSON): this server has no marketplace-component-usages/{uuid}/set_user_usages/"
+        );
+        assert_eq!(
+            summarise_not_json(502, "users/me/", "<html><head><TITLE>502 Bad Gateway</TITLE></head></html>"),
+            "HTTP 502 (not JSON): 502 Bad Gateway"
+        );
+        let long = format!("<p>upstream   said</p> {}", "z".repeat(500));
+        let s = summarise_not_json(503, "users/me/", &long);
+        assert!(s.starts_with("HTTP 503 (not JSON): upstream said zzz"), "{s}");
+        assert!(s.chars().count() < 160, "{s}");
+        assert!(!s.contains('<'), "{s}");
+    }
+
+    #[test]
+    fn a_missing_endpoint_is_a_404_that_is_not_json() {
+        let f = |status, message| ApiFailure {
+            method: "POST".into(),
+            path: "x/".into(),
+            status,
+            message,
+            attempts: 1,
+        };
+        assert!(f(404, ServerMessage::Text("HTTP 404 (not JSON): ...".into())).is_missing_endpoint());
+        assert!(!f(404, ServerMessage::Json(json!({"detail": "Not found."}))).is_missing_endpoint());
+        assert!(!f(502, ServerMessage::Text("HTTP 502 (not JSON): x".into())).is_missing_endpoint());
     }
 
     #[test]

@@ -539,6 +539,7 @@ async fn provider_operations_send_the_contract_bodies() {
     ])
     .await;
     let c = client(url);
+    let base = c.base_url().to_string();
     let r = resource();
     let st = c.set_backend_id(r, "proj_alpha").await.expect("backend id");
     assert_eq!(
@@ -612,10 +613,15 @@ async fn provider_operations_send_the_contract_bodies() {
         format!("/api/marketplace-orders/{hex}/cancel/")
     );
     assert!(seen[3].body.is_empty());
+    // Hyperlinks, the offering as its provider-offerings URL: the one form both generations take.
     assert_eq!(seen[4].uri, "/api/marketplace-offering-users/");
     assert_eq!(
         body(4),
-        serde_json::json!({"offering_uuid": hex, "user_uuid": nil, "username": "alice"})
+        serde_json::json!({
+            "offering": format!("{base}marketplace-provider-offerings/{hex}/"),
+            "user": format!("{base}users/{nil}/"),
+            "username": "alice"
+        })
     );
     assert_eq!(
         seen[5].uri,
@@ -635,17 +641,206 @@ async fn provider_operations_send_the_contract_bodies() {
         .all(|s| s.method == Method::POST && s.uri.ends_with('/')));
 }
 
+/// Django's HTML 404 for a route the server does not have: one line naming the endpoint, never
+/// the page (it ended up in the MESSAGE column of a table).
 #[tokio::test(start_paused = true)]
-async fn an_html_error_page_is_shortened_in_the_error() {
+async fn an_html_error_page_becomes_one_line_naming_the_endpoint() {
     let html = format!(
         "<!doctype html><html><head><title>Not Found</title></head><body>{}</body></html>",
         "<p>The requested resource was not found on this server.</p>".repeat(50)
     );
-    let (url, _) = serve(vec![canned(404, &html)]).await;
-    let err = client(url).version().await.expect_err("404");
-    let text = err.to_string();
-    assert!(text.contains("Not Found"), "{text}");
-    assert!(text.len() < 500, "{}", text.len());
+    let (url, _) = serve(vec![
+        canned(404, &html),
+        canned(502, "<html><head><title>502 Bad Gateway</title></head></html>"),
+    ])
+    .await;
+    let c = client(url);
+    let err = c.set_as_ok(resource()).await.expect_err("404");
+    assert!(err.is_missing_endpoint());
+    let f = err.failure().expect("answer");
+    assert_eq!(
+        f.message.render(),
+        "HTTP 404 (not JSON): this server has no marketplace-provider-resources/{uuid}/set_as_ok/"
+    );
+    assert!(!err.to_string().contains('<'), "{err}");
+    let mut settings = settings(c.base_url().clone());
+    settings.max_retries = 0;
+    let err = WaldurClient::new(settings)
+        .expect("client")
+        .me()
+        .await
+        .expect_err("502");
+    assert!(!err.is_missing_endpoint());
+    assert!(
+        err.to_string().contains("HTTP 502 (not JSON): 502 Bad Gateway"),
+        "{err}"
+    );
+}
+
+/// `/api/version/` closed to a provider's token (403, the 2024 generation): not an error; the
+/// server is asked whether `set_usage` reads `date` with a body it cannot store.
+#[tokio::test(start_paused = true)]
+async fn a_closed_version_endpoint_is_answered_by_what_set_usage_reads() {
+    let forbidden = r#"{"detail": "You do not have permission to perform this action."}"#;
+    let (url, script) = serve(vec![
+        // 2024: `date` is not a field; the refusal is about the missing resource only.
+        canned(403, forbidden),
+        canned(
+            400,
+            r#"{"non_field_errors": ["Either plan_period or resource should be provided."]}"#,
+        ),
+        // 8.x behind a closed version endpoint: the refusal names `date`.
+        canned(200, r#"{"version": "unknown"}"#),
+        canned(
+            400,
+            r#"{"date": ["Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."]}"#,
+        ),
+        // A number settles it without asking.
+        canned(200, r#"{"version": "8.0.5"}"#),
+        // A refused token is still an error.
+        canned(403, forbidden),
+        canned(401, r#"{"detail": "Invalid token."}"#),
+    ])
+    .await;
+    let c = client(url);
+    let old = c.version().await.expect("403 is not an error");
+    assert_eq!(old.version, "unknown");
+    assert_eq!(old.honours_usage_date(), Some(false));
+    let new = c.version().await.expect("version");
+    assert_eq!(new.honours_usage_date(), Some(true));
+    let numbered = c.version().await.expect("version");
+    assert_eq!(
+        (numbered.honours_usage_date(), numbered.usage_date),
+        (Some(true), None)
+    );
+    assert!(matches!(c.version().await, Err(Error::Unauthorized(_))));
+
+    let seen = script.seen();
+    let probes: Vec<&Seen> = seen.iter().filter(|s| s.method == Method::POST).collect();
+    assert_eq!(probes.len(), 3);
+    for p in probes {
+        assert_eq!(p.uri, "/api/marketplace-component-usages/set_usage/");
+        let body: serde_json::Value = serde_json::from_slice(&p.body).expect("json");
+        // Nothing any server could store: no resource, no plan period, no usages.
+        assert_eq!(body, serde_json::json!({"usages": [], "date": "not-a-date"}));
+    }
+}
+
+fn user_usages() -> Vec<UserUsageRequest> {
+    ["alice", "bob"]
+        .iter()
+        .map(|u| UserUsageRequest {
+            username: (*u).to_owned(),
+            usage: "1.50".parse().expect("decimal"),
+            user: None,
+            date: None,
+        })
+        .collect()
+}
+
+/// The 2024 generation has no `set_user_usages` (an HTML 404): the breakdown goes one
+/// `set_user_usage` per user, and the client asks only once per run.
+#[tokio::test(start_paused = true)]
+async fn per_user_usage_falls_back_to_one_call_per_user_learnt_once() {
+    let page = "<!doctype html><html><head><title>Not Found</title></head></html>";
+    let (url, script) = serve(vec![
+        canned(404, page),
+        canned(201, ""),
+        canned(201, ""),
+        canned(201, ""),
+        canned(201, ""),
+        // A failure of one user stops the rest and is the call's error.
+        canned(400, r#"{"username": ["This field may not be blank."]}"#),
+    ])
+    .await;
+    let c = client(url);
+    let record = resource();
+    c.set_user_usages(record, &user_usages())
+        .await
+        .expect("fallback");
+    c.set_user_usages(record, &user_usages())
+        .await
+        .expect("known");
+    let err = c
+        .set_user_usages(record, &user_usages())
+        .await
+        .expect_err("400");
+    assert_eq!(err.status(), Some(400));
+    let seen = script.seen();
+    let hex = "49f75862116146d7bdc8a99ce8c611bc";
+    let uris: Vec<&str> = seen.iter().map(|s| s.uri.as_str()).collect();
+    let one = format!("/api/marketplace-component-usages/{hex}/set_user_usage/");
+    let bulk = format!("/api/marketplace-component-usages/{hex}/set_user_usages/");
+    assert_eq!(
+        uris,
+        vec![&bulk, &one, &one, &one, &one, &one],
+        "one 404 per client, then one call per user"
+    );
+    let bodies: Vec<serde_json::Value> = seen[1..3]
+        .iter()
+        .map(|s| serde_json::from_slice(&s.body).expect("json"))
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            serde_json::json!({"username": "alice", "usage": "1.50"}),
+            serde_json::json!({"username": "bob", "usage": "1.50"}),
+        ]
+    );
+}
+
+/// 8.x has the bulk call; a JSON 404 (no such usage record) is the view's answer, so the bulk
+/// endpoint is kept and the error returned.
+#[tokio::test(start_paused = true)]
+async fn per_user_usage_keeps_the_bulk_call_where_it_exists() {
+    let (url, script) = serve(vec![
+        canned(404, r#"{"detail": "Not found."}"#),
+        canned(201, ""),
+    ])
+    .await;
+    let c = client(url);
+    let err = c
+        .set_user_usages(resource(), &user_usages())
+        .await
+        .expect_err("no record");
+    assert!(!err.is_missing_endpoint());
+    c.set_user_usages(resource(), &user_usages())
+        .await
+        .expect("bulk");
+    let seen = script.seen();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|s| s.uri.ends_with("/set_user_usages/")));
+}
+
+/// Concurrent first callers wait for the first one's answer: still one 404 per client.
+#[tokio::test(start_paused = true)]
+async fn concurrent_first_callers_spend_one_404_between_them() {
+    let page = "<html><title>Not Found</title></html>";
+    let mut answers = vec![canned(404, page)];
+    answers.extend((0..8).map(|_| canned(201, "")));
+    let (url, script) = serve(answers).await;
+    let c = client(url);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let c = c.clone();
+        tasks.spawn(async move { c.set_user_usages(resource(), &user_usages()).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("join").expect("set");
+    }
+    let seen = script.seen();
+    assert_eq!(
+        seen.iter()
+            .filter(|s| s.uri.ends_with("/set_user_usages/"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        seen.iter()
+            .filter(|s| s.uri.ends_with("/set_user_usage/"))
+            .count(),
+        8
+    );
 }
 
 #[test]

@@ -15,8 +15,11 @@ mod site_agent;
 pub(crate) mod usage;
 pub(crate) mod views;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+/// The routes of the server generation: the older one (`legacy`, as the 2024 develop server) has
+/// no `set_user_usages`, `set_as_ok` or `set_state_ok`, so Django's router answers them with its
+/// HTML 404 (the fallback), before any authentication.
+pub(crate) fn routes(legacy: bool) -> Router<AppState> {
+    let mut r = Router::new()
         // component usage
         .route(
             "/api/marketplace-component-usages/",
@@ -33,10 +36,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/marketplace-component-usages/{uuid}/set_user_usage/",
             post(usage::set_user_usage),
-        )
-        .route(
-            "/api/marketplace-component-usages/{uuid}/set_user_usages/",
-            post(usage::set_user_usages),
         )
         .route(
             "/api/marketplace-component-user-usages/",
@@ -79,14 +78,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/marketplace-provider-resources/{uuid}/submit_report/",
             post(resources::submit_report),
-        )
-        .route(
-            "/api/marketplace-provider-resources/{uuid}/set_state_ok/",
-            post(resources::set_state_ok),
-        )
-        .route(
-            "/api/marketplace-provider-resources/{uuid}/set_as_ok/",
-            post(resources::set_as_ok),
         )
         .route(
             "/api/marketplace-provider-resources/{uuid}/set_as_erred/",
@@ -212,5 +203,21 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/marketplace-service-providers/{uuid}/customers/",
             get(people::sp_customers),
-        )
+        );
+    if !legacy {
+        r = r
+            .route(
+                "/api/marketplace-component-usages/{uuid}/set_user_usages/",
+                post(usage::set_user_usages),
+            )
+            .route(
+                "/api/marketplace-provider-resources/{uuid}/set_state_ok/",
+                post(resources::set_state_ok),
+            )
+            .route(
+                "/api/marketplace-provider-resources/{uuid}/set_as_ok/",
+                post(resources::set_as_ok),
+            );
+    }
+    r
 }

@@ -224,11 +224,15 @@ pub(crate) async fn reject_by_provider(
     Path(id): Path<String>,
     DrfJson(body): DrfJson,
 ) -> Result<Response, ApiError> {
-    let comment = body
-        .get("provider_rejection_comment")
-        .and_then(|v| v.as_str())
-        .unwrap_or("")
-        .to_string();
+    // The older generation reads no body here: the comment is dropped.
+    let comment = if app.legacy_7x() {
+        String::new()
+    } else {
+        body.get("provider_rejection_comment")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
     let uid = u.uuid;
     transition(
         &app,

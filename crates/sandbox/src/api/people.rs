@@ -367,6 +367,22 @@ fn url_uuid(s: &str) -> Option<Uuid> {
     parse_uuid(s.trim_end_matches('/').rsplit('/').next().unwrap_or(s))
 }
 
+/// Whether `url` is a detail URL of the view the older generation's offering-user serializer
+/// takes for `name` (`offering`: `marketplace-provider-offerings`, `user`: `users`).
+fn url_of_view(url: &str, name: &str) -> bool {
+    let view = match name {
+        "offering" => "marketplace-provider-offerings",
+        "user" => "users",
+        _ => return false,
+    };
+    let path = url::Url::parse(url)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_else(|_| url.to_owned());
+    let mut segs: Vec<&str> = path.trim_end_matches('/').rsplit('/').take(2).collect();
+    segs.reverse();
+    segs.len() == 2 && segs[0] == view && url_uuid(segs[1]).is_some()
+}
+
 /// Resolve "exactly one of `<name>` (URL) / `<name>_uuid`".
 fn one_of(
     body: &Value,
@@ -395,6 +411,17 @@ fn one_of(
             } else {
                 nfe.push(format!("Either '{name}' URL or '{name}_uuid' is required."));
             }
+            None
+        }
+        // The older generation resolves the hyperlink against one view: the offering's must be
+        // a provider-offerings URL (a public-offerings one is "Incorrect URL match").
+        (Some(u), None) if legacy && !u.as_str().is_some_and(|s| url_of_view(s, name)) => {
+            let msg = if u.as_str().and_then(url_uuid).is_some() {
+                "Invalid hyperlink - Incorrect URL match."
+            } else {
+                "Invalid hyperlink - No URL match."
+            };
+            errors.insert(name.into(), json!([msg]));
             None
         }
         (Some(u), None) => match u.as_str().and_then(url_uuid) {

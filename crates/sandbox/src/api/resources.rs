@@ -474,6 +474,17 @@ pub(crate) async fn set_as_erred(
         .and_then(|v| v.as_str())
         .unwrap_or("")
         .to_string();
+    // The older generation keeps this action for staff (`set_as_erred_permissions = [is_staff]`)
+    // and reads no body: the resource becomes Erred without a message.
+    let legacy = app.legacy_7x();
+    if legacy && !u.is_staff {
+        let exists = app.read(|st| find(st, View::Provider, &u, &id).is_ok());
+        return Err(if exists {
+            ApiError::Forbidden
+        } else {
+            ApiError::not_found("Resource")
+        });
+    }
     provider_action(&app, &u, &id, |st, rid, now| {
         let r = st
             .resources
@@ -485,8 +496,10 @@ pub(crate) async fn set_as_erred(
             ));
         }
         r.state = "Erred".into();
-        r.error_message = msg;
-        r.error_traceback = tb;
+        if !legacy {
+            r.error_message = msg;
+            r.error_traceback = tb;
+        }
         r.modified = now;
         Ok(StatusCode::OK.into_response())
     })

@@ -466,7 +466,8 @@ impl V<'_> {
             .iter()
             .map(|(k, v)| (k.clone(), json!(v)))
             .collect();
-        self.offering_head(Obj::new(), off, o.plan)
+        let obj = self
+            .offering_head(Obj::new(), off, o.plan)
             .f("attributes", o.attributes.clone())
             .f("limits", Value::Object(limits))
             .f("uuid", hex(&o.uuid))
@@ -558,11 +559,16 @@ impl V<'_> {
             .f("activation_price", 0)
             .f("termination_comment", Value::Null)
             .f("backend_id", "")
-            .f(
+            .f("issue", Value::Null);
+        // The older generation has no rejection comment at all.
+        if self.legacy {
+            obj
+        } else {
+            obj.f(
                 "provider_rejection_comment",
                 o.provider_rejection_comment.clone(),
             )
-            .f("issue", Value::Null)
+        }
     }
 
     pub fn user(&self, u: &User, show_token: bool, started: chrono::DateTime<chrono::Utc>) -> Obj {
@@ -782,7 +788,7 @@ impl V<'_> {
     pub fn project_permission(&self, p: &Project, m: &Member) -> Obj {
         let org = self.st.orgs.get(&p.org);
         let u = self.st.users.get(&m.user);
-        Obj::new()
+        let o = Obj::new()
             .f("created", dt(&m.created))
             .f("expiration_time", Value::Null)
             .f("created_by", Value::Null)
@@ -798,8 +804,15 @@ impl V<'_> {
                 "customer_name",
                 org.map(|o| o.name.clone()).unwrap_or_default(),
             )
-            .f("role", Value::Null)
-            .f("role_name", role_name(&m.role))
+            // The older generation sends the role's name as `role` and no `role_name`.
+            .f(
+                "role",
+                if self.legacy {
+                    Value::String(m.role.clone())
+                } else {
+                    Value::Null
+                },
+            )
             .f("user", self.url("users", &m.user))
             .f(
                 "user_full_name",
@@ -811,7 +824,12 @@ impl V<'_> {
                 u.map(|u| u.username.clone()).unwrap_or_default(),
             )
             .f("user_uuid", hex(&m.user))
-            .f("user_email", u.map(|u| u.email.clone()).unwrap_or_default())
+            .f("user_email", u.map(|u| u.email.clone()).unwrap_or_default());
+        if self.legacy {
+            o
+        } else {
+            o.f("role_name", role_name(&m.role))
+        }
     }
 
     pub fn team_member(&self, r: &Resource, p: &Project, m: &Member) -> Obj {
@@ -834,7 +852,14 @@ impl V<'_> {
                 u.map(|u| u.full_name.clone()).unwrap_or_default(),
             )
             .f("email", u.map(|u| u.email.clone()).unwrap_or_default())
-            .f("role", role_name(&m.role))
+            .f(
+                "role",
+                if self.legacy {
+                    m.role.clone()
+                } else {
+                    role_name(&m.role)
+                },
+            )
             .f("expiration_time", Value::Null)
             .f(
                 "offering_user_username",

@@ -98,6 +98,9 @@ pub struct Order {
     pub created_by_username: Option<String>,
     #[serde(default)]
     pub error_message: Option<String>,
+    /// The provider's reason for a rejection (8.x; the 2024 generation neither sends nor stores it).
+    #[serde(default)]
+    pub provider_rejection_comment: Option<String>,
     #[serde(default)]
     pub backend_id: Option<String>,
     #[serde(default)]

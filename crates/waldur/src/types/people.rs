@@ -44,8 +44,26 @@ impl ObjectRef {
     }
 }
 
-/// Body of `POST marketplace-offering-users/`: exactly one of `offering`/`offering_uuid` and one of
-/// `user`/`user_uuid`, which the enum makes impossible to get wrong.
+impl ObjectRef {
+    /// The object's uuid: itself, or the last path segment of the URL that is a uuid
+    /// (`.../api/marketplace-public-offerings/<uuid>/` gives `<uuid>`).
+    pub fn uuid(&self) -> Result<Uuid, String> {
+        match self {
+            ObjectRef::Uuid(u) => Ok(*u),
+            ObjectRef::Url(s) => url::Url::parse(s)
+                .ok()
+                .and_then(|u| {
+                    u.path_segments()?
+                        .filter_map(|seg| Uuid::parse_str(seg).ok())
+                        .next_back()
+                })
+                .ok_or_else(|| format!("{s:?} does not name an object (no uuid in its path)")),
+        }
+    }
+}
+
+/// What `POST marketplace-offering-users/` creates: a user's account on an offering. The client
+/// sends it in the form the server generation accepts ([`crate::WaldurClient::create_offering_user`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOfferingUser {
     pub offering: ObjectRef,
@@ -53,24 +71,15 @@ pub struct NewOfferingUser {
     pub username: Option<String>,
 }
 
-impl Serialize for NewOfferingUser {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(None)?;
-        match &self.offering {
-            ObjectRef::Url(u) => m.serialize_entry("offering", u)?,
-            ObjectRef::Uuid(u) => m.serialize_entry("offering_uuid", &simple(u))?,
-        }
-        match &self.user {
-            ObjectRef::Url(u) => m.serialize_entry("user", u)?,
-            ObjectRef::Uuid(u) => m.serialize_entry("user_uuid", &simple(u))?,
-        }
-        if let Some(n) = &self.username {
-            m.serialize_entry("username", n)?;
-        }
-        m.end()
-    }
-}
+/// The 2024 generation's refusal when the offering does not let its provider create offering
+/// users (`secret_options.service_provider_can_create_offering_user` off).
+pub const OFFERING_USERS_NOT_ALLOWED: &str =
+    "It is not allowed to create users for current offering.";
+
+/// What an operator must do about [`OFFERING_USERS_NOT_ALLOWED`].
+pub const OFFERING_USERS_NOT_ALLOWED_HINT: &str = "ask the offering's owner (or staff) to enable \
+`service_provider_can_create_offering_user` in the offering's secret options, which lets the \
+provider create offering users";
 
 /// A user's account on an offering (the local username a provider grants).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -347,7 +356,11 @@ pub struct Project {
 }
 
 /// An active project role (`ProjectPermissionLog`; it has no uuid of its own).
+///
+/// 8.x sends `role_name` (`PROJECT.ADMIN`) and `role` as a URL; the 2024 generation sends only
+/// `role` as the name (`admin`, `member`). Read from either, `role_name` holds the name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ProjectPermissionWire")]
 pub struct ProjectPermission {
     #[serde(default)]
     pub created: Option<DateTime<Utc>>,
@@ -379,6 +392,68 @@ pub struct ProjectPermission {
     pub user_email: Option<String>,
 }
 
+/// [`ProjectPermission`] as either generation sends it.
+#[derive(Deserialize)]
+struct ProjectPermissionWire {
+    #[serde(default)]
+    pub created: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub expiration_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub project_uuid: Option<Uuid>,
+    #[serde(default)]
+    pub project_name: Option<String>,
+    #[serde(default)]
+    pub customer_uuid: Option<Uuid>,
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub role_name: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub user_uuid: Option<Uuid>,
+    #[serde(default)]
+    pub user_username: Option<String>,
+    #[serde(default)]
+    pub user_full_name: Option<String>,
+    #[serde(default)]
+    pub user_email: Option<String>,
+}
+
+impl From<ProjectPermissionWire> for ProjectPermission {
+    fn from(w: ProjectPermissionWire) -> Self {
+        let role_is_a_name = w
+            .role
+            .as_deref()
+            .is_some_and(|r| !r.is_empty() && !r.contains("://"));
+        let role_name = w
+            .role_name
+            .filter(|n| !n.is_empty())
+            .or_else(|| w.role.clone().filter(|_| role_is_a_name));
+        ProjectPermission {
+            created: w.created,
+            expiration_time: w.expiration_time,
+            project: w.project,
+            project_uuid: w.project_uuid,
+            project_name: w.project_name,
+            customer_uuid: w.customer_uuid,
+            customer_name: w.customer_name,
+            role: w.role,
+            role_name,
+            user: w.user,
+            user_uuid: w.user_uuid,
+            user_username: w.user_username,
+            user_full_name: w.user_full_name,
+            user_email: w.user_email,
+        }
+    }
+}
+
 /// Filters of a provider's project permissions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectPermissionFilter {
@@ -397,10 +472,15 @@ impl ProjectPermissionFilter {
     }
 }
 
-/// `GET version/`: `{"version": "8.0.5"}`, or `"unknown"` on unpackaged installs.
+/// `GET version/`: `{"version": "8.0.5"}`, or `"unknown"` on unpackaged installs (and, from
+/// [`crate::WaldurClient::version`], when the endpoint is closed to the token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerVersion {
     pub version: String,
+    /// Whether `set_usage` reads `date`, as the server itself showed when its version said
+    /// nothing (see [`crate::WaldurClient::version`]); `None` when not asked or not told.
+    #[serde(skip)]
+    pub usage_date: Option<bool>,
 }
 
 impl ServerVersion {
@@ -417,10 +497,13 @@ impl ServerVersion {
         Some((major, minor, patch))
     }
 
-    /// Whether `set_usage` honours `date` (8.0 and later). `None` when the server does not say
-    /// (`"unknown"`): the caller decides, since older servers silently write the current month.
+    /// Whether `set_usage` honours `date`: 8.0 and later do; when the version is not a number,
+    /// what the server showed ([`ServerVersion::usage_date`]). `None` when neither tells: the
+    /// caller decides, since older servers silently write the current month.
     pub fn honours_usage_date(&self) -> Option<bool> {
-        self.numbers().map(|(major, _, _)| major >= 8)
+        self.numbers()
+            .map(|(major, _, _)| major >= 8)
+            .or(self.usage_date)
     }
 }
 
@@ -430,31 +513,60 @@ mod tests {
 
     #[test]
     fn versions() {
-        let v = |s: &str| ServerVersion { version: s.into() };
+        let v = |s: &str| ServerVersion {
+            version: s.into(),
+            usage_date: None,
+        };
         assert_eq!(v("8.0.5").numbers(), Some((8, 0, 5)));
         assert_eq!(v("7.9").honours_usage_date(), Some(false));
         assert_eq!(v("8.1.3rc1").honours_usage_date(), Some(true));
         assert_eq!(v("v8.0.0").honours_usage_date(), Some(true));
         assert_eq!(v("unknown").honours_usage_date(), None);
         assert_eq!(v("").honours_usage_date(), None);
+        // A version that says nothing defers to what the server showed; a number wins.
+        let shown = |s: &str, d: bool| ServerVersion {
+            version: s.into(),
+            usage_date: Some(d),
+        };
+        assert_eq!(shown("unknown", false).honours_usage_date(), Some(false));
+        assert_eq!(shown("unknown", true).honours_usage_date(), Some(true));
+        assert_eq!(shown("8.0.5", false).honours_usage_date(), Some(true));
     }
 
     #[test]
-    fn offering_user_body_uses_one_key_per_object() {
-        let u = uuid::Uuid::nil();
-        let b = NewOfferingUser {
-            offering: ObjectRef::Uuid(u),
-            user: ObjectRef::Url("https://w/api/users/x/".into()),
-            username: Some("alice".into()),
+    fn permissions_read_the_role_name_of_either_generation() {
+        let read = |v: serde_json::Value| -> ProjectPermission {
+            serde_json::from_value(v).expect("permission")
         };
-        assert_eq!(
-            serde_json::to_value(&b).expect("json"),
-            serde_json::json!({
-                "offering_uuid": "00000000000000000000000000000000",
-                "user": "https://w/api/users/x/",
-                "username": "alice"
-            })
-        );
+        // 2024: `role` is the name.
+        let old = read(serde_json::json!({"role": "admin", "user_username": "alice"}));
+        assert_eq!(old.role_name.as_deref(), Some("admin"));
+        assert_eq!(old.role.as_deref(), Some("admin"));
+        // 8.x: `role_name` is the name, `role` a URL.
+        let new = read(serde_json::json!({
+            "role": "https://w/api/roles/1f/", "role_name": "PROJECT.ADMIN"
+        }));
+        assert_eq!(new.role_name.as_deref(), Some("PROJECT.ADMIN"));
+        let url_only = read(serde_json::json!({"role": "https://w/api/roles/1f/"}));
+        assert_eq!(url_only.role_name, None);
+    }
+
+    #[test]
+    fn object_refs_name_their_uuid() {
+        let hex = "49f75862116146d7bdc8a99ce8c611bc";
+        let want = uuid::Uuid::parse_str(hex).expect("uuid");
+        for given in [
+            hex.to_owned(),
+            format!("https://w.example.org/api/marketplace-public-offerings/{hex}/"),
+            format!("http://10.0.0.1:8000/api/marketplace-provider-offerings/{hex}/?x=1"),
+            "https://w/api/users/49f75862-1161-46d7-bdc8-a99ce8c611bc/".to_owned(),
+        ] {
+            assert_eq!(ObjectRef::parse(&given).and_then(|r| r.uuid()), Ok(want), "{given}");
+        }
+        assert!(ObjectRef::parse("https://w/api/users/me/")
+            .expect("url")
+            .uuid()
+            .is_err());
         assert!(ObjectRef::parse("not a thing").is_err());
         assert_eq!(
             ObjectRef::parse("49f75862116146d7bdc8a99ce8c611bc"),
