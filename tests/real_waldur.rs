@@ -543,9 +543,10 @@ max_retries = 1
             .collect()
     }
 
-    /// Every usage record of the world with its identity and `modified` stamp: unchanged when
-    /// nothing was re-sent.
-    fn usage_records(&self) -> BTreeSet<(String, String, String)> {
+    /// Every usage record of the world with its identity and its stamps (`date` of a component
+    /// usage, which `set_usage` sets to the server's now on every write; `modified` of a user's
+    /// share): unchanged when nothing was re-sent.
+    fn usage_records(&self) -> BTreeSet<(String, String, String, String)> {
         let mut out = BTreeSet::new();
         for path in [
             "marketplace-component-usages",
@@ -555,7 +556,12 @@ max_retries = 1
                 &format!("{path}/?offering_uuid={}", self.offering),
                 &self.staff,
             ) {
-                out.insert((s(&u, "uuid"), s(&u, "usage"), s(&u, "modified")));
+                out.insert((
+                    s(&u, "uuid"),
+                    s(&u, "usage"),
+                    s(&u, "date"),
+                    s(&u, "modified"),
+                ));
             }
         }
         out
