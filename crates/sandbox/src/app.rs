@@ -536,10 +536,7 @@ async fn version(
             Some(_) => "unknown".to_owned(),
         },
     };
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "version": version }),
-    ))
+    Ok(json_response(StatusCode::OK, &json!({ "version": version })))
 }
 
 /// Django's HTML 404 for a route the server does not have (the older generation's missing

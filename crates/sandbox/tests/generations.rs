@@ -127,13 +127,7 @@ async fn per_user_usage_one_call_per_user_on_the_older_generation() {
             .as_array()
             .expect("list")
             .iter()
-            .map(|u| {
-                format!(
-                    "{}={}",
-                    u["username"].as_str().expect("username"),
-                    u["usage"]
-                )
-            })
+            .map(|u| format!("{}={}", u["username"].as_str().expect("username"), u["usage"]))
             .collect();
         users.sort();
         assert_eq!(users.len(), 2, "legacy={legacy}: {users:?}");
@@ -147,9 +141,7 @@ async fn resource_states_on_the_older_generation() {
     let path = |a: &str| format!("/api/marketplace-provider-resources/{new_alloc}/{a}/");
     let old = older();
     for action in ["set_as_ok", "set_state_ok"] {
-        assert!(is_html_404(
-            &old.post(&path(action), PROVIDER, json!({})).await
-        ));
+        assert!(is_html_404(&old.post(&path(action), PROVIDER, json!({})).await));
     }
     let erred = old
         .post(
@@ -168,25 +160,14 @@ async fn resource_states_on_the_older_generation() {
         .await;
     assert_eq!(staff.status, 200, "{}", staff.text);
     let r = old
-        .get(
-            &format!("/api/marketplace-provider-resources/{new_alloc}/"),
-            STAFF,
-        )
+        .get(&format!("/api/marketplace-provider-resources/{new_alloc}/"), STAFF)
         .await
         .json();
     assert_eq!(r["state"], "Erred");
-    assert_eq!(
-        r["error_message"], "",
-        "the older generation stores no message"
-    );
+    assert_eq!(r["error_message"], "", "the older generation stores no message");
     // 8.x: the provider may, and the message is kept.
     let new = sandbox();
-    assert_eq!(
-        new.post(&path("set_as_ok"), PROVIDER, json!({}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(new.post(&path("set_as_ok"), PROVIDER, json!({})).await.status, 200);
     assert_eq!(
         new.post(
             &path("set_as_erred"),
@@ -198,10 +179,7 @@ async fn resource_states_on_the_older_generation() {
         200
     );
     let r = new
-        .get(
-            &format!("/api/marketplace-provider-resources/{new_alloc}/"),
-            STAFF,
-        )
+        .get(&format!("/api/marketplace-provider-resources/{new_alloc}/"), STAFF)
         .await
         .json();
     assert_eq!(r["error_message"], "no nodes");
@@ -338,9 +316,7 @@ async fn roles_are_named_by_role_on_the_older_generation() {
 #[tokio::test]
 async fn a_rejection_comment_is_kept_only_by_8x() {
     for (t, legacy) in [(sandbox(), false), (older(), true)] {
-        let order = seed_uuid("order", "new-alloc:Create:1")
-            .simple()
-            .to_string();
+        let order = seed_uuid("order", "new-alloc:Create:1").simple().to_string();
         let r = t
             .post(
                 &format!("/api/marketplace-orders/{order}/reject_by_provider/"),

@@ -209,10 +209,7 @@ impl WaldurClient {
     /// 2024: only `"Either plan_period or resource should be provided."`, `date` silently
     /// dropped). A 403 or a missing endpoint here is not an error; a 401 is.
     pub async fn version(&self) -> Result<ServerVersion, Error> {
-        let mut v = match self
-            .get_json::<ServerVersion>("version/", &Query::new())
-            .await
-        {
+        let mut v = match self.get_json::<ServerVersion>("version/", &Query::new()).await {
             Ok(v) => v,
             Err(e @ (Error::Forbidden(_) | Error::NotFound(_))) => {
                 tracing::debug!("the server does not disclose its version ({e})");
@@ -374,10 +371,7 @@ impl WaldurClient {
             }
             // The endpoint's own view answered (success, or a JSON refusal of this record).
             Ok(()) => learnt.set_bulk_user_usages(true),
-            Err(e)
-                if e.failure()
-                    .is_some_and(|f| f.message.is_json() && f.status < 500) =>
-            {
+            Err(e) if e.failure().is_some_and(|f| f.message.is_json() && f.status < 500) => {
                 learnt.set_bulk_user_usages(true)
             }
             Err(_) => {}

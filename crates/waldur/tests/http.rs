@@ -651,10 +651,7 @@ async fn an_html_error_page_becomes_one_line_naming_the_endpoint() {
     );
     let (url, _) = serve(vec![
         canned(404, &html),
-        canned(
-            502,
-            "<html><head><title>502 Bad Gateway</title></head></html>",
-        ),
+        canned(502, "<html><head><title>502 Bad Gateway</title></head></html>"),
     ])
     .await;
     let c = client(url);
@@ -675,8 +672,7 @@ async fn an_html_error_page_becomes_one_line_naming_the_endpoint() {
         .expect_err("502");
     assert!(!err.is_missing_endpoint());
     assert!(
-        err.to_string()
-            .contains("HTTP 502 (not JSON): 502 Bad Gateway"),
+        err.to_string().contains("HTTP 502 (not JSON): 502 Bad Gateway"),
         "{err}"
     );
 }
@@ -726,10 +722,7 @@ async fn a_closed_version_endpoint_is_answered_by_what_set_usage_reads() {
         assert_eq!(p.uri, "/api/marketplace-component-usages/set_usage/");
         let body: serde_json::Value = serde_json::from_slice(&p.body).expect("json");
         // Nothing any server could store: no resource, no plan period, no usages.
-        assert_eq!(
-            body,
-            serde_json::json!({"usages": [], "date": "not-a-date"})
-        );
+        assert_eq!(body, serde_json::json!({"usages": [], "date": "not-a-date"}));
     }
 }
 
