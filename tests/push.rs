@@ -529,7 +529,10 @@ fn run_early_in_a_month_on_a_7x_server_keeps_the_current_month_exact() {
     ]);
     r.expect_code(4);
     assert!(
-        r.stderr.contains("server 7.0.8 ignores `date`; past months cannot be reported; the current month was left untouched"),
+        // The 2024 server does not disclose its version; tally asked set_usage whether it reads `date`.
+        r.stderr.contains(
+            "ignores `date`; past months cannot be reported; the current month was left untouched"
+        ),
         "{}",
         r.stderr
     );
@@ -1127,4 +1130,58 @@ fn user_usage_false_sends_and_compares_no_breakdown() {
     c.expect_code(0);
     assert_eq!(c.json()["users_compared"], false);
     assert_eq!(env.calls(USER_USAGE_LIST), 0);
+}
+
+/// Issue 16: the genuine 2024 server has no `set_user_usages` and closes `/api/version/` to a
+/// provider. Against the sandbox playing it: the breakdowns go one `set_user_usage` per user
+/// (one 404 per run, not per call), a second push sends nothing, and check finds every share.
+#[test]
+fn per_user_usage_on_the_2024_server_goes_one_user_per_call_and_checks_clean() {
+    let env = Env::new(Sandbox::demo_at(NOW, true));
+    let config = env.demo_config();
+    let first = push(&env, &config, &["--from", "2026-11"]);
+    first.expect_code(0);
+    // The 403 from /api/version/ is no error and no warning: tally asked set_usage instead.
+    assert!(
+        !first.stderr.contains("cannot read the server version")
+            && !first.stderr.contains("permission denied"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("honours_date=Some(false)"),
+        "{}",
+        first.stderr
+    );
+    let bulk_404s = |env: &Env| -> u64 {
+        env.sandbox
+            .counters()
+            .iter()
+            .filter(|c| c.endpoint.ends_with("/set_user_usages/") && c.status == 404)
+            .map(|c| c.count)
+            .sum()
+    };
+    assert_eq!(bulk_404s(&env), 1, "learnt once per run");
+    let per_user = env.sandbox.count("POST", SET_USER_USAGE, 201);
+    let breakdowns = env.breakdowns();
+    let users: usize = breakdowns.values().map(|(_, u)| u.len()).sum();
+    assert!(users > 1, "{breakdowns:?}");
+    assert_eq!(per_user, users as u64, "one call per user");
+    assert!(breakdowns
+        .values()
+        .all(|(total, users)| &users_sum(users) == total));
+    // A second push sends nothing (and so asks nothing about set_user_usages).
+    push(&env, &config, &["--from", "2026-11"]).expect_code(0);
+    assert_eq!(env.sandbox.count("POST", SET_USER_USAGE, 201), per_user);
+    assert_eq!(bulk_404s(&env), 1);
+    let check = env.tally(&[
+        "check",
+        "--from",
+        "2026-11",
+        "--as-of",
+        NOW,
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
+    check.expect_code(0);
 }

@@ -25,7 +25,9 @@ pub struct SandboxArgs {
     /// Start the server clock at this instant (RFC 3339) instead of the real time.
     #[arg(long)]
     pub now: Option<DateTime<Utc>>,
-    /// Behave like a Waldur 7.x server (ignores set_usage's `date`).
+    /// Behave like the older generation, the genuine waldur-mastermind of 2024 (~7.x): ignores
+    /// set_usage's `date`, no set_user_usages or set_as_ok, /api/version/ closed to non-staff
+    /// (see docs/sandbox.md).
     #[arg(long)]
     pub legacy_7x: bool,
     /// Allow listening on a non-loopback address (the sandbox has no real security).

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use tally_waldur::{
-    ErrorDetails, OrderFilter, OrderState, PlanPeriods, ReportSection, ResourceFilter, ResourceState, ResourceView, Team,
+    ErrorDetails, OrderFilter, OrderState, PlanPeriods, ReportSection, ResourceFilter,
+    ResourceState, ResourceView, Team,
 };
 use uuid::Uuid;
 
@@ -257,14 +258,12 @@ fn set_backend_id(a: &SetBackendIdArgs) -> anyhow::Result<Exit> {
     let r = ctx
         .block_on(ctx.client.set_backend_id(a.resource, &a.backend_id))
         .map(|s| {
-            s.status
-                .or(s.detail)
-                .unwrap_or_else(|| {
-                    ops::tally_says(format!(
-                        "backend_id set to {:?} (Waldur answered without a message)",
-                        a.backend_id
-                    ))
-                })
+            s.status.or(s.detail).unwrap_or_else(|| {
+                ops::tally_says(format!(
+                    "backend_id set to {:?} (Waldur answered without a message)",
+                    a.backend_id
+                ))
+            })
         });
     if let Err(tally_waldur::Error::InvalidRequest(m)) = &r {
         return Err(UsageError(m.clone()).into());
@@ -316,11 +315,9 @@ fn report(a: &ReportArgs) -> anyhow::Result<Exit> {
     let r = ctx
         .block_on(ctx.client.submit_report(a.resource, &report))
         .map(|s| {
-            s.status
-                .or(s.detail)
-                .unwrap_or_else(|| {
-                    ops::tally_says("report submitted (Waldur answered without a message)")
-                })
+            s.status.or(s.detail).unwrap_or_else(|| {
+                ops::tally_says("report submitted (Waldur answered without a message)")
+            })
         });
     one(&ctx, "report", a.resource, r)
 }

@@ -536,7 +536,20 @@ async fn version(
             Some(_) => "unknown".to_owned(),
         },
     };
-    Ok(json_response(StatusCode::OK, &json!({ "version": version })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "version": version }),
+    ))
+}
+
+/// Django's HTML 500 (`DEBUG = False`), for what crashes the older generation.
+pub(crate) fn server_error_page() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "text/html")],
+        "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n",
+    )
+        .into_response()
 }
 
 /// Django's HTML 404 for a route the server does not have (the older generation's missing

@@ -127,7 +127,13 @@ async fn per_user_usage_one_call_per_user_on_the_older_generation() {
             .as_array()
             .expect("list")
             .iter()
-            .map(|u| format!("{}={}", u["username"].as_str().expect("username"), u["usage"]))
+            .map(|u| {
+                format!(
+                    "{}={}",
+                    u["username"].as_str().expect("username"),
+                    u["usage"]
+                )
+            })
             .collect();
         users.sort();
         assert_eq!(users.len(), 2, "legacy={legacy}: {users:?}");
@@ -141,7 +147,9 @@ async fn resource_states_on_the_older_generation() {
     let path = |a: &str| format!("/api/marketplace-provider-resources/{new_alloc}/{a}/");
     let old = older();
     for action in ["set_as_ok", "set_state_ok"] {
-        assert!(is_html_404(&old.post(&path(action), PROVIDER, json!({})).await));
+        assert!(is_html_404(
+            &old.post(&path(action), PROVIDER, json!({})).await
+        ));
     }
     let erred = old
         .post(
@@ -160,14 +168,25 @@ async fn resource_states_on_the_older_generation() {
         .await;
     assert_eq!(staff.status, 200, "{}", staff.text);
     let r = old
-        .get(&format!("/api/marketplace-provider-resources/{new_alloc}/"), STAFF)
+        .get(
+            &format!("/api/marketplace-provider-resources/{new_alloc}/"),
+            STAFF,
+        )
         .await
         .json();
     assert_eq!(r["state"], "Erred");
-    assert_eq!(r["error_message"], "", "the older generation stores no message");
+    assert_eq!(
+        r["error_message"], "",
+        "the older generation stores no message"
+    );
     // 8.x: the provider may, and the message is kept.
     let new = sandbox();
-    assert_eq!(new.post(&path("set_as_ok"), PROVIDER, json!({})).await.status, 200);
+    assert_eq!(
+        new.post(&path("set_as_ok"), PROVIDER, json!({}))
+            .await
+            .status,
+        200
+    );
     assert_eq!(
         new.post(
             &path("set_as_erred"),
@@ -179,7 +198,10 @@ async fn resource_states_on_the_older_generation() {
         200
     );
     let r = new
-        .get(&format!("/api/marketplace-provider-resources/{new_alloc}/"), STAFF)
+        .get(
+            &format!("/api/marketplace-provider-resources/{new_alloc}/"),
+            STAFF,
+        )
         .await
         .json();
     assert_eq!(r["error_message"], "no nodes");
@@ -316,7 +338,9 @@ async fn roles_are_named_by_role_on_the_older_generation() {
 #[tokio::test]
 async fn a_rejection_comment_is_kept_only_by_8x() {
     for (t, legacy) in [(sandbox(), false), (older(), true)] {
-        let order = seed_uuid("order", "new-alloc:Create:1").simple().to_string();
+        let order = seed_uuid("order", "new-alloc:Create:1")
+            .simple()
+            .to_string();
         let r = t
             .post(
                 &format!("/api/marketplace-orders/{order}/reject_by_provider/"),
@@ -335,5 +359,128 @@ async fn a_rejection_comment_is_kept_only_by_8x() {
         } else {
             assert_eq!(o["provider_rejection_comment"], "no quota");
         }
+    }
+}
+
+/// The default mode is as strict as the 8.x schema: every field a request schema of
+/// `openapi-subset.yaml` lists as required is refused when missing, with DRF's words, in both
+/// modes (the 2024 server requires them too).
+#[tokio::test]
+async fn fields_the_schema_requires_are_required() {
+    for (t, legacy) in [(sandbox(), false), (older(), true)] {
+        let r = resource("alpha-alloc");
+        t.set_usage(
+            PROVIDER,
+            json!({"resource": r, "usages": [{"type": "cpu", "amount": "1"}]}),
+        )
+        .await;
+        let cu = t.usages(&r).await[0]["uuid"]
+            .as_str()
+            .expect("uuid")
+            .to_owned();
+        let sp = t
+            .get("/api/marketplace-service-providers/", PROVIDER)
+            .await
+            .json()[0]["uuid"]
+            .as_str()
+            .expect("sp")
+            .to_owned();
+        let mut cases = vec![
+            (
+                "/api/marketplace-component-usages/set_usage/".to_owned(),
+                vec!["usages"],
+            ),
+            (
+                format!("/api/marketplace-component-usages/{cu}/set_user_usage/"),
+                vec!["username"],
+            ),
+            (
+                format!("/api/marketplace-provider-resources/{r}/submit_report/"),
+                vec!["report"],
+            ),
+            (
+                format!("/api/marketplace-service-providers/{sp}/set_offerings_username/"),
+                vec!["user_uuid", "username"],
+            ),
+        ];
+        if !legacy {
+            cases.push((
+                format!("/api/marketplace-component-usages/{cu}/set_user_usages/"),
+                vec!["usages"],
+            ));
+        }
+        for (path, required) in cases {
+            let answer = t.post(&path, PROVIDER, json!({})).await;
+            assert_eq!(answer.status, 400, "{path}: {}", answer.text);
+            let body = answer.json();
+            for field in required {
+                assert_eq!(
+                    body[field],
+                    json!(["This field is required."]),
+                    "legacy={legacy} {path}: {body}"
+                );
+            }
+        }
+    }
+}
+
+/// The 2024 server's order `set_state_erred` reads both keys unconditionally: without
+/// `error_traceback` it crashes (500, seen on the genuine server); with both it works and keeps
+/// the message. 8.x takes either.
+#[tokio::test]
+async fn order_set_state_erred_needs_both_keys_on_the_older_generation() {
+    for (t, legacy) in [(sandbox(), false), (older(), true)] {
+        let order = seed_uuid("order", "new-alloc:Create:1")
+            .simple()
+            .to_string();
+        let path = |a: &str| format!("/api/marketplace-orders/{order}/{a}/");
+        assert_eq!(
+            t.post(&path("approve_by_provider"), PROVIDER, json!({}))
+                .await
+                .status,
+            200
+        );
+        let short = t
+            .post(
+                &path("set_state_erred"),
+                PROVIDER,
+                json!({"error_message": "x"}),
+            )
+            .await;
+        if legacy {
+            assert_eq!(short.status, 500);
+            assert!(short.text.contains("Server Error (500)"), "{}", short.text);
+            let full = t
+                .post(
+                    &path("set_state_erred"),
+                    PROVIDER,
+                    json!({"error_message": "no nodes", "error_traceback": ""}),
+                )
+                .await;
+            assert_eq!(full.status, 200, "{}", full.text);
+        } else {
+            assert_eq!(short.status, 200, "{}", short.text);
+        }
+        let o = t
+            .get(&format!("/api/marketplace-orders/{order}/"), PROVIDER)
+            .await
+            .json();
+        assert_eq!(o["state"], "erred");
+        let r = t
+            .get(
+                &format!(
+                    "/api/marketplace-provider-resources/{}/",
+                    resource("new-alloc")
+                ),
+                PROVIDER,
+            )
+            .await
+            .json();
+        assert_eq!(r["state"], "Erred");
+        let kept = if legacy { "" } else { "x" };
+        assert_eq!(
+            r["error_message"], kept,
+            "the older generation keeps it on the order only"
+        );
     }
 }

@@ -291,9 +291,11 @@ impl WaldurClient {
             path: shown.to_owned(),
             status: a.status.as_u16(),
             message: match ServerMessage::from_body(&a.body, self.inner.token.expose()) {
-                ServerMessage::Text(page) => ServerMessage::Text(
-                    crate::error::summarise_not_json(a.status.as_u16(), shown, &page),
-                ),
+                ServerMessage::Text(page) => ServerMessage::Text(crate::error::summarise_not_json(
+                    a.status.as_u16(),
+                    shown,
+                    &page,
+                )),
                 m => m,
             },
             attempts,

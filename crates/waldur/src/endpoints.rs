@@ -209,7 +209,10 @@ impl WaldurClient {
     /// 2024: only `"Either plan_period or resource should be provided."`, `date` silently
     /// dropped). A 403 or a missing endpoint here is not an error; a 401 is.
     pub async fn version(&self) -> Result<ServerVersion, Error> {
-        let mut v = match self.get_json::<ServerVersion>("version/", &Query::new()).await {
+        let mut v = match self
+            .get_json::<ServerVersion>("version/", &Query::new())
+            .await
+        {
             Ok(v) => v,
             Err(e @ (Error::Forbidden(_) | Error::NotFound(_))) => {
                 tracing::debug!("the server does not disclose its version ({e})");
@@ -371,7 +374,10 @@ impl WaldurClient {
             }
             // The endpoint's own view answered (success, or a JSON refusal of this record).
             Ok(()) => learnt.set_bulk_user_usages(true),
-            Err(e) if e.failure().is_some_and(|f| f.message.is_json() && f.status < 500) => {
+            Err(e)
+                if e.failure()
+                    .is_some_and(|f| f.message.is_json() && f.status < 500) =>
+            {
                 learnt.set_bulk_user_usages(true)
             }
             Err(_) => {}
@@ -649,10 +655,18 @@ impl WaldurClient {
     }
 
     /// `POST marketplace-orders/{uuid}/set_state_erred/`.
+    ///
+    /// Both keys are always sent (empty when not given): the 2024 generation reads
+    /// `validated_data["error_traceback"]` unconditionally and answers a body without it with a
+    /// 500 (seen on the genuine server).
     pub async fn set_order_erred(&self, uuid: Uuid, details: &ErrorDetails) -> Result<(), Error> {
+        let body = ErrorDetails {
+            error_message: Some(details.error_message.clone().unwrap_or_default()),
+            error_traceback: Some(details.error_traceback.clone().unwrap_or_default()),
+        };
         self.post(
             &format!("marketplace-orders/{}/set_state_erred/", simple(&uuid)),
-            Some(details),
+            Some(&body),
             Idempotency::Unsafe,
         )
         .await

@@ -454,12 +454,19 @@ mod tests {
             "HTTP 404 (not JSON): this server has no marketplace-component-usages/{uuid}/set_user_usages/"
         );
         assert_eq!(
-            summarise_not_json(502, "users/me/", "<html><head><TITLE>502 Bad Gateway</TITLE></head></html>"),
+            summarise_not_json(
+                502,
+                "users/me/",
+                "<html><head><TITLE>502 Bad Gateway</TITLE></head></html>"
+            ),
             "HTTP 502 (not JSON): 502 Bad Gateway"
         );
         let long = format!("<p>upstream   said</p> {}", "z".repeat(500));
         let s = summarise_not_json(503, "users/me/", &long);
-        assert!(s.starts_with("HTTP 503 (not JSON): upstream said zzz"), "{s}");
+        assert!(
+            s.starts_with("HTTP 503 (not JSON): upstream said zzz"),
+            "{s}"
+        );
         assert!(s.chars().count() < 160, "{s}");
         assert!(!s.contains('<'), "{s}");
     }
@@ -473,9 +480,15 @@ mod tests {
             message,
             attempts: 1,
         };
-        assert!(f(404, ServerMessage::Text("HTTP 404 (not JSON): ...".into())).is_missing_endpoint());
-        assert!(!f(404, ServerMessage::Json(json!({"detail": "Not found."}))).is_missing_endpoint());
-        assert!(!f(502, ServerMessage::Text("HTTP 502 (not JSON): x".into())).is_missing_endpoint());
+        assert!(
+            f(404, ServerMessage::Text("HTTP 404 (not JSON): ...".into())).is_missing_endpoint()
+        );
+        assert!(
+            !f(404, ServerMessage::Json(json!({"detail": "Not found."}))).is_missing_endpoint()
+        );
+        assert!(
+            !f(502, ServerMessage::Text("HTTP 502 (not JSON): x".into())).is_missing_endpoint()
+        );
     }
 
     #[test]

@@ -69,9 +69,9 @@ pub use types::offerings::{
 pub use types::orders::{Order, OrderActionResult, OrderFilter, OrderState, OrderType};
 pub use types::people::{
     KeyFilter, NewOfferingUser, ObjectRef, OfferingUser, OfferingUserFilter, OfferingUserState,
-    OFFERING_USERS_NOT_ALLOWED, OFFERING_USERS_NOT_ALLOWED_HINT,
     Project, ProjectPermission, ProjectPermissionFilter, ServerVersion, ServiceProvider,
-    ServiceProviderFilter, SshKey, User, UserFilter,
+    ServiceProviderFilter, SshKey, User, UserFilter, OFFERING_USERS_NOT_ALLOWED,
+    OFFERING_USERS_NOT_ALLOWED_HINT,
 };
 pub use types::resources::{
     ActionStatus, ErrorDetails, PeriodUsage, PlanPeriod, ReportSection, Resource, ResourceFilter,

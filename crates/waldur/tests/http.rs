@@ -641,6 +641,38 @@ async fn provider_operations_send_the_contract_bodies() {
         .all(|s| s.method == Method::POST && s.uri.ends_with('/')));
 }
 
+/// The 2024 server crashes (500) on an order `set_state_erred` without `error_traceback`: both
+/// keys always go.
+#[tokio::test(start_paused = true)]
+async fn order_set_state_erred_sends_both_keys() {
+    let (url, script) = serve(vec![canned(200, ""), canned(200, "")]).await;
+    let c = client(url);
+    c.set_order_erred(resource(), &ErrorDetails::default())
+        .await
+        .expect("erred");
+    c.set_order_erred(
+        resource(),
+        &ErrorDetails {
+            error_message: Some("no nodes".into()),
+            error_traceback: None,
+        },
+    )
+    .await
+    .expect("erred");
+    let bodies: Vec<serde_json::Value> = script
+        .seen()
+        .iter()
+        .map(|s| serde_json::from_slice(&s.body).expect("json"))
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            serde_json::json!({"error_message": "", "error_traceback": ""}),
+            serde_json::json!({"error_message": "no nodes", "error_traceback": ""}),
+        ]
+    );
+}
+
 /// Django's HTML 404 for a route the server does not have: one line naming the endpoint, never
 /// the page (it ended up in the MESSAGE column of a table).
 #[tokio::test(start_paused = true)]
@@ -651,7 +683,10 @@ async fn an_html_error_page_becomes_one_line_naming_the_endpoint() {
     );
     let (url, _) = serve(vec![
         canned(404, &html),
-        canned(502, "<html><head><title>502 Bad Gateway</title></head></html>"),
+        canned(
+            502,
+            "<html><head><title>502 Bad Gateway</title></head></html>",
+        ),
     ])
     .await;
     let c = client(url);
@@ -672,7 +707,8 @@ async fn an_html_error_page_becomes_one_line_naming_the_endpoint() {
         .expect_err("502");
     assert!(!err.is_missing_endpoint());
     assert!(
-        err.to_string().contains("HTTP 502 (not JSON): 502 Bad Gateway"),
+        err.to_string()
+            .contains("HTTP 502 (not JSON): 502 Bad Gateway"),
         "{err}"
     );
 }
@@ -722,7 +758,10 @@ async fn a_closed_version_endpoint_is_answered_by_what_set_usage_reads() {
         assert_eq!(p.uri, "/api/marketplace-component-usages/set_usage/");
         let body: serde_json::Value = serde_json::from_slice(&p.body).expect("json");
         // Nothing any server could store: no resource, no plan period, no usages.
-        assert_eq!(body, serde_json::json!({"usages": [], "date": "not-a-date"}));
+        assert_eq!(
+            body,
+            serde_json::json!({"usages": [], "date": "not-a-date"})
+        );
     }
 }
 

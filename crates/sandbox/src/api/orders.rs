@@ -354,6 +354,12 @@ pub(crate) async fn set_state_erred(
     Path(id): Path<String>,
     DrfJson(body): DrfJson,
 ) -> Result<Response, ApiError> {
+    // The older generation indexes `validated_data["error_message"]` and
+    // `["error_traceback"]` unconditionally: a body without either is a KeyError, Django's 500.
+    let legacy = app.legacy_7x();
+    if legacy && (body.get("error_message").is_none() || body.get("error_traceback").is_none()) {
+        return Ok(crate::app::server_error_page());
+    }
     let msg = body
         .get("error_message")
         .and_then(Value::as_str)
@@ -388,8 +394,12 @@ pub(crate) async fn set_state_erred(
             let (rid, create) = (o.resource, o.type_ == "Create");
             if create {
                 set_resource_state(st, &rid, "Erred", now);
-                if let Some(r) = st.resources.get_mut(&rid) {
-                    r.error_message = msg;
+                // The older generation keeps the message on the order only (seen on the
+                // genuine server: the resource's error_message stays empty).
+                if !legacy {
+                    if let Some(r) = st.resources.get_mut(&rid) {
+                        r.error_message = msg;
+                    }
                 }
             }
             Ok(StatusCode::OK.into_response())

@@ -292,7 +292,12 @@ pub(crate) async fn list_offering_users(
     let user = ctx.uuid("user_uuid")?;
     let username = ctx.one("user_username").map(|s| s.to_string());
     let provider = ctx.uuid("provider_uuid")?;
-    let states = ctx.choices("state", OFFERING_USER_STATES)?;
+    // The older generation has no offering-user state, and so no such filter (ignored).
+    let states = if app.legacy_7x() {
+        Vec::new()
+    } else {
+        ctx.choices("state", OFFERING_USER_STATES)?
+    };
     let restricted = ctx.boolean("is_restricted");
     let query = ctx.one("query").map(|s| s.to_lowercase());
     let now = app.now();

@@ -659,7 +659,7 @@ impl V<'_> {
             .f("user_email", u.map(|u| u.email.clone()).unwrap_or_default())
             .f(
                 "offering",
-                self.url("marketplace-public-offerings", &ou.offering),
+                self.url("marketplace-provider-offerings", &ou.offering),
             )
             .f("offering_uuid", hex(&ou.offering))
             .f(
@@ -673,7 +673,15 @@ impl V<'_> {
                     .map(Value::String)
                     .unwrap_or(Value::Null),
             )
-            .f("state", ou.state.clone())
+            // The older generation's offering users have no state.
+            .f(
+                "state",
+                if self.legacy {
+                    Value::Null
+                } else {
+                    Value::String(ou.state.clone())
+                },
+            )
             .f("is_restricted", ou.is_restricted)
             .f("created", dt(&ou.created))
             .f("modified", dt(&ou.modified))
@@ -999,8 +1007,16 @@ impl V<'_> {
             .f(
                 "component_usage",
                 self.url("marketplace-component-usages", &x.component_usage),
-            )
-            .num("usage", &x.usage)
+            );
+        // The older generation renders the model's DecimalField: a string with 2 places.
+        let obj = if self.legacy {
+            let mut two = x.usage;
+            two.rescale(2);
+            obj.f("usage", two.to_string())
+        } else {
+            obj.num("usage", &x.usage)
+        };
+        let obj = obj
             .f(
                 "measured_unit",
                 c.map(|c| c.measured_unit.clone()).unwrap_or_default(),
@@ -1009,15 +1025,18 @@ impl V<'_> {
             .f("created", dt(&x.created))
             .f("modified", dt(&x.modified))
             .f("backend_id", x.backend_id.clone());
-        self.usage_context(obj, r)
-            .f(
-                "component_type",
-                cu.map(|c| c.type_.clone()).unwrap_or_default(),
-            )
-            .f("date", dt(&x.date))
-            .f(
+        let obj = self.usage_context(obj, r).f(
+            "component_type",
+            cu.map(|c| c.type_.clone()).unwrap_or_default(),
+        );
+        if self.legacy {
+            // There: `date` is the component usage's, and there is no `billing_period`.
+            obj.f("date", cu.map(|c| dt(&c.date)).unwrap_or(Value::Null))
+        } else {
+            obj.f("date", dt(&x.date)).f(
                 "billing_period",
                 cu.map(|c| date(&c.billing_period)).unwrap_or(Value::Null),
             )
+        }
     }
 }

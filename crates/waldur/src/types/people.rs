@@ -561,7 +561,11 @@ mod tests {
             format!("http://10.0.0.1:8000/api/marketplace-provider-offerings/{hex}/?x=1"),
             "https://w/api/users/49f75862-1161-46d7-bdc8-a99ce8c611bc/".to_owned(),
         ] {
-            assert_eq!(ObjectRef::parse(&given).and_then(|r| r.uuid()), Ok(want), "{given}");
+            assert_eq!(
+                ObjectRef::parse(&given).and_then(|r| r.uuid()),
+                Ok(want),
+                "{given}"
+            );
         }
         assert!(ObjectRef::parse("https://w/api/users/me/")
             .expect("url")

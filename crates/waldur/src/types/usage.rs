@@ -310,6 +310,24 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
+    /// What the genuine 2024 server (waldur-mastermind 1ea6cb82 under ../shared/real-waldur,
+    /// 2026-11-15) returned for `GET marketplace-component-user-usages/`: `usage` a decimal
+    /// string, no `billing_period`, `field=` ignored.
+    #[test]
+    fn user_usages_of_the_2024_server_read_exactly() {
+        let body = r#"[{"uuid":"89604b9aded2413e80f6cb9d14eb3a08","user":null,"username":"alice","component_usage":"http://127.0.0.1:8765/api/marketplace-component-usages/8267a21c83524f988d5586aeea70b319/","usage":"12.00","measured_unit":"k-hours","description":"","created":"2026-11-15T12:01:44.824497Z","modified":"2026-11-15T12:01:44.824497Z","backend_id":"","resource_name":"climate-a","resource_uuid":"693dfb75184946df817b9f58223b95b8","offering_name":"Example Cluster","offering_uuid":"5bda18bb4dbd430d846df871227d4726","project_name":"Climate","project_uuid":"17137c49a7754bb997551f9ef5662fb7","customer_name":"Example University gen","customer_uuid":"f6938d70c1454baabdde71eb8e897cc7","component_type":"cpu_k_hours","date":"2026-11-15T12:01:44.164683Z"}]"#;
+        let rows: Vec<ComponentUserUsage> = serde_json::from_str(body).expect("2024 rows");
+        assert_eq!(rows[0].username.as_deref(), Some("alice"));
+        assert_eq!(rows[0].usage, Some(Decimal::from_str("12.00").expect("d")));
+        assert_eq!(rows[0].component_type.as_deref(), Some("cpu_k_hours"));
+        assert_eq!(
+            rows[0].resource_uuid,
+            Some(Uuid::from_str("693dfb75184946df817b9f58223b95b8").expect("uuid"))
+        );
+        assert_eq!(rows[0].billing_period, None);
+        assert_eq!(rows[0].user, None);
+    }
+
     #[test]
     fn set_usage_body_matches_the_capture_shape() {
         let r = SetUsageRequest::current_month(
