@@ -1217,7 +1217,7 @@ fn resources_set_state_ok_and_erred(gen: Gen) {
             assert_eq!(res[0].2, "OK");
             assert_eq!(
                 res[0].4,
-                "You do not have permission to perform this action. (tally: set_as_erred is refused to this token (servers of 2024 keep it for staff), and the resource has no executing order to complete instead: a provider cannot set this state here; ask the server's staff)"
+                "You do not have permission to perform this action. (tally: set_as_erred is refused to this token (servers of 2024 keep it for staff), and the resource has no executing Create or Update order to complete instead: a provider cannot set this state here; ask the server's staff)"
             );
             let r = env.tally(
                 PROVIDER,
@@ -1233,6 +1233,18 @@ fn resources_set_state_ok_and_erred(gen: Gen) {
                 "{res:?}"
             );
             assert!(!res[0].4.contains('<'), "no HTML in a message: {res:?}");
+            // An executing Terminate order is never completed for `ok`: that would end it.
+            let beta = env.resource("beta-alloc");
+            env.tally(PROVIDER, &["resources", "set-state", &beta, "ok"])
+                .expect_code(4);
+            assert_eq!(env.order_state(EXECUTING_BETA), "executing");
+            assert_eq!(
+                env.resource_now("beta-alloc")
+                    .state
+                    .expect("state")
+                    .to_string(),
+                "OK"
+            );
             // Staff may: the resource becomes Erred, but that server keeps no message.
             let r = env.tally(
                 STAFF,

@@ -172,10 +172,12 @@ fn act(common: &Common, orders: &[Uuid], action: Action<'_>) -> anyhow::Result<E
                     action.past_tense()
                 );
                 if let (Action::Reject(Some(comment)), Some(order)) = (action, &now) {
-                    if order.provider_rejection_comment.as_deref() != Some(comment) {
-                        message.push_str(
+                    match order.provider_rejection_comment.as_deref() {
+                        Some(kept) if kept == comment => {}
+                        Some(_) => message.push_str("; the comment was not stored"),
+                        None => message.push_str(
                             "; the comment was not stored: this server keeps no provider_rejection_comment",
-                        );
+                        ),
                     }
                 }
                 Ok(Outcome::done(uuid, state, ops::tally_says(message)))

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use tally_waldur::{
-    ErrorDetails, OrderFilter, OrderState, PlanPeriods, ReportSection, ResourceFilter,
+    ErrorDetails, OrderFilter, OrderState, OrderType, PlanPeriods, ReportSection, ResourceFilter,
     ResourceState, ResourceView, Team,
 };
 use uuid::Uuid;
@@ -418,9 +418,11 @@ fn set_state(a: &SetStateArgs) -> anyhow::Result<Exit> {
     } else {
         format!("{endpoint} is refused to this token (servers of 2024 keep it for staff)")
     };
+    // Only a Create or Update order: completing a Terminate order would end the resource.
     let executing = ctx.block_on(ctx.client.orders(&OrderFilter {
         resource_uuid: Some(a.resource),
         states: vec![OrderState::Executing],
+        types: vec![OrderType::Create, OrderType::Update],
         ..Default::default()
     }));
     let order = match executing {
@@ -490,7 +492,7 @@ fn refuse(
         "{} ({})",
         o.message,
         ops::tally_says(format!(
-            "{why}, and the resource has no executing order to complete instead: a provider cannot set this state here; ask the server's staff"
+            "{why}, and the resource has no executing Create or Update order to complete instead: a provider cannot set this state here; ask the server's staff"
         ))
     );
     finish_one(ctx, action, resource, o, refused)
