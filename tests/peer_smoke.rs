@@ -1,6 +1,6 @@
 //! The side-by-side comparison with waldur-site-agent (issue 9) at 10 accounts, end to end, so
 //! the harness of `benches/peer/` cannot rot: the same dump, the peer's report cycle
-//! (`../shared/peer/run-peer.sh`, installed once into `target/peer-venv`) and `tally push`
+//! (`benches/peer/run-peer.sh`, installed once into `target/peer-venv`) and `tally push`
 //! against fresh sandboxes, twice. Fails when python3/venv is missing or the peer cannot run;
 //! prints SKIPPED only when PyPI cannot be reached to install the peer.
 

@@ -6,5 +6,6 @@ mod ops;
 mod peer_smoke;
 mod push;
 mod real_slurm;
+mod real_waldur;
 mod sources;
 mod util;

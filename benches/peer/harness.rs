@@ -1,5 +1,5 @@
 //! The side-by-side harness (issue 9): the same generated sacct dump, the same sandbox world,
-//! one report cycle of waldur-site-agent (`../shared/peer/run-peer.sh`) and one `tally push`,
+//! one report cycle of waldur-site-agent (`benches/peer/run-peer.sh`) and one `tally push`,
 //! each against its own fresh sandbox, then a second cycle with unchanged data; measured and
 //! compared. Shared by the bench binary (`benches/peer/main.rs`) and the smoke test
 //! (`tests/peer_smoke.rs`).
@@ -78,14 +78,14 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-/// `run-peer.sh`: `$PEER_SCRIPT`, else `../shared/peer/run-peer.sh` next to the repository.
+/// The peer's runner: `$PEER_SCRIPT`, else the project's own `benches/peer/run-peer.sh`.
 pub fn peer_script() -> Result<PathBuf> {
     let p = std::env::var_os("PEER_SCRIPT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/peer/run-peer.sh"));
+        .unwrap_or_else(|| root().join("benches/peer/run-peer.sh"));
     if !p.is_file() {
         bail!(
-            "the peer's runner is missing: {} (set PEER_SCRIPT or check out ../shared/peer/ next to the repository)",
+            "the peer's runner is missing: {} (set PEER_SCRIPT to another runner)",
             p.display()
         );
     }

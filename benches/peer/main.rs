@@ -8,7 +8,7 @@
 //! `--rate R` / `--burst B` / `--concurrency C` (tally's pacing, default 200/50/8),
 //! `--out FILE` (default `target/peer-bench/report.md`). Needs python3 with venv and PyPI
 //! access for the first run (the peer is installed into `target/peer-venv`), and
-//! `../shared/peer/run-peer.sh` (or `$PEER_SCRIPT`).
+//! `benches/peer/run-peer.sh` (or `$PEER_SCRIPT`).
 
 #[path = "harness.rs"]
 mod harness;

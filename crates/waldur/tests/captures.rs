@@ -1,5 +1,6 @@
-//! Reads the genuine server captures in shared/waldur-api/exchanges with the client's types and
-//! error rendering: what a real waldur-mastermind sent must decode and read well.
+//! Reads the genuine server captures in `fixtures/waldur-captures/` (see its PROVENANCE.md) with
+//! the client's types and error rendering: what a real waldur-mastermind sent must decode and
+//! read well.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use tally_waldur::*;
 
 fn exchanges() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/waldur-api/exchanges")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/waldur-captures")
 }
 
 fn capture(name: &str) -> Value {
