@@ -302,7 +302,7 @@ impl fmt::Display for SkipReason {
             // A server that keeps its version to itself was asked through `set_usage` instead:
             // "server unknown ignores" would read as tally not knowing.
             SkipReason::ServerIgnoresDate { version } if version == "unknown" => f.write_str(
-                "the server ignores `date` (it does not read the field; its version is not disclosed); past months cannot be reported; the current month was left untouched"
+                "the server ignores `date`; past months cannot be reported; the current month was left untouched (the server does not read `date` and does not disclose its version)"
             ),
             SkipReason::ServerIgnoresDate { version } => write!(
                 f,
