@@ -79,7 +79,7 @@ pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
         }
     }
     agg.add_source_stats(stats_total);
-    Ok(agg.finish())
+    Ok(agg.finish()?)
 }
 
 pub fn run(args: &CollectArgs) -> anyhow::Result<Exit> {

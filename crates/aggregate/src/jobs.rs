@@ -100,7 +100,8 @@ impl JobTable {
     }
 
     /// Keeps the best record per job: a known End beats a running record, a later End an
-    /// earlier one, and between two running records the one read last (the newer dump).
+    /// earlier one, and between two records with the same End (or two running ones) the one
+    /// read last (the newer dump, or the re-exported CSV row: the README's "last one read").
     pub(crate) fn upsert(
         &mut self,
         key: JobKey,
@@ -131,7 +132,7 @@ impl JobTable {
         let newer = match (old == RUNNING, end == RUNNING) {
             (true, _) => true,
             (false, true) => false,
-            (false, false) => end > old,
+            (false, false) => end >= old,
         };
         if !newer {
             return Upsert::Kept;

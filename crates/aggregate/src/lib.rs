@@ -14,6 +14,6 @@ mod intern;
 mod jobs;
 
 pub use aggregator::{
-    split_exactly, AccountMapping, AggregateOptions, Aggregator, Collection, ComponentRule,
-    RecordCounts, UnlistedAccounts, UnmappedAccount, UNKNOWN_USER,
+    split_exactly, AccountMapping, AggregateError, AggregateOptions, Aggregator, Collection,
+    ComponentRule, RecordCounts, UnlistedAccounts, UnmappedAccount, UNKNOWN_USER,
 };

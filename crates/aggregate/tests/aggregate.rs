@@ -101,6 +101,7 @@ fn collect(o: AggregateOptions, jobs: &[Job]) -> Vec<(String, String, String, St
     let mut agg = Aggregator::new(o);
     feed(&mut agg, jobs);
     agg.finish()
+        .unwrap()
         .usages
         .into_iter()
         .map(|c| {
@@ -211,7 +212,7 @@ fn the_latest_record_of_a_job_counts_once() {
     }
     let mut agg = Aggregator::new(o());
     feed(&mut agg, &[running, done, earlier_end]);
-    let c = agg.finish();
+    let c = agg.finish().unwrap();
     assert_eq!((c.records.jobs, c.records.duplicates), (1, 2));
 }
 
@@ -295,7 +296,7 @@ fn mapping_table_and_unmapped_accounts_are_reported() {
     let mut agg = Aggregator::new(o);
     feed(&mut agg, &jobs);
     agg.add_source_stats(SourceStats::default());
-    let c = agg.finish();
+    let c = agg.finish().unwrap();
     assert_eq!(c.usages.len(), 1);
     assert_eq!(c.usages[0].resource, "res-a");
     assert_eq!(c.records.unmapped, 3);
@@ -328,7 +329,7 @@ fn per_user_amounts_add_up_to_the_cell_to_the_cent() {
             line: 1,
         });
     }
-    let c = agg.finish();
+    let c = agg.finish().unwrap();
     assert_eq!(c.usages[0].amount.to_string(), "1.00");
     let users: Vec<(String, String)> = c
         .user_usages
@@ -436,7 +437,7 @@ proptest! {
                 line: 1,
             });
         }
-        let c = agg.finish();
+        let c = agg.finish().unwrap();
         prop_assert_eq!(c.usages[0].amount.to_string(), "6777.38");
         let shares: Decimal = c.user_usages.iter().map(|u| u.amount).sum();
         prop_assert_eq!(shares.to_string(), "6777.38");
@@ -471,7 +472,7 @@ proptest! {
         let mut agg = Aggregator::new(o());
         feed(&mut agg, &shuffled[..cut]);
         feed(&mut agg, &shuffled[cut..]);
-        let got: Vec<_> = agg.finish().usages.into_iter()
+        let got: Vec<_> = agg.finish().unwrap().usages.into_iter()
             .map(|c| (c.resource, c.period.to_string(), c.component, c.amount.to_string())).collect();
         prop_assert_eq!(got, reference);
     }
