@@ -10,6 +10,7 @@
 //!   month boundaries, splitting input files or reordering lines cannot change a total.
 
 mod aggregator;
+pub mod fuzzing;
 mod intern;
 mod jobs;
 

@@ -472,6 +472,11 @@ impl RecordParser {
 
     /// Feeds bytes; true when they ended a record (only a `\n` can).
     fn feed(&mut self, mut input: &[u8]) -> bool {
+        // To csv-core an empty input means the end of the data, which ends the record: an
+        // empty line inside a quoted field must not.
+        if input.is_empty() {
+            return false;
+        }
         loop {
             let (res, nin, nout, nend) = self.core.read_record(
                 input,

@@ -7,6 +7,7 @@
 
 pub mod csv;
 mod files;
+pub mod fuzzing;
 mod lines;
 pub mod pbs;
 pub mod sacct;

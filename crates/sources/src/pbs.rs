@@ -476,7 +476,7 @@ fn memory_mib(attr: &str, v: &str) -> Result<Decimal, Bad> {
     Ok(q.normalize())
 }
 
-fn parse_stamp(stamp: &str, tz: Tz) -> Result<i64, String> {
+pub(crate) fn parse_stamp(stamp: &str, tz: Tz) -> Result<i64, String> {
     // MM/DD/YYYY HH:MM:SS -> YYYY-MM-DDTHH:MM:SS for the shared parser.
     let b = stamp.as_bytes();
     if b.len() != 19 || b[2] != b'/' || b[5] != b'/' || b[10] != b' ' {
