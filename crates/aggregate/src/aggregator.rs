@@ -273,6 +273,23 @@ impl Aggregator {
         })
     }
 
+    fn upsert(&mut self, r: &JobRecord<'_>, equal_end_replaces: bool) {
+        let key = self.key(r);
+        let account = self.accounts.id(r.account);
+        let user = self.users.id(r.user);
+        if self.jobs.upsert(
+            key,
+            account,
+            user,
+            (r.start, r.end),
+            r.quantities,
+            equal_end_replaces,
+        ) != Upsert::Inserted
+        {
+            self.counts.duplicates += 1;
+        }
+    }
+
     /// Folds the kept records into cells. Consumes the aggregator: this is the end of a run.
     ///
     /// Every sum is checked: a total that leaves what a `Decimal` holds, or a cell beyond
@@ -496,16 +513,11 @@ impl RecordSink for Aggregator {
     }
 
     fn record(&mut self, r: &JobRecord<'_>) {
-        let key = self.key(r);
-        let account = self.accounts.id(r.account);
-        let user = self.users.id(r.user);
-        if self
-            .jobs
-            .upsert(key, account, user, r.start, r.end, r.quantities)
-            != Upsert::Inserted
-        {
-            self.counts.duplicates += 1;
-        }
+        self.upsert(r, false);
+    }
+
+    fn record_last_wins(&mut self, r: &JobRecord<'_>) {
+        self.upsert(r, true);
     }
 
     fn amount(&mut self, r: &AmountRecord<'_>) {

@@ -16,9 +16,12 @@ use tally_sources::{csv, pbs, sacct, RecordSink, SourceError, SourceStats};
 
 use crate::{AccountMapping, AggregateOptions, Aggregator, ComponentRule, UnlistedAccounts};
 
+/// A fuzz target's entry point: arbitrary bytes in, a broken invariant out.
+pub type Entry = fn(&[u8]) -> Result<(), Violation>;
+
 /// Every fuzz target by name (the name of its directory under `fuzz/corpus/` and
 /// `fuzz/regressions/`), with its entry point.
-pub const TARGETS: [(&str, fn(&[u8]) -> Result<(), Violation>); 6] = [
+pub const TARGETS: [(&str, Entry); 6] = [
     ("sacct", |d| tally_sources::fuzzing::sacct(d).map(drop)),
     ("pbs", |d| tally_sources::fuzzing::pbs(d).map(drop)),
     ("csv", |d| tally_sources::fuzzing::csv(d).map(drop)),

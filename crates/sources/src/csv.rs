@@ -364,7 +364,7 @@ pub fn read<R: Read>(
             Ok((r, Parsed::Interval { start, end })) => {
                 stats.lines += 1;
                 stats.jobs += 1;
-                sink.record(&JobRecord {
+                let record = JobRecord {
                     cluster: "",
                     key: &key,
                     job_id: &key,
@@ -376,7 +376,12 @@ pub fn read<R: Read>(
                     quantities: &quantities,
                     file_index,
                     line: first_line,
-                });
+                };
+                if columns.key.is_empty() {
+                    sink.record(&record);
+                } else {
+                    sink.record_last_wins(&record);
+                }
             }
             Ok((
                 r,
