@@ -265,7 +265,13 @@ pub fn read<R: Read>(
             complete
         };
         if !complete {
-            if pending.len() >= MAX_RECORD_LINES && cols.is_some() {
+            if pending.len() >= MAX_RECORD_LINES && cols.is_none() {
+                return Err(format_err(format!(
+                    "the header (line {}) has a quote that is not closed {MAX_RECORD_LINES} lines later",
+                    pending[0].0
+                )));
+            }
+            if pending.len() >= MAX_RECORD_LINES {
                 let reason = format!(
                     "opens a quoted field (`\"`) still open {MAX_RECORD_LINES} lines later"
                 );
