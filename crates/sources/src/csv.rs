@@ -715,3 +715,80 @@ fn parse_time_unbounded(v: &str, opts: &CsvOptions) -> Result<i64, String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Keep {
+        amounts: Vec<(u64, String)>,
+        invalid: Vec<(u64, String)>,
+    }
+
+    impl RecordSink for Keep {
+        fn wanted_tres(&self) -> &[String] {
+            &[]
+        }
+        fn record(&mut self, _: &JobRecord<'_>) {}
+        fn amount(&mut self, r: &AmountRecord<'_>) {
+            self.amounts.push((r.line, r.amount.to_string()));
+        }
+        fn invalid(&mut self, i: InvalidRecord) {
+            self.invalid.push((i.line, i.field));
+        }
+    }
+
+    fn opts() -> CsvOptions {
+        CsvOptions {
+            delimiter: b',',
+            timezone: Tz::UTC,
+            time_format: TimeFormat::Rfc3339,
+            resource: "P".into(),
+            user: None,
+            dedup_key: Vec::new(),
+            kind: CsvKind::Amount {
+                timestamp: None,
+                period: Some("M".into()),
+                component: "C".into(),
+                amount: "A".into(),
+            },
+        }
+    }
+
+    fn read_all(text: &str) -> Result<(SourceStats, Keep), SourceError> {
+        let mut keep = Keep::default();
+        let stats = read(text.as_bytes(), Path::new("f.csv"), 0, &opts(), &mut keep)?;
+        Ok((stats, keep))
+    }
+
+    #[test]
+    fn a_quote_open_past_the_line_limit_costs_its_line_only() {
+        let mut text = String::from("P,M,C,A\np,2026-10,\"s,1\n");
+        for _ in 0..(MAX_RECORD_LINES + 20) {
+            text.push_str("p,2026-10,s,1\n");
+        }
+        let (stats, keep) = read_all(&text).unwrap();
+        assert_eq!(keep.invalid, [(2, "line".to_string())]);
+        assert_eq!(keep.amounts.len(), MAX_RECORD_LINES + 20);
+        assert_eq!(keep.amounts[0].0, 3, "physical line numbers");
+        assert_eq!(stats.lines, stats.headers + stats.amounts + stats.invalid);
+    }
+
+    #[test]
+    fn quoted_newlines_doubled_quotes_and_crlf_still_make_one_record() {
+        let text = "P,M,C,A\r\n\"p\"\"x\",2026-10,\"multi\r\n\r\nline\",2.5\r\np,2026-10,s,1\r\n";
+        let (stats, keep) = read_all(text).unwrap();
+        assert_eq!(keep.amounts, [(2, "2.5".to_string()), (5, "1".to_string())]);
+        assert!(keep.invalid.is_empty());
+        assert_eq!(stats.lines, 3);
+    }
+
+    #[test]
+    fn a_header_with_an_unclosed_quote_is_a_format_error() {
+        let err = read_all("P,\"M,C,A\np,2026-10,s,1\n").unwrap_err();
+        assert!(err.to_string().contains("header"), "{err}");
+        let err = read_all("").unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+}
