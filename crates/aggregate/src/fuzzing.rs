@@ -1,6 +1,6 @@
-//! The whole-collection fuzz entry point, and the registry of every fuzz target's entry
-//! point: `fuzz/` calls these, and the stable test `tests/fuzz_corpus.rs` replays every
-//! corpus and regression input through the same functions.
+//! The whole-collection fuzz entry point: `fuzz/` calls it, and the stable test
+//! `crates/config/tests/fuzz_corpus.rs` replays its corpus and regression inputs through it
+//! (the registry of every target is `tally_config::fuzzing::TARGETS`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,20 +15,6 @@ use tally_sources::fuzzing::{
 use tally_sources::{csv, pbs, sacct, RecordSink, SourceError, SourceStats};
 
 use crate::{AccountMapping, AggregateOptions, Aggregator, ComponentRule, UnlistedAccounts};
-
-/// A fuzz target's entry point: arbitrary bytes in, a broken invariant out.
-pub type Entry = fn(&[u8]) -> Result<(), Violation>;
-
-/// Every fuzz target by name (the name of its directory under `fuzz/corpus/` and
-/// `fuzz/regressions/`), with its entry point.
-pub const TARGETS: [(&str, Entry); 6] = [
-    ("sacct", |d| tally_sources::fuzzing::sacct(d).map(drop)),
-    ("pbs", |d| tally_sources::fuzzing::pbs(d).map(drop)),
-    ("csv", |d| tally_sources::fuzzing::csv(d).map(drop)),
-    ("tres", tally_sources::fuzzing::tres),
-    ("timestamp", tally_sources::fuzzing::timestamp),
-    ("collection", collection),
-];
 
 fn rule(component: &str, tres: &str, unit_seconds: u64, factor: Decimal) -> ComponentRule {
     ComponentRule {

@@ -3,6 +3,8 @@
 //! [`Config`] with zones parsed, decimals exact and paths resolved against the config
 //! file's directory. Everything downstream takes the validated form only.
 
+pub mod fuzzing;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

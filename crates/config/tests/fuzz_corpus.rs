@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tally_aggregate::fuzzing::TARGETS;
+use tally_config::fuzzing::TARGETS;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
