@@ -401,3 +401,188 @@ fn completions_and_man_page_come_from_the_real_arguments() {
         &out.stdout[..200]
     );
 }
+
+/// Issue 15: one record no scheduler can produce killed the run with a panic (exit 101):
+/// `cpu=100000000000000000000000000` overflowed the aggregator's sum. Now it is an invalid
+/// line naming file, line and field; the other jobs are billed; `--strict` fails with 3.
+#[test]
+fn a_tres_count_of_ten_to_the_26_is_an_invalid_line_not_a_panic() {
+    let dir = TestDir::new();
+    dir.write(
+        "d.txt",
+        "JobID|Account|User|Start|End|AllocTRES\n\
+         1|a|u|2026-10-01T00:00:00|2026-10-01T01:00:00|cpu=100000000000000000000000000\n\
+         2|a|u|2026-10-01T00:00:00|2026-10-01T01:00:00|cpu=2\n\
+         3|a|u|2026-10-01T00:00:00|2026-10-01T01:00:00|mem=79228162514264337593543950335T\n",
+    );
+    let cfg = dir.write(
+        "t.toml",
+        "[[sources]]\nformat = \"sacct\"\npaths = [\"d.txt\"]\n\
+         [components.cpu]\ntres = \"cpu\"\n[components.ram]\ntres = \"mem\"\n",
+    );
+    let collect = |strict: bool| {
+        let mut cmd = tally();
+        cmd.args([
+            "collect", "--format", "json", "--from", "2026-10", "--to", "2026-10",
+        ])
+        .args(["--as-of", "2026-11-01T00:00:00Z", "--config"])
+        .arg(&cfg);
+        if strict {
+            cmd.arg("--strict");
+        }
+        run(&mut cmd)
+    };
+    let out = collect(false);
+    out.expect_code(0);
+    let v = out.json();
+    assert_eq!(v["usages"][0]["amount"], "2.00", "{v}");
+    let invalid: Vec<(u64, &str)> = v["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["line"].as_u64().unwrap(), i["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(invalid, [(2, "AllocTRES"), (4, "AllocTRES")]);
+    assert!(v["invalid"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("more than any job can hold"));
+    collect(true).expect_code(3);
+}
+
+/// Issue 15: the PBS `nodes=4294967295:ppn=79228162514264337593543950335` panicked in
+/// `pbs.rs` (`Multiplication overflowed`).
+#[test]
+fn a_pbs_node_spec_near_decimal_max_is_an_invalid_line_not_a_panic() {
+    let dir = TestDir::new();
+    dir.write(
+        "log",
+        "04/01/2026 11:00:00;E;1.s;account=p start=1775037600 end=1775041200 Resource_List.nodes=4294967295:ppn=79228162514264337593543950335\n\
+         04/01/2026 11:00:00;E;2.s;account=p start=1775037600 end=1775041200 Resource_List.nodes=2:ppn=4\n",
+    );
+    let cfg = dir.write(
+        "t.toml",
+        "[[sources]]\nformat = \"pbs\"\npaths = [\"log\"]\n[components.cpu]\ntres = \"ncpus\"\n",
+    );
+    let out = run(tally()
+        .args([
+            "collect", "--format", "json", "--from", "2026-04", "--to", "2026-04",
+        ])
+        .args(["--as-of", "2026-05-01T00:00:00Z", "--config"])
+        .arg(&cfg));
+    out.expect_code(0);
+    let v = out.json();
+    assert_eq!(v["usages"][0]["amount"], "8.00");
+    assert_eq!(v["invalid"][0]["line"], 1);
+    assert_eq!(v["invalid"][0]["field"], "Resource_List.nodes");
+}
+
+/// Issue 15: a config `factor` near `Decimal::MAX` made every sum overflow (a panic). It is
+/// refused when the config is read: exit 2 naming the key.
+#[test]
+fn a_factor_near_decimal_max_is_a_config_error() {
+    let dir = TestDir::new();
+    dir.write(
+        "d.txt",
+        "JobID|Account|Start|End|AllocTRES\n1|a|2026-10-01T00:00:00|2026-10-01T01:00:00|cpu=2\n",
+    );
+    let cfg = dir.write(
+        "t.toml",
+        "[[sources]]\nformat = \"sacct\"\npaths = [\"d.txt\"]\n\
+         [components.cpu]\ntres = \"cpu\"\nfactor = \"79228162514264337593543950335\"\n",
+    );
+    let out = run(tally().args(["collect", "--config"]).arg(&cfg));
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("components.cpu.factor"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Issue 15: thirty CSV rows starting 260,000 years ago took 23 s (every month since was
+/// walked). Times outside 1970..2200 are invalid lines, and only the months asked for are
+/// walked: a job of 229 years is as quick as a job of an hour.
+#[test]
+fn rows_dated_260000_years_ago_are_invalid_and_cost_no_time() {
+    let dir = TestDir::new();
+    let mut csv = String::from("Id,Project,Begin,Finish,Cores\n");
+    for i in 0..30 {
+        csv.push_str(&format!("{i},old,-8204823600000,1790000000,1\n"));
+    }
+    csv.push_str("30,wide,1,7258118399,1\n");
+    dir.write("rows.csv", &csv);
+    let cfg = dir.write(
+        "t.toml",
+        "[[sources]]\nformat = \"csv\"\nrecords = \"interval\"\npaths = [\"rows.csv\"]\n\
+         time_format = \"unix\"\nresource = \"Project\"\nstart = \"Begin\"\nend = \"Finish\"\n\
+         quantities = { cpu = \"Cores\" }\n[components.cpu]\ntres = \"cpu\"\nunit_seconds = 1\n",
+    );
+    let started = std::time::Instant::now();
+    let out = run(tally()
+        .args([
+            "collect", "--format", "json", "--from", "2026-10", "--to", "2026-10",
+        ])
+        .args(["--as-of", "2199-12-31T00:00:00Z", "--config"])
+        .arg(&cfg));
+    let took = started.elapsed();
+    out.expect_code(0);
+    let v = out.json();
+    assert_eq!(v["records"]["invalid"], 30);
+    assert_eq!(v["invalid"][0]["field"], "Begin");
+    assert!(v["invalid"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("outside the accepted range"));
+    // The wide row: all of October 2026, 31 days (UTC).
+    assert_eq!(v["usages"][0]["resource"], "wide");
+    assert_eq!(v["usages"][0]["amount"], "2678400.00");
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+}
+
+/// Issue 15: a CSV amount near `Decimal::MAX` overflowed the sum of its cell (a panic).
+/// Amounts above 10^12 per row, and negative amounts (which every other source refuses),
+/// are invalid lines.
+#[test]
+fn csv_amounts_near_decimal_max_and_negative_ones_are_invalid_lines() {
+    let dir = TestDir::new();
+    dir.write(
+        "a.csv",
+        "Project,Month,Component,Amount\n\
+         p,2026-10,storage,79228162514264337593543950335\n\
+         p,2026-10,storage,79228162514264337593543950335\n\
+         p,2026-10,storage,-5\n\
+         p,2026-10,storage,2.5\n",
+    );
+    let cfg = dir.write(
+        "t.toml",
+        "[[sources]]\nformat = \"csv\"\nrecords = \"amount\"\npaths = [\"a.csv\"]\n\
+         resource = \"Project\"\nperiod = \"Month\"\ncomponent = \"Component\"\namount = \"Amount\"\n",
+    );
+    let out = run(tally()
+        .args([
+            "collect", "--format", "json", "--from", "2026-10", "--to", "2026-10",
+        ])
+        .args(["--as-of", "2026-11-01T00:00:00Z", "--config"])
+        .arg(&cfg));
+    out.expect_code(0);
+    let v = out.json();
+    assert_eq!(v["usages"][0]["amount"], "2.50");
+    let invalid: Vec<(u64, &str, &str)> = v["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["line"].as_u64().unwrap(),
+                i["field"].as_str().unwrap(),
+                i["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(invalid.len(), 3, "{invalid:?}");
+    assert_eq!((invalid[0].0, invalid[0].1), (2, "Amount"));
+    assert_eq!((invalid[1].0, invalid[1].1), (3, "Amount"));
+    assert_eq!((invalid[2].0, invalid[2].1), (4, "Amount"));
+    assert!(invalid[2].2.contains("negative"), "{}", invalid[2].2);
+}

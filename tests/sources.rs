@@ -353,3 +353,106 @@ fn sacct_command_example_runs_sacct_from_path() {
         assert_eq!(*g, w);
     }
 }
+
+fn csv_amount_config(dir: &TestDir, extra: &str) -> std::path::PathBuf {
+    dir.write(
+        "t.toml",
+        &format!(
+            "[[sources]]\nformat = \"csv\"\nrecords = \"amount\"\npaths = [\"a.csv\"]\n\
+             resource = \"Project\"\nperiod = \"Month\"\ncomponent = \"Component\"\n\
+             amount = \"Amount\"\n{extra}"
+        ),
+    )
+}
+
+fn invalid_lines(v: &Value) -> Vec<(u64, String)> {
+    v["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["line"].as_u64().unwrap(),
+                i["field"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 15: a stray `"` opened a quoted field that swallowed every valid line after it:
+/// neither counted nor listed invalid. Now it costs its own line only; the lines after it
+/// are billed, and a legitimately quoted newline still works.
+#[test]
+fn a_stray_csv_quote_costs_its_line_not_the_lines_after_it() {
+    let dir = TestDir::new();
+    dir.write(
+        "a.csv",
+        "Project,Month,Component,Amount\n\
+         p,2026-10,storage,1\n\
+         p,\"2026-10,storage,2\n\
+         p,2026-10,storage,4\n\
+         p,2026-10,storage,8\n\
+         q,2026-10,\"multi\nline\",16\n\
+         q,2026-10,storage,32\n",
+    );
+    let cfg = csv_amount_config(&dir, "");
+    let v = collect_json(&cfg, "2026-10", "2026-10", "2026-11-01T00:00:00Z");
+    assert_eq!(
+        cells(&v),
+        [
+            cell("p", "2026-10", "storage", "13.00"),
+            cell("q", "2026-10", "multi\nline", "16.00"),
+            cell("q", "2026-10", "storage", "32.00"),
+        ]
+    );
+    assert_eq!(invalid_lines(&v), [(3, "line".to_string())]);
+    // Every line read is in one bucket: header, 5 amounts, 1 invalid (7 records, the
+    // quoted newline joins two lines into one).
+    assert_eq!(v["records"]["lines"], 7);
+    assert_eq!(v["records"]["amounts"], 5);
+    assert_eq!(v["records"]["invalid"], 1);
+}
+
+/// Issue 15: after an empty line, an invalid CSV line was reported under the wrong line
+/// number. Line numbers are the file's physical lines.
+#[test]
+fn csv_invalid_lines_are_reported_under_their_physical_line_number() {
+    let dir = TestDir::new();
+    dir.write(
+        "a.csv",
+        "Project,Month,Component,Amount\n\n\
+         p,2026-10,storage,1\n\
+         \n\
+         \n\
+         p,2026-10,storage,many\n\
+         p,2026-13,storage,1\n",
+    );
+    let cfg = csv_amount_config(&dir, "");
+    let v = collect_json(&cfg, "2026-10", "2026-10", "2026-11-01T00:00:00Z");
+    assert_eq!(
+        invalid_lines(&v),
+        [(6, "Amount".to_string()), (7, "Month".to_string())]
+    );
+}
+
+/// Issue 15: with `dedup_key`, of two interval rows with the same key and the same End the
+/// FIRST was kept, although the README says the last one read counts.
+#[test]
+fn csv_dedup_key_keeps_the_last_row_read() {
+    let dir = TestDir::new();
+    dir.write(
+        "a.csv",
+        "Id,Project,Begin,Finish,Cores\n\
+         1,p,2026-10-01T00:00:00Z,2026-10-01T01:00:00Z,2\n\
+         1,p,2026-10-01T00:00:00Z,2026-10-01T01:00:00Z,3\n",
+    );
+    let cfg = dir.write(
+        "t.toml",
+        "[[sources]]\nformat = \"csv\"\nrecords = \"interval\"\npaths = [\"a.csv\"]\n\
+         resource = \"Project\"\ndedup_key = [\"Id\"]\nstart = \"Begin\"\nend = \"Finish\"\n\
+         quantities = { cpu = \"Cores\" }\n[components.cpu]\ntres = \"cpu\"\n",
+    );
+    let v = collect_json(&cfg, "2026-10", "2026-10", "2026-11-01T00:00:00Z");
+    assert_eq!(cells(&v), [cell("p", "2026-10", "cpu", "3.00")]);
+    assert_eq!(v["records"]["duplicates"], 1);
+}

@@ -129,7 +129,7 @@ pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
         return Err(conflict.clone().into());
     }
     agg.add_source_stats(stats_total);
-    Ok(agg.finish())
+    Ok(agg.finish()?)
 }
 
 /// How a live sacct source is named in messages.

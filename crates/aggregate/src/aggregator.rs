@@ -5,6 +5,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use tally_model::bounds::MAX_CELL_AMOUNT;
 use tally_model::{
     round_amount, BillingMonth, InvalidRecord, MonthRange, UsageCell, UserUsageCell,
 };
@@ -115,7 +116,36 @@ pub fn split_exactly(total: Decimal, parts: &[Decimal]) -> Vec<Decimal> {
         .collect()
 }
 
-/// Counts of what was read, for the summary. Every line is accounted for somewhere.
+/// Why a collection could not produce its cells. Input within the bounds of
+/// [`tally_model::bounds`] cannot get here in practice; the sums are checked all the same, so
+/// that a run fails naming the cell instead of panicking or reporting a wrapped figure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AggregateError {
+    /// An exact sum left what a `Decimal` holds.
+    #[error("the usage of {resource} in {period} ({what}) is too large to sum exactly")]
+    Overflow {
+        resource: String,
+        period: BillingMonth,
+        /// The component, or the TRES while it is still being summed.
+        what: String,
+    },
+    /// A cell's amount is beyond what Waldur stores (`Decimal(20, 2)`).
+    #[error(
+        "the usage of {resource} in {period} for {component} is {amount}, more than Waldur can \
+         store (less than {max})"
+    )]
+    TooLarge {
+        resource: String,
+        period: BillingMonth,
+        component: String,
+        amount: Decimal,
+        max: Decimal,
+    },
+}
+
+/// Counts of what was read, for the summary. Every line read is in exactly one of `headers`,
+/// `steps`, `not_started`, `invalid`, `other`, `jobs`, `amounts` and `duplicates` (see
+/// [`RecordCounts::accounted`]); `unmapped` and `after_as_of` are parts of `jobs`/`amounts`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RecordCounts {
     /// Non-blank lines read (headers included).
@@ -124,7 +154,8 @@ pub struct RecordCounts {
     pub jobs: u64,
     /// Step lines, never added (they repeat their allocation).
     pub steps: u64,
-    /// Records of a job already seen (another dump), superseded or ignored.
+    /// Records of a job (or keyed amount rows) already seen (another dump), superseded or
+    /// ignored.
     pub duplicates: u64,
     /// Allocations that never started.
     pub not_started: u64,
@@ -134,11 +165,27 @@ pub struct RecordCounts {
     pub invalid: u64,
     /// Jobs that started after `as_of`: nothing of them counts yet.
     pub after_as_of: u64,
-    /// Amount records (CSV usage already in a component's unit).
+    /// Distinct amount records (CSV usage already in a component's unit), including those
+    /// dated after `as_of` (also counted there).
     pub amounts: u64,
     /// Records that carry no usage (PBS queue/delete records, array parents).
     pub other: u64,
     pub headers: u64,
+}
+
+impl RecordCounts {
+    /// The lines put in a bucket. Equal to `lines` after every collection: no line is lost
+    /// and none counted twice.
+    pub fn accounted(&self) -> u64 {
+        self.headers
+            + self.steps
+            + self.not_started
+            + self.invalid
+            + self.other
+            + self.jobs
+            + self.amounts
+            + self.duplicates
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -180,6 +227,8 @@ pub struct Aggregator {
     counts: RecordCounts,
     /// Built only when the collection's dumps carry different identity columns.
     identity: Option<IdentityCheck>,
+    /// The first sum of amounts that overflowed, reported by [`Aggregator::finish`].
+    overflow: Option<AggregateError>,
 }
 
 impl Aggregator {
@@ -204,6 +253,7 @@ impl Aggregator {
             invalid: Vec::new(),
             counts: RecordCounts::default(),
             identity: None,
+            overflow: None,
         }
     }
 
@@ -239,8 +289,31 @@ impl Aggregator {
         })
     }
 
+    fn upsert(&mut self, r: &JobRecord<'_>, equal_end_replaces: bool) {
+        let key = self.key(r);
+        if let Some(check) = &mut self.identity {
+            check.see(r, self.clusters.id(r.cluster), key);
+        }
+        let account = self.accounts.id(r.account);
+        let user = self.users.id(r.user);
+        if self.jobs.upsert(
+            key,
+            account,
+            user,
+            (r.start, r.end),
+            r.quantities,
+            equal_end_replaces,
+        ) != Upsert::Inserted
+        {
+            self.counts.duplicates += 1;
+        }
+    }
+
     /// Folds the kept records into cells. Consumes the aggregator: this is the end of a run.
-    pub fn finish(self) -> Collection {
+    ///
+    /// Every sum is checked: a total that leaves what a `Decimal` holds, or a cell beyond
+    /// what Waldur stores, is an error naming the cell, never a panic.
+    pub fn finish(self) -> Result<Collection, AggregateError> {
         let Aggregator {
             opts,
             wanted,
@@ -252,8 +325,12 @@ impl Aggregator {
             accounts,
             invalid,
             mut counts,
+            overflow,
             ..
         } = self;
+        if let Some(e) = overflow {
+            return Err(e);
+        }
         let as_of = opts.as_of.timestamp();
         let tz = opts.billing_timezone;
         counts.jobs = jobs.len() as u64;
@@ -268,6 +345,14 @@ impl Aggregator {
         // (resource, month, tres index, user) -> exact sum of quantity x seconds.
         let mut sums: FxHashMap<(u32, BillingMonth, usize, u32), Decimal> = FxHashMap::default();
         let mut months = MonthCache::new(tz);
+        // Only the months asked for are walked: a job's time outside them counts nowhere.
+        let range_start = opts.range.from.start(tz).timestamp();
+        let range_end = opts.range.to.end(tz).timestamp();
+        let overflow = |resource: u32, month: BillingMonth, idx: usize| AggregateError::Overflow {
+            resource: resources.name(resource).to_string(),
+            period: month,
+            what: wanted[idx].clone(),
+        };
 
         let mut q = vec![Decimal::ZERO; wanted.len()];
         for slot in 0..jobs.len() {
@@ -279,7 +364,7 @@ impl Aggregator {
             };
             let user = jobs.user(slot);
             let (start, end) = jobs.span(slot);
-            let end = end.min(as_of);
+            let end = end.min(as_of).min(range_end);
             if start >= as_of {
                 counts.after_as_of += 1;
                 continue;
@@ -290,7 +375,7 @@ impl Aggregator {
             if q.iter().all(Decimal::is_zero) {
                 continue;
             }
-            let mut t = start;
+            let mut t = start.max(range_start);
             while t < end {
                 let (month, month_end) = months.month_at(t);
                 let seg_end = end.min(month_end);
@@ -298,7 +383,11 @@ impl Aggregator {
                 if opts.range.contains(month) {
                     for (idx, qty) in q.iter().enumerate() {
                         if !qty.is_zero() {
-                            *sums.entry((resource, month, idx, user)).or_default() += *qty * secs;
+                            let sum = sums.entry((resource, month, idx, user)).or_default();
+                            *sum = qty
+                                .checked_mul(secs)
+                                .and_then(|p| sum.checked_add(p))
+                                .ok_or_else(|| overflow(resource, month, idx))?;
                         }
                     }
                 }
@@ -321,14 +410,20 @@ impl Aggregator {
                 let cell = cells
                     .entry((resources.name(*resource), *month, rule.component.as_str()))
                     .or_default();
-                *cell.total.tres.entry(r).or_default() += *sum;
-                *cell
+                let add = |to: &mut Decimal| {
+                    *to = to
+                        .checked_add(*sum)
+                        .ok_or_else(|| overflow(*resource, *month, *idx))?;
+                    Ok::<(), AggregateError>(())
+                };
+                add(cell.total.tres.entry(r).or_default())?;
+                add(cell
                     .users
                     .entry(users.name(*user))
                     .or_default()
                     .tres
                     .entry(r)
-                    .or_default() += *sum;
+                    .or_default())?;
             }
         }
         let amounts = loose_amounts.iter().map(|(k, v)| (*k, *v)).chain(
@@ -345,19 +440,49 @@ impl Aggregator {
                 *unmapped.entry(accounts.name(account)).or_default() += 1;
                 continue;
             };
-            let cell = cells
-                .entry((resources.name(resource), month, components.name(component)))
-                .or_default();
-            cell.total.amount += amount;
-            cell.users.entry(users.name(user)).or_default().amount += amount;
+            let key = (resources.name(resource), month, components.name(component));
+            let cell = cells.entry(key).or_default();
+            let add = |to: &mut Decimal| {
+                *to = to
+                    .checked_add(amount)
+                    .ok_or_else(|| AggregateError::Overflow {
+                        resource: key.0.to_string(),
+                        period: month,
+                        what: key.2.to_string(),
+                    })?;
+                Ok::<(), AggregateError>(())
+            };
+            add(&mut cell.total.amount)?;
+            add(&mut cell.users.entry(users.name(user)).or_default().amount)?;
         }
         let mut usages = Vec::with_capacity(cells.len());
         let mut user_usages = Vec::new();
         for ((resource, period, component), cell) in cells {
-            let amount = round_amount(cell.total.exact(&opts.rules));
+            let overflow = || AggregateError::Overflow {
+                resource: resource.to_string(),
+                period,
+                what: component.to_string(),
+            };
+            let exact = cell.total.exact(&opts.rules).ok_or_else(overflow)?;
+            if exact >= MAX_CELL_AMOUNT {
+                return Err(AggregateError::TooLarge {
+                    resource: resource.to_string(),
+                    period,
+                    component: component.to_string(),
+                    amount: exact,
+                    max: MAX_CELL_AMOUNT,
+                });
+            }
+            let amount = round_amount(exact);
             if opts.user_usage {
-                let parts: Vec<Decimal> =
-                    cell.users.values().map(|u| u.exact(&opts.rules)).collect();
+                // Each share is at most the cell (all parts are non-negative), so below
+                // 10^18: the split's cent arithmetic stays exact.
+                let parts = cell
+                    .users
+                    .values()
+                    .map(|u| u.exact(&opts.rules))
+                    .collect::<Option<Vec<Decimal>>>()
+                    .ok_or_else(overflow)?;
                 for (user, share) in cell.users.keys().zip(split_exactly(amount, &parts)) {
                     user_usages.push(UserUsageCell {
                         resource: resource.to_string(),
@@ -381,7 +506,7 @@ impl Aggregator {
         }
         usages.sort();
         user_usages.sort();
-        Collection {
+        Ok(Collection {
             usages,
             user_usages,
             invalid,
@@ -397,7 +522,7 @@ impl Aggregator {
                     jobs,
                 })
                 .collect(),
-        }
+        })
     }
 }
 
@@ -407,19 +532,11 @@ impl RecordSink for Aggregator {
     }
 
     fn record(&mut self, r: &JobRecord<'_>) {
-        let key = self.key(r);
-        if let Some(check) = &mut self.identity {
-            check.see(r, self.clusters.id(r.cluster), key);
-        }
-        let account = self.accounts.id(r.account);
-        let user = self.users.id(r.user);
-        if self
-            .jobs
-            .upsert(key, account, user, r.start, r.end, r.quantities)
-            != Upsert::Inserted
-        {
-            self.counts.duplicates += 1;
-        }
+        self.upsert(r, false);
+    }
+
+    fn record_last_wins(&mut self, r: &JobRecord<'_>) {
+        self.upsert(r, true);
     }
 
     fn amount(&mut self, r: &AmountRecord<'_>) {
@@ -427,6 +544,7 @@ impl RecordSink for Aggregator {
             AmountWhen::Month(m) => m,
             AmountWhen::At(t) => {
                 if t >= self.opts.as_of.timestamp() {
+                    self.counts.amounts += 1;
                     self.counts.after_as_of += 1;
                     return;
                 }
@@ -437,18 +555,31 @@ impl RecordSink for Aggregator {
         let account = self.accounts.id(r.account);
         let component = self.components.id(r.component);
         let user = self.users.id(r.user);
-        self.counts.amounts += 1;
         match r.key {
             None => {
-                *self
+                self.counts.amounts += 1;
+                let sum = self
                     .loose_amounts
                     .entry((account, month, component, user))
-                    .or_default() += r.amount;
+                    .or_default();
+                match sum.checked_add(r.amount) {
+                    Some(v) => *sum = v,
+                    None => {
+                        self.overflow.get_or_insert(AggregateError::Overflow {
+                            resource: r.account.to_string(),
+                            period: month,
+                            what: r.component.to_string(),
+                        });
+                    }
+                }
             }
             Some(key) => {
                 let entry = (account, month, component, user, r.amount);
+                // The last row read with a key counts (a re-export corrects the earlier one).
                 if self.keyed_amounts.insert(key.into(), entry).is_some() {
                     self.counts.duplicates += 1;
+                } else {
+                    self.counts.amounts += 1;
                 }
             }
         }
@@ -471,12 +602,11 @@ struct Sums {
 }
 
 impl Sums {
-    fn exact(&self, rules: &[ComponentRule]) -> Decimal {
-        self.tres
-            .iter()
-            .map(|(r, sum)| to_unit(*sum, &rules[*r]))
-            .sum::<Decimal>()
-            + self.amount
+    /// `None` when the sum leaves what a `Decimal` holds.
+    fn exact(&self, rules: &[ComponentRule]) -> Option<Decimal> {
+        self.tres.iter().try_fold(self.amount, |acc, (r, sum)| {
+            acc.checked_add(to_unit(*sum, &rules[*r])?)
+        })
     }
 }
 
@@ -490,11 +620,11 @@ struct CellSums<'a> {
 /// TRES x seconds in the component's unit: the multiplication by the factor is exact, so it
 /// comes first and the division by the unit is the one inexact step (28 significant digits:
 /// a true half-cent tie is a terminating decimal and survives it exactly).
-fn to_unit(sum: Decimal, rule: &ComponentRule) -> Decimal {
-    let unit = Decimal::from(rule.unit_seconds);
+fn to_unit(sum: Decimal, rule: &ComponentRule) -> Option<Decimal> {
+    let unit = Decimal::from(rule.unit_seconds.max(1));
     match sum.checked_mul(rule.factor) {
-        Some(product) => product / unit,
-        None => sum / unit * rule.factor,
+        Some(product) => product.checked_div(unit),
+        None => sum.checked_div(unit)?.checked_mul(rule.factor),
     }
 }
 

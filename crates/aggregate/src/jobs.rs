@@ -101,14 +101,16 @@ impl JobTable {
 
     /// Keeps the best record per job: a known End beats a running record, a later End an
     /// earlier one, and between two running records the one read last (the newer dump).
+    /// Between two records with the same End the first is kept, unless `equal_end_replaces`
+    /// (CSV rows with a `dedup_key`: a re-export corrects the row, "the last one read counts").
     pub(crate) fn upsert(
         &mut self,
         key: JobKey,
         account: u32,
         user: u32,
-        start: i64,
-        end: Option<i64>,
+        (start, end): (i64, Option<i64>),
         quantities: &[Option<Decimal>],
+        equal_end_replaces: bool,
     ) -> Upsert {
         let end = end.unwrap_or(RUNNING);
         let slot = match self.index.get(&key) {
@@ -131,7 +133,7 @@ impl JobTable {
         let newer = match (old == RUNNING, end == RUNNING) {
             (true, _) => true,
             (false, true) => false,
-            (false, false) => end > old,
+            (false, false) => end > old || (equal_end_replaces && end == old),
         };
         if !newer {
             return Upsert::Kept;
@@ -208,9 +210,9 @@ mod tests {
                 JobKey::new(0, Some(i as u64), None, || 0),
                 0,
                 0,
-                0,
-                Some(1),
+                (0, Some(1)),
                 &q,
+                false,
             );
         }
         let got: Vec<String> = (0..values.len())

@@ -10,12 +10,13 @@
 //!   month boundaries, splitting input files or reordering lines cannot change a total.
 
 mod aggregator;
+pub mod fuzzing;
 mod identity;
 mod intern;
 mod jobs;
 
 pub use aggregator::{
-    split_exactly, AccountMapping, AggregateOptions, Aggregator, Collection, ComponentRule,
-    RecordCounts, UnlistedAccounts, UnmappedAccount, UNKNOWN_USER,
+    split_exactly, AccountMapping, AggregateError, AggregateOptions, Aggregator, Collection,
+    ComponentRule, RecordCounts, UnlistedAccounts, UnmappedAccount, UNKNOWN_USER,
 };
 pub use identity::{IdentityConflict, IdentityFile};

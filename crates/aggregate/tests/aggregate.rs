@@ -101,6 +101,7 @@ fn collect(o: AggregateOptions, jobs: &[Job]) -> Vec<(String, String, String, St
     let mut agg = Aggregator::new(o);
     feed(&mut agg, jobs);
     agg.finish()
+        .unwrap()
         .usages
         .into_iter()
         .map(|c| {
@@ -211,7 +212,7 @@ fn the_latest_record_of_a_job_counts_once() {
     }
     let mut agg = Aggregator::new(o());
     feed(&mut agg, &[running, done, earlier_end]);
-    let c = agg.finish();
+    let c = agg.finish().unwrap();
     assert_eq!((c.records.jobs, c.records.duplicates), (1, 2));
 }
 
@@ -295,7 +296,7 @@ fn mapping_table_and_unmapped_accounts_are_reported() {
     let mut agg = Aggregator::new(o);
     feed(&mut agg, &jobs);
     agg.add_source_stats(SourceStats::default());
-    let c = agg.finish();
+    let c = agg.finish().unwrap();
     assert_eq!(c.usages.len(), 1);
     assert_eq!(c.usages[0].resource, "res-a");
     assert_eq!(c.records.unmapped, 3);
@@ -328,7 +329,7 @@ fn per_user_amounts_add_up_to_the_cell_to_the_cent() {
             line: 1,
         });
     }
-    let c = agg.finish();
+    let c = agg.finish().unwrap();
     assert_eq!(c.usages[0].amount.to_string(), "1.00");
     let users: Vec<(String, String)> = c
         .user_usages
@@ -436,7 +437,7 @@ proptest! {
                 line: 1,
             });
         }
-        let c = agg.finish();
+        let c = agg.finish().unwrap();
         prop_assert_eq!(c.usages[0].amount.to_string(), "6777.38");
         let shares: Decimal = c.user_usages.iter().map(|u| u.amount).sum();
         prop_assert_eq!(shares.to_string(), "6777.38");
@@ -471,7 +472,7 @@ proptest! {
         let mut agg = Aggregator::new(o());
         feed(&mut agg, &shuffled[..cut]);
         feed(&mut agg, &shuffled[cut..]);
-        let got: Vec<_> = agg.finish().usages.into_iter()
+        let got: Vec<_> = agg.finish().unwrap().usages.into_iter()
             .map(|c| (c.resource, c.period.to_string(), c.component, c.amount.to_string())).collect();
         prop_assert_eq!(got, reference);
     }
@@ -501,5 +502,111 @@ proptest! {
         let cells = collect(o, &[j]);
         let total: Decimal = cells.iter().map(|c| d(&c.3)).sum();
         prop_assert_eq!(total, Decimal::from(cpu) * Decimal::from(dur));
+    }
+}
+
+fn one_job(agg: &mut Aggregator, key: &str, user: &str, q: Decimal, start: i64, end: i64) {
+    agg.record(&JobRecord {
+        cluster: "c",
+        key,
+        job_id: key,
+        submit: None,
+        account: "acct",
+        user,
+        start,
+        end: Some(end),
+        quantities: &[Some(q)],
+        file_index: 0,
+        line: 1,
+    });
+}
+
+/// Issue 15: a sum past what a `Decimal` holds panicked (`Multiplication overflowed`, exit
+/// 101). Sources now refuse such quantities, and the aggregator checks every sum anyway: an
+/// overflow is an error naming the cell.
+#[test]
+fn a_sum_past_decimal_max_is_an_error_naming_the_cell_not_a_panic() {
+    let mut o = opts("2026-10", "2026-10", "2026-11-01T00:00:00Z");
+    o.rules.retain(|r| r.component == "cpu");
+    let mut agg = Aggregator::new(o);
+    let s = t("2026-10-01T00:00:00Z");
+    one_job(&mut agg, "1", "u", Decimal::MAX, s, s + 3600);
+    one_job(&mut agg, "2", "u", Decimal::MAX, s, s + 3600);
+    let err = agg.finish().unwrap_err();
+    assert_eq!(
+        err,
+        AggregateError::Overflow {
+            resource: "acct".into(),
+            period: m("2026-10"),
+            what: "cpu".into(),
+        }
+    );
+    assert!(err.to_string().contains("acct in 2026-10 (cpu)"), "{err}");
+}
+
+/// A cell Waldur cannot store (`Decimal(20, 2)`: below 10^18) is an error naming it, not a
+/// figure Waldur would reject or truncate: the largest count a job may hold, a month, in
+/// seconds, times the largest factor.
+#[test]
+fn a_cell_beyond_what_waldur_stores_is_an_error_naming_it() {
+    let mut o = opts("2026-10", "2026-10", "2026-11-01T00:00:00Z");
+    o.rules = vec![ComponentRule {
+        component: "cpu".into(),
+        tres: "cpu".into(),
+        unit_seconds: 1,
+        factor: tally_model::bounds::MAX_FACTOR,
+    }];
+    let mut agg = Aggregator::new(o);
+    let s = t("2026-10-01T00:00:00Z");
+    one_job(
+        &mut agg,
+        "1",
+        "u",
+        tally_model::bounds::MAX_COUNT,
+        s,
+        t("2026-11-01T00:00:00Z"),
+    );
+    match agg.finish().unwrap_err() {
+        AggregateError::TooLarge {
+            resource,
+            period,
+            component,
+            ..
+        } => assert_eq!(
+            (resource.as_str(), period, component.as_str()),
+            ("acct", m("2026-10"), "cpu")
+        ),
+        other => panic!("{other}"),
+    }
+}
+
+proptest! {
+    /// Issue 15: the users' shares of an enormous cell must add up to it exactly, to the
+    /// cent, up to the largest cell Waldur stores.
+    #[test]
+    fn users_shares_of_an_enormous_cell_add_up_to_it(
+        quantities in prop::collection::vec(0u64..=1_000_000_000, 1..12),
+        factor in prop::sample::select(vec!["1", "7", "0.0009765625", "0.3333333333333", "9.99"]),
+        seconds in 1i64..2_678_400,
+    ) {
+        let mut o = opts("2026-10", "2026-10", "2026-11-01T00:00:00Z");
+        o.rules = vec![ComponentRule {
+            component: "cpu".into(),
+            tres: "cpu".into(),
+            unit_seconds: 1,
+            factor: d(factor),
+        }];
+        let mut agg = Aggregator::new(o);
+        let s = t("2026-10-01T00:00:00Z");
+        for (i, q) in quantities.iter().enumerate() {
+            one_job(&mut agg, &i.to_string(), &format!("u{i}"), Decimal::from(*q), s, s + seconds);
+        }
+        let c = agg.finish().unwrap();
+        prop_assert!(c.records.accounted() == c.records.jobs);
+        if let Some(cell) = c.usages.first() {
+            let shares: Decimal = c.user_usages.iter().map(|u| u.amount).sum();
+            prop_assert_eq!(shares, cell.amount);
+            prop_assert!(c.user_usages.iter().all(|u| u.amount.scale() == 2));
+        }
     }
 }

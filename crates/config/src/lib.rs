@@ -3,6 +3,8 @@
 //! [`Config`] with zones parsed, decimals exact and paths resolved against the config
 //! file's directory. Everything downstream takes the validated form only.
 
+pub mod fuzzing;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -11,6 +13,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use tally_aggregate::{AccountMapping, ComponentRule, UnlistedAccounts};
+use tally_model::bounds::{MAX_FACTOR, MAX_UNIT_SECONDS};
 use tally_sources::csv::{CsvKind, CsvOptions, TimeFormat};
 use tally_sources::pbs::PbsOptions;
 use tally_sources::sacct::SacctOptions;
@@ -543,6 +546,12 @@ impl Config {
             if unit_seconds == 0 {
                 return Err(invalid(&key("unit_seconds"), "must be at least 1".into()));
             }
+            if unit_seconds > MAX_UNIT_SECONDS {
+                return Err(invalid(
+                    &key("unit_seconds"),
+                    format!("{unit_seconds} is more than a year ({MAX_UNIT_SECONDS} s)"),
+                ));
+            }
             let factor = match c.factor {
                 None => Decimal::ONE,
                 Some(f) => Decimal::from_str_exact(f.trim()).map_err(|_| {
@@ -553,6 +562,14 @@ impl Config {
                 return Err(invalid(
                     &key("factor"),
                     format!("{factor} must be positive"),
+                ));
+            }
+            // A factor near Decimal::MAX made every sum overflow (a panic before issue 15);
+            // no unit conversion or price needs more than a million.
+            if factor > MAX_FACTOR {
+                return Err(invalid(
+                    &key("factor"),
+                    format!("{factor} is more than {MAX_FACTOR}"),
                 ));
             }
             rules.push(ComponentRule {
@@ -582,16 +599,39 @@ impl Config {
         let waldur = match raw.waldur {
             None => None,
             Some(w) => {
-                let positive = |key: &str, v: u64| {
+                // Each value between 1 and a bound no deployment needs: a typo such as
+                // `timeout_seconds = 30000000000` is refused here, not met as an overflow.
+                let bounded = |key: &str, v: u64, max: u64| {
                     if v == 0 {
                         Err(invalid(
                             &format!("waldur.{key}"),
                             "must be at least 1".into(),
                         ))
+                    } else if v > max {
+                        Err(invalid(
+                            &format!("waldur.{key}"),
+                            format!("{v} is more than {max}"),
+                        ))
                     } else {
                         Ok(v)
                     }
                 };
+                let positive = |key: &str, v: u64| {
+                    let max = match key {
+                        "concurrency" => 1024,
+                        "timeout_seconds" => 86_400,
+                        _ => 100_000,
+                    };
+                    bounded(key, v, max)
+                };
+                if let Some(r) = w.max_retries {
+                    if r > 100 {
+                        return Err(invalid(
+                            "waldur.max_retries",
+                            format!("{r} is more than 100"),
+                        ));
+                    }
+                }
                 let rate =
                     positive("rate_per_second", u64::from(w.rate_per_second.unwrap_or(5)))? as u32;
                 Some(Waldur {
@@ -702,6 +742,31 @@ factor = "0.0009765625"           # decimal string, default "1"; multiplies afte
         assert_eq!(s.delimiter, "|");
     }
 
+    #[test]
+    fn waldur_numbers_are_bounded() {
+        let with =
+            |kv: &str| format!("{ISSUE_EXAMPLE}\n[waldur]\nurl = \"https://w.example\"\n{kv}\n");
+        for (kv, key) in [
+            (
+                "timeout_seconds = 18446744073709551615",
+                "waldur.timeout_seconds",
+            ),
+            ("concurrency = 100000", "waldur.concurrency"),
+            ("rate_per_second = 4294967295", "waldur.rate_per_second"),
+            ("burst = 0", "waldur.burst"),
+            ("max_retries = 4294967295", "waldur.max_retries"),
+        ] {
+            let e = err(&with(kv));
+            assert!(e.contains(key), "{kv}: {e}");
+        }
+        let ok = Config::from_toml(
+            &with("rate_per_second = 1000\nburst = 1000\nconcurrency = 64\nmax_retries = 8"),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(ok.waldur.unwrap().rate_per_second, 1000);
+    }
+
     fn err(text: &str) -> String {
         Config::from_toml(text, Path::new("t.toml"))
             .unwrap_err()
@@ -801,6 +866,26 @@ factor = "0.0009765625"           # decimal string, default "1"; multiplies afte
             "{e}"
         );
         let e = err(&ISSUE_EXAMPLE.replace("unit_seconds = 3600", "unit_seconds = 0"));
+        assert!(e.contains("components.cpu.unit_seconds"), "{e}");
+        // Issue 15: a factor near Decimal::MAX overflowed every sum (a panic, exit 101).
+        let e = err(&ISSUE_EXAMPLE.replace(
+            "factor = \"0.0009765625\"",
+            "factor = \"79228162514264337593543950335\"",
+        ));
+        assert!(
+            e.contains("components.ram.factor") && e.contains("more than"),
+            "{e}"
+        );
+        let e = err(&ISSUE_EXAMPLE.replace("factor = \"0.0009765625\"", "factor = \"1000001\""));
+        assert!(e.contains("components.ram.factor"), "{e}");
+        assert!(Config::from_toml(
+            &ISSUE_EXAMPLE.replace("factor = \"0.0009765625\"", "factor = \"1000000\""),
+            Path::new("t.toml")
+        )
+        .is_ok());
+        let e =
+            err(&ISSUE_EXAMPLE
+                .replace("unit_seconds = 3600", "unit_seconds = 18446744073709551615"));
         assert!(e.contains("components.cpu.unit_seconds"), "{e}");
         let e = err(&ISSUE_EXAMPLE.replace("format = \"sacct\"", "format = \"lsf\""));
         assert!(e.contains("lsf"), "{e}");

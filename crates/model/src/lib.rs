@@ -5,6 +5,7 @@
 //! re-validating them.
 
 mod amount;
+pub mod bounds;
 mod month;
 mod record;
 

@@ -20,6 +20,10 @@ pub enum MonthError {
     Syntax(String),
     #[error("month {0} is out of range 1..=12")]
     Range(u32),
+    /// Outside [`crate::bounds::MIN_YEAR`]..=[`crate::bounds::MAX_YEAR`]: no record can be
+    /// there, and a range reaching that far would walk thousands of empty months.
+    #[error("year {0} is out of range 1970..=2199")]
+    Year(i32),
     #[error("the range {from}..{to} is empty: --from is after --to")]
     EmptyRange {
         from: BillingMonth,
@@ -31,6 +35,9 @@ impl BillingMonth {
     pub fn new(year: i32, month: u32) -> Result<Self, MonthError> {
         if !(1..=12).contains(&month) {
             return Err(MonthError::Range(month));
+        }
+        if !(crate::bounds::MIN_YEAR..=crate::bounds::MAX_YEAR).contains(&year) {
+            return Err(MonthError::Year(year));
         }
         Ok(Self { year, month })
     }
@@ -213,6 +220,15 @@ mod tests {
         ));
         assert!("2026-1".parse::<BillingMonth>().is_err());
         assert!("October".parse::<BillingMonth>().is_err());
+        assert_eq!(
+            "1969-12".parse::<BillingMonth>(),
+            Err(MonthError::Year(1969))
+        );
+        assert_eq!(
+            "2200-01".parse::<BillingMonth>(),
+            Err(MonthError::Year(2200))
+        );
+        assert!("2199-12".parse::<BillingMonth>().is_ok());
     }
 
     #[test]

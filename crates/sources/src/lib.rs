@@ -7,6 +7,7 @@
 
 pub mod csv;
 mod files;
+pub mod fuzzing;
 mod lines;
 pub mod pbs;
 pub mod sacct;
@@ -111,6 +112,13 @@ pub trait RecordSink {
     /// TRES names whose quantities the sink needs, e.g. `["cpu", "gres/gpu", "mem"]`.
     fn wanted_tres(&self) -> &[String];
     fn record(&mut self, record: &JobRecord<'_>);
+    /// A record whose identity comes from a re-exported file (CSV rows with a `dedup_key`):
+    /// of two records with the same End, the one read last counts (a re-export corrects the
+    /// row), where scheduler dumps keep the first. The rest of the choice is
+    /// [`RecordSink::record`]'s.
+    fn record_last_wins(&mut self, record: &JobRecord<'_>) {
+        self.record(record);
+    }
     fn amount(&mut self, record: &AmountRecord<'_>);
     fn invalid(&mut self, invalid: InvalidRecord);
 }

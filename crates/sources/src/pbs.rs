@@ -26,6 +26,8 @@ use std::path::Path;
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
+use tally_model::bounds::{time_in_range, MAX_COUNT, MAX_MEMORY_MIB, TIME_RANGE_TEXT};
+
 use crate::lines::LineReader;
 use crate::{InvalidRecord, JobRecord, RecordSink, SourceError, SourceStats};
 
@@ -173,14 +175,25 @@ fn parse_line<'a>(
                 .map_err(|_| (name.to_string(), format!("{v:?} is not a Unix time"))),
         }
     };
+    let out_of_range = |name: &str, t: i64| {
+        (
+            name.to_string(),
+            format!("{t} is outside the accepted range {TIME_RANGE_TEXT}"),
+        )
+    };
     let start = match epoch("start")? {
+        // PBS writes start=0 (or nothing) for a job that never ran.
         Some(s) if s > 0 => s,
         _ => return Ok(Parsed::NotStarted),
     };
+    if !time_in_range(start) {
+        return Err(out_of_range("start", start));
+    }
     let end = if kind == "S" {
         None
     } else {
         match epoch("end")? {
+            Some(e) if !time_in_range(e) => return Err(out_of_range("end", e)),
             Some(e) => Some(e),
             None => Some(parse_stamp(stamp, opts.timezone).map_err(|r| ("end".to_string(), r))?),
         }
@@ -243,13 +256,30 @@ fn lookup<'a>(attrs: &[(&'a str, &'a str)], key: &str) -> Option<&'a str> {
     attrs.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }
 
-fn number(attr: &str, v: &str) -> Result<Decimal, Bad> {
+/// A non-negative decimal, any size (memory in bytes is scaled and bounded afterwards).
+fn decimal(attr: &str, v: &str) -> Result<Decimal, Bad> {
     let d = Decimal::from_str_exact(v.trim())
         .map_err(|_| (attr.to_string(), format!("{v:?} is not a number")))?;
     if d.is_sign_negative() && !d.is_zero() {
         return Err((attr.to_string(), format!("{v:?} is negative")));
     }
     Ok(d)
+}
+
+/// A count one job can hold: non-negative and at most [`MAX_COUNT`].
+fn number(attr: &str, v: &str) -> Result<Decimal, Bad> {
+    let d = decimal(attr, v)?;
+    if d > MAX_COUNT {
+        return Err(count_too_large(attr, v));
+    }
+    Ok(d)
+}
+
+fn count_too_large(attr: &str, v: &str) -> Bad {
+    (
+        attr.to_string(),
+        format!("{v:?} is more than any job can hold (at most {MAX_COUNT} per job)"),
+    )
 }
 
 fn quantity(attrs: &[(&str, &str)], name: &str) -> Result<Option<Decimal>, Bad> {
@@ -302,22 +332,53 @@ fn quantity(attrs: &[(&str, &str)], name: &str) -> Result<Option<Decimal>, Bad> 
 /// Torque's `nodes=4:ppn=8+2:ppn=4:gpus=1`: the sum over parts of count x `what`.
 /// A part without `what` contributes nothing; `None` when no part has it.
 fn torque_nodes(spec: &str, what: &str) -> Result<Option<Decimal>, Bad> {
+    const ATTR: &str = "Resource_List.nodes";
     let mut total = Decimal::ZERO;
     let mut found = false;
     for part in spec.split('+') {
         let mut fields = part.split(':');
         let count = fields.next().unwrap_or("");
-        // `nodes=node017:ppn=4` names a host instead of a count: one node.
-        let n = count.parse::<u32>().unwrap_or(1);
+        let n = node_count(count).ok_or_else(|| {
+            (
+                ATTR.to_string(),
+                format!(
+                    "{count:?} in {spec:?} is neither a node count (at most {MAX_COUNT}) nor a host name"
+                ),
+            )
+        })?;
         for f in fields {
             if let Some(v) = f.strip_prefix(what).and_then(|r| r.strip_prefix('=')) {
-                let per = number("Resource_List.nodes", v)?;
-                total += per * Decimal::from(n);
+                let per = number(ATTR, v)?;
+                // Both factors are at most 10^9: the product fits; the sum is bounded below.
+                total = per
+                    .checked_mul(n)
+                    .and_then(|p| total.checked_add(p))
+                    .filter(|t| *t <= MAX_COUNT)
+                    .ok_or_else(|| count_too_large(ATTR, spec))?;
                 found = true;
             }
         }
     }
     Ok(found.then_some(total))
+}
+
+/// The node count of one `+` part of Torque's `nodes=`: digits are a count (at most
+/// [`MAX_COUNT`]); a host name (`node017`: a letter, then letters, digits, `-`, `_`, `.`)
+/// is one node; anything else (`-2`, `4x`, empty, `1e9`) is not readable, and guessing
+/// "one node" would bill the wrong amount without a word.
+fn node_count(count: &str) -> Option<Decimal> {
+    let b = count.as_bytes();
+    if !b.is_empty() && b.iter().all(u8::is_ascii_digit) {
+        return count
+            .parse::<u64>()
+            .ok()
+            .map(Decimal::from)
+            .filter(|n| *n <= MAX_COUNT);
+    }
+    let host_like = b.first().is_some_and(u8::is_ascii_alphabetic)
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+    host_like.then_some(Decimal::ONE)
 }
 
 /// Slots in `exec_host`: `n1/7+n1/6` (one each), `c1/0-3` (a range), `c1/0*13` (a count).
@@ -328,11 +389,21 @@ fn exec_host_slots(h: &str) -> Result<u64, Bad> {
             format!("{h:?} is not a host/slot list"),
         )
     };
+    let max = MAX_COUNT.mantissa() as u64;
+    let too_large = || count_too_large("exec_host", h);
     let mut total = 0u64;
+    // Every step adds at most u64::MAX to a total kept at most 10^9: checked, then bounded.
+    let mut add = |n: u64| -> Result<(), Bad> {
+        total = total
+            .checked_add(n)
+            .filter(|t| *t <= max)
+            .ok_or_else(too_large)?;
+        Ok(())
+    };
     for part in h.split('+').filter(|p| !p.is_empty()) {
         let (_, slots) = part.rsplit_once('/').ok_or_else(bad)?;
         if let Some((_, count)) = slots.split_once('*') {
-            total += count.parse::<u64>().map_err(|_| bad())?;
+            add(count.parse::<u64>().map_err(|_| bad())?)?;
             continue;
         }
         for range in slots.split(',') {
@@ -345,11 +416,12 @@ fn exec_host_slots(h: &str) -> Result<u64, Bad> {
                     if b < a {
                         return Err(bad());
                     }
-                    total += b - a + 1;
+                    add(b - a)?;
+                    add(1)?;
                 }
                 None => {
                     range.parse::<u64>().map_err(|_| bad())?;
-                    total += 1;
+                    add(1)?;
                 }
             }
         }
@@ -362,7 +434,7 @@ fn memory_mib(attr: &str, v: &str) -> Result<Decimal, Bad> {
     let t = v.trim();
     let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n = number(attr, num).map_err(|_| (attr.to_string(), format!("{v:?} is not a size")))?;
+    let n = decimal(attr, num).map_err(|_| (attr.to_string(), format!("{v:?} is not a size")))?;
     let exp: i32 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" => 1,
@@ -389,15 +461,22 @@ fn memory_mib(attr: &str, v: &str) -> Result<Decimal, Bad> {
     for _ in exp..2 {
         q /= k;
     }
+    let too_large = || {
+        (
+            attr.to_string(),
+            format!("{v:?} is more than any job can hold (at most {MAX_MEMORY_MIB} MiB)"),
+        )
+    };
     for _ in 2..exp {
-        q = q
-            .checked_mul(k)
-            .ok_or_else(|| (attr.to_string(), format!("{v:?} is too large")))?;
+        q = q.checked_mul(k).ok_or_else(too_large)?;
+    }
+    if q > MAX_MEMORY_MIB {
+        return Err(too_large());
     }
     Ok(q.normalize())
 }
 
-fn parse_stamp(stamp: &str, tz: Tz) -> Result<i64, String> {
+pub(crate) fn parse_stamp(stamp: &str, tz: Tz) -> Result<i64, String> {
     // MM/DD/YYYY HH:MM:SS -> YYYY-MM-DDTHH:MM:SS for the shared parser.
     let b = stamp.as_bytes();
     if b.len() != 19 || b[2] != b'/' || b[5] != b'/' || b[10] != b' ' {
@@ -508,6 +587,98 @@ garbage line
             .map(|i| (i.line, i.field.as_str()))
             .collect();
         assert_eq!(fields, [(6, "start"), (7, "line")]);
+    }
+
+    fn invalid_fields(log: &str, wanted: &[&str]) -> (SourceStats, Vec<(u64, String, String)>) {
+        let mut sink = Keep {
+            wanted: wanted.iter().map(|w| w.to_string()).collect(),
+            ..Default::default()
+        };
+        let stats = read(
+            log.as_bytes(),
+            Path::new("log"),
+            0,
+            &PbsOptions::default(),
+            &mut sink,
+        )
+        .unwrap();
+        let fields = sink
+            .invalid
+            .into_iter()
+            .map(|i| (i.line, i.field, i.reason))
+            .collect();
+        (stats, fields)
+    }
+
+    /// Issue 15: `nodes=4294967295:ppn=79228162514264337593543950335` overflowed the product
+    /// (panic, exit 101). Every quantity and time no scheduler can produce is an invalid line
+    /// naming its field; the lines after it are still read.
+    #[test]
+    fn values_no_scheduler_produces_are_invalid_lines_not_panics() {
+        let log = "\
+04/01/2026 11:00:00;E;1.s;account=p start=1775037600 end=1775041200 Resource_List.nodes=4294967295:ppn=79228162514264337593543950335
+04/01/2026 11:00:00;E;2.s;account=p start=1775037600 end=1775041200 Resource_List.nodes=1000:ppn=1000000000
+04/01/2026 11:00:00;E;3.s;account=p start=1775037600 end=1775041200 Resource_List.ncpus=100000000000000000000000000
+04/01/2026 11:00:00;E;4.s;account=p start=1775037600 end=1775041200 exec_host=c1/0-18446744073709551615+c2/0
+04/01/2026 11:00:00;E;5.s;account=p start=1775037600 end=1775041200 exec_host=c1/0*18446744073709551615+c2/0*18446744073709551615
+04/01/2026 11:00:00;E;6.s;account=p start=1775037600 end=1775041200 Resource_List.mem=79228162514264337593543950335gb
+04/01/2026 11:00:00;E;7.s;account=p start=-8000000000000 end=1775041200 Resource_List.ncpus=1
+04/01/2026 11:00:00;E;8.s;account=p start=1775037600 end=9223372036854775807 Resource_List.ncpus=1
+04/01/2026 11:00:00;E;9.s;account=p start=7258118400 end=7258118401 Resource_List.ncpus=1
+04/01/2026 11:00:00;E;10.s;account=p start=1775037600 end=1775041200 Resource_List.ncpus=2
+";
+        let (stats, invalid) = invalid_fields(log, &["ncpus", "mem"]);
+        let got: Vec<(u64, &str)> = invalid.iter().map(|(l, f, _)| (*l, f.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, "Resource_List.nodes"),
+                (2, "Resource_List.nodes"),
+                (3, "Resource_List.ncpus"),
+                (4, "exec_host"),
+                (5, "exec_host"),
+                (6, "Resource_List.mem"),
+                (8, "end"),
+                (9, "start"),
+            ]
+        );
+        assert!(
+            invalid[0].2.contains("at most 1000000000"),
+            "{}",
+            invalid[0].2
+        );
+        assert_eq!(stats.not_started, 1, "a negative start never ran");
+        assert_eq!(stats.jobs, 1);
+    }
+
+    /// Issue 15: `nodes=4x:ppn=2` billed one node without a word. A count that is not
+    /// digits and not a host name is an invalid line naming `Resource_List.nodes`.
+    #[test]
+    fn an_unreadable_torque_node_count_is_invalid_not_one() {
+        let log = "\
+04/01/2026 11:00:00;E;1.s;account=p start=1775037600 end=1775041200 Resource_List.nodes=4x:ppn=2
+04/01/2026 11:00:00;E;2.s;account=p start=1775037600 end=1775041200 Resource_List.nodes=-2:ppn=2
+04/01/2026 11:00:00;E;3.s;account=p start=1775037600 end=1775041200 Resource_List.nodes=:ppn=2
+04/01/2026 11:00:00;E;4.s;account=p start=1775037600 end=1775041200 Resource_List.nodes=99999999999:ppn=2
+04/01/2026 11:00:00;E;5.s;account=p start=1775037600 end=1775041200 Resource_List.nodes=node017:ppn=4
+";
+        let (stats, invalid) = invalid_fields(log, &["ncpus"]);
+        let got: Vec<(u64, &str)> = invalid.iter().map(|(l, f, _)| (*l, f.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, "Resource_List.nodes"),
+                (2, "Resource_List.nodes"),
+                (3, "Resource_List.nodes"),
+                (4, "Resource_List.nodes"),
+            ]
+        );
+        assert!(invalid[0].2.contains("\"4x\""), "{}", invalid[0].2);
+        assert_eq!(stats.jobs, 1, "a host name is still one node");
+        assert_eq!(
+            torque_nodes("node017:ppn=4", "ppn").unwrap(),
+            Some(Decimal::from(4))
+        );
     }
 
     #[test]

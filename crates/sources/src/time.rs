@@ -9,6 +9,9 @@ pub enum TimeError {
     Impossible(String),
     #[error("{value:?} does not exist in {zone} (the clocks skipped it at a DST change)")]
     Skipped { value: String, zone: String },
+    /// Outside [`tally_model::bounds::TIME_RANGE_TEXT`]: no accounting record is dated there.
+    #[error("{0:?} is outside the accepted range 1970-01-01T00:00:00Z..2200-01-01T00:00:00Z")]
+    OutOfRange(String),
 }
 
 /// Turns sacct's naive local timestamps into Unix seconds with the zone's rules at each
@@ -38,7 +41,19 @@ impl LocalTimeParser {
     /// Parses `YYYY-MM-DDTHH:MM:SS`. A wall time that occurs twice (the hour repeated when
     /// clocks go back) is read as its first occurrence: sacct prints no offset, so nothing
     /// tells the two apart, and the first is what a job starting then would show.
+    ///
+    /// Instants outside [`tally_model::bounds::time_in_range`] are refused: a record dated
+    /// there is damaged, and accepting it would make the aggregator walk every month since.
     pub fn parse(&mut self, s: &str) -> Result<i64, TimeError> {
+        let t = self.parse_unbounded(s)?;
+        if tally_model::bounds::time_in_range(t) {
+            Ok(t)
+        } else {
+            Err(TimeError::OutOfRange(s.to_string()))
+        }
+    }
+
+    fn parse_unbounded(&mut self, s: &str) -> Result<i64, TimeError> {
         let local = parse_naive_seconds(s)?;
         if self.is_utc {
             return Ok(local);
@@ -253,5 +268,30 @@ mod tests {
             Err(TimeError::Syntax(_))
         ));
         assert!(matches!(p.parse("Unknown"), Err(TimeError::Syntax(_))));
+    }
+
+    /// Issue 15: thirty rows dated 260,000 years ago took 23 s, every month since walked.
+    #[test]
+    fn refuses_instants_outside_1970_to_2200() {
+        let mut p = LocalTimeParser::new(Tz::UTC);
+        for s in [
+            "0001-01-01T00:00:00",
+            "1969-12-31T23:59:59",
+            "2200-01-01T00:00:00",
+            "9999-12-31T23:59:59",
+        ] {
+            assert!(matches!(p.parse(s), Err(TimeError::OutOfRange(_))), "{s}");
+        }
+        assert_eq!(p.parse("1970-01-01T00:00:00").unwrap(), 0);
+        assert_eq!(
+            p.parse("2199-12-31T23:59:59").unwrap(),
+            tally_model::bounds::MAX_TIME - 1
+        );
+        // Local midnight of 1 January 1970 in Amsterdam is still 1969 in UTC.
+        let mut p = LocalTimeParser::new("Europe/Amsterdam".parse().unwrap());
+        assert!(matches!(
+            p.parse("1970-01-01T00:30:00"),
+            Err(TimeError::OutOfRange(_))
+        ));
     }
 }

@@ -12,6 +12,15 @@ pub enum TresKind {
 }
 
 impl TresKind {
+    /// The largest quantity of this kind one job may hold (see [`tally_model::bounds`]):
+    /// anything above is a damaged record, refused before it can reach a sum.
+    pub fn max_quantity(self) -> Decimal {
+        match self {
+            TresKind::Memory => tally_model::bounds::MAX_MEMORY_MIB,
+            TresKind::Count => tally_model::bounds::MAX_COUNT,
+        }
+    }
+
     /// Memory is the only TRES whose bare numbers carry a unit.
     pub fn of(name: &str) -> Self {
         if name == "mem" || name == "vmem" {
@@ -30,8 +39,12 @@ pub enum QuantityError {
     UnknownUnit { value: String, unit: char },
     #[error("{0:?} is negative")]
     Negative(String),
-    #[error("{0:?} is too large")]
-    TooLarge(String),
+    #[error("{value:?} is more than any job can hold (at most {max} {unit})")]
+    TooLarge {
+        value: String,
+        max: Decimal,
+        unit: &'static str,
+    },
 }
 
 const KIB: i64 = 1024;
@@ -69,12 +82,26 @@ pub fn parse_quantity(value: &str, kind: TresKind) -> Result<Decimal, QuantityEr
         },
     };
     let shift = exp - base_exp;
+    let max = kind.max_quantity();
+    let too_large = || QuantityError::TooLarge {
+        value: value.to_string(),
+        max,
+        unit: match kind {
+            TresKind::Memory => "MiB",
+            TresKind::Count => "per job",
+        },
+    };
+    // Refused before scaling, so that the multiplications below cannot overflow.
+    if n > max {
+        return Err(too_large());
+    }
     let mut q = n;
     if shift > 0 {
         for _ in 0..shift {
-            q = q
-                .checked_mul(Decimal::from(KIB))
-                .ok_or_else(|| QuantityError::TooLarge(value.to_string()))?;
+            q = q.checked_mul(Decimal::from(KIB)).ok_or_else(too_large)?;
+        }
+        if q > max {
+            return Err(too_large());
         }
     } else {
         for _ in 0..(-shift) {
@@ -144,5 +171,27 @@ mod tests {
         assert!(parse_quantity("G", TresKind::Memory).is_err());
         assert!(parse_quantity("1e3", TresKind::Count).is_err());
         assert!(parse_quantity("99999999999999999999999999999999", TresKind::Count).is_err());
+    }
+
+    /// Issue 15: `cpu=100000000000000000000000000` reached the aggregator, whose product with
+    /// the job's seconds overflowed a `Decimal` and panicked (exit 101).
+    #[test]
+    fn quantities_no_job_can_hold_are_refused() {
+        for (v, kind) in [
+            ("100000000000000000000000000", TresKind::Count),
+            ("1000000001", TresKind::Count),
+            ("1P", TresKind::Count),
+            ("79228162514264337593543950335", TresKind::Memory),
+            ("1000001T", TresKind::Memory),
+            ("1000000000001", TresKind::Memory),
+        ] {
+            assert!(
+                matches!(parse_quantity(v, kind), Err(QuantityError::TooLarge { .. })),
+                "{v}"
+            );
+        }
+        assert_eq!(q("1000000000", TresKind::Count), "1000000000");
+        assert_eq!(q("931P", TresKind::Memory), "999653638144");
+        assert_eq!(q("1000000000000", TresKind::Memory), "1000000000000");
     }
 }
