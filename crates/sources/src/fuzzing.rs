@@ -287,20 +287,25 @@ fn whole_file(
     }
 }
 
+/// A line-per-record reader counts each non-blank line once: none lost, none twice.
+fn every_non_blank_line_counted(stats: Option<&SourceStats>, data: &[u8]) -> Result<(), Violation> {
+    let Some(s) = stats else { return Ok(()) };
+    let want = non_blank_lines(data);
+    if s.lines != want {
+        return Err(Violation(format!(
+            "{} lines counted, {want} non-blank lines in the input",
+            s.lines
+        )));
+    }
+    Ok(())
+}
+
 /// The sacct dump reader on arbitrary bytes (a header line is optional).
 pub fn sacct(data: &[u8]) -> Result<Option<SourceStats>, Violation> {
     let mut sink = CheckingSink::new(&SACCT_TRES, data);
     let result = crate::sacct::read(data, Path::new("fuzz"), 0, &sacct_options(), &mut sink);
     let stats = whole_file(result, &sink)?;
-    if let Some(s) = &stats {
-        let want = non_blank_lines(data);
-        if s.lines != want {
-            return Err(Violation(format!(
-                "{} lines counted, {want} non-blank lines in the input",
-                s.lines
-            )));
-        }
-    }
+    every_non_blank_line_counted(stats.as_ref(), data)?;
     Ok(stats)
 }
 
@@ -309,15 +314,7 @@ pub fn pbs(data: &[u8]) -> Result<Option<SourceStats>, Violation> {
     let mut sink = CheckingSink::new(&PBS_TRES, data);
     let result = crate::pbs::read(data, Path::new("fuzz"), 0, &pbs_options(), &mut sink);
     let stats = whole_file(result, &sink)?;
-    if let Some(s) = &stats {
-        let want = non_blank_lines(data);
-        if s.lines != want {
-            return Err(Violation(format!(
-                "{} lines counted, {want} non-blank lines in the input",
-                s.lines
-            )));
-        }
-    }
+    every_non_blank_line_counted(stats.as_ref(), data)?;
     Ok(stats)
 }
 
