@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tally_model::bounds::MAX_CELL_AMOUNT;
 use tally_model::{
-    round_amount, BillingMonth, InvalidRecord, MonthRange, UsageCell, UserUsageCell,
+    round_amount, split_exactly, BillingMonth, InvalidRecord, MonthRange, UsageCell, UserUsageCell,
 };
 use tally_sources::{AmountRecord, AmountWhen, JobRecord, RecordSink, SourceStats};
 
@@ -78,43 +78,6 @@ pub struct AggregateOptions {
 
 /// The name reported for usage whose records carry no user (Waldur needs a username).
 pub const UNKNOWN_USER: &str = "(unknown)";
-
-/// Splits a rounded total over exact parts so that the 2-decimal parts add up to the total
-/// exactly: each part is floored to the cent and the cents still missing go to the parts
-/// with the largest remainders (ties to the earlier part). Rounding every part on its own,
-/// as the existing peer does, makes the per-user figures disagree with the total.
-pub fn split_exactly(total: Decimal, parts: &[Decimal]) -> Vec<Decimal> {
-    let cent = Decimal::new(1, 2);
-    let scaled: Vec<Decimal> = parts.iter().map(|p| *p * Decimal::ONE_HUNDRED).collect();
-    let mut floors: Vec<Decimal> = scaled.iter().map(|s| s.floor()).collect();
-    let assigned: Decimal = floors.iter().sum();
-    let mut missing = (total * Decimal::ONE_HUNDRED - assigned).round();
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by(|&a, &b| {
-        (scaled[b] - floors[b])
-            .cmp(&(scaled[a] - floors[a]))
-            .then(a.cmp(&b))
-    });
-    let step = if missing.is_sign_negative() {
-        -Decimal::ONE
-    } else {
-        Decimal::ONE
-    };
-    let mut i = 0;
-    while !missing.is_zero() && !order.is_empty() {
-        floors[order[i % order.len()]] += step;
-        missing -= step;
-        i += 1;
-    }
-    floors
-        .into_iter()
-        .map(|f| {
-            let mut v = f * cent;
-            v.rescale(2);
-            v
-        })
-        .collect()
-}
 
 /// Why a collection could not produce its cells. Input within the bounds of
 /// [`tally_model::bounds`] cannot get here in practice; the sums are checked all the same, so
@@ -223,6 +186,9 @@ pub struct Aggregator {
     clusters: Interner,
     keys: Interner,
     accounts: Interner,
+    /// (account, user) -> the id jobs store: one 4-byte id per job for both.
+    owners: FxHashMap<(u32, u32), u32>,
+    owner_list: Vec<(u32, u32)>,
     invalid: Vec<InvalidRecord>,
     counts: RecordCounts,
     /// Built only when the collection's dumps carry different identity columns.
@@ -250,6 +216,8 @@ impl Aggregator {
             clusters: Interner::default(),
             keys: Interner::default(),
             accounts: Interner::default(),
+            owners: FxHashMap::default(),
+            owner_list: Vec::new(),
             invalid: Vec::new(),
             counts: RecordCounts::default(),
             identity: None,
@@ -296,10 +264,18 @@ impl Aggregator {
         }
         let account = self.accounts.id(r.account);
         let user = self.users.id(r.user);
+        let owner = match self.owners.get(&(account, user)) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.owner_list.len()).expect("fewer than 2^32 pairs");
+                self.owners.insert((account, user), id);
+                self.owner_list.push((account, user));
+                id
+            }
+        };
         if self.jobs.upsert(
             key,
-            account,
-            user,
+            owner,
             (r.start, r.end),
             r.quantities,
             equal_end_replaces,
@@ -313,6 +289,13 @@ impl Aggregator {
     ///
     /// Every sum is checked: a total that leaves what a `Decimal` holds, or a cell beyond
     /// what Waldur stores, is an error naming the cell, never a panic.
+    ///
+    /// Why it is built this way (issue 22): jobs are summed as exact integers (a quantity's
+    /// mantissa at one scale per TRES, times seconds, in an `i128`) into one row per
+    /// (resource, user, month), found with one hash lookup per job and month; nothing is
+    /// allocated per job. Each row becomes a `Decimal` once, the job table is freed, and the
+    /// rows are grouped by cell with one sort. Memory grows with distinct jobs and with the
+    /// (resource, month, component, user) cells, nothing else.
     pub fn finish(self) -> Result<Collection, AggregateError> {
         let Aggregator {
             opts,
@@ -320,9 +303,10 @@ impl Aggregator {
             jobs,
             loose_amounts,
             keyed_amounts,
-            components,
+            mut components,
             users,
             accounts,
+            owner_list,
             invalid,
             mut counts,
             overflow,
@@ -334,6 +318,7 @@ impl Aggregator {
         let as_of = opts.as_of.timestamp();
         let tz = opts.billing_timezone;
         counts.jobs = jobs.len() as u64;
+        let width = wanted.len();
 
         let mut resources = Interner::default();
         // Resolve each account once.
@@ -341,91 +326,157 @@ impl Aggregator {
             .map_while(|i| accounts.get(i))
             .map(|acct| opts.mapping.resolve(acct).map(|r| resources.id(r)))
             .collect();
+        // Users by name: the split gives tied cents to the earlier name.
+        let (user_rank, user_names) = rank_by_name(&users);
+        // Who is billed: (resource, user rank). Accounts mapped to one resource share it.
+        let mut billed: FxHashMap<(u32, u32), u32> = FxHashMap::default();
+        let mut billed_list: Vec<(u32, u32)> = Vec::new();
+        let billed_of: Vec<Option<u32>> = owner_list
+            .iter()
+            .map(|&(account, user)| {
+                resolved[account as usize].map(|resource| {
+                    let key = (resource, user_rank[user as usize]);
+                    *billed.entry(key).or_insert_with(|| {
+                        billed_list.push(key);
+                        (billed_list.len() - 1) as u32
+                    })
+                })
+            })
+            .collect();
+        drop(billed);
+
+        // One scale per TRES, the largest any quantity has: every quantity is then a whole
+        // number of that scale's units, and a job's usage an exact integer product.
+        let sets = jobs.set_count();
+        let mut scales = vec![0u32; width];
+        for set in 0..sets as u32 {
+            for (k, scale) in scales.iter_mut().enumerate() {
+                *scale = (*scale).max(jobs.set_quantity(set, k).scale());
+            }
+        }
+        // `None`: the quantity does not fit an i128 at that scale (an immense quantity
+        // beside a tiny fraction of the same TRES; nothing real gets there).
+        let set_values: Vec<Option<i128>> = (0..sets as u32)
+            .flat_map(|set| {
+                let jobs = &jobs;
+                let scales = &scales;
+                (0..width).map(move |k| at_scale(jobs.set_quantity(set, k), scales[k]))
+            })
+            .collect();
+        let set_is_zero: Vec<bool> = set_values
+            .chunks(width.max(1))
+            .map(|q| q.iter().all(|v| *v == Some(0)))
+            .collect();
+
         let mut unmapped: BTreeMap<&str, u64> = BTreeMap::new();
-        // (resource, month, tres index, user) -> exact sum of quantity x seconds.
-        let mut sums: FxHashMap<(u32, BillingMonth, usize, u32), Decimal> = FxHashMap::default();
+        // (billed, month) -> row; a row holds one exact sum per TRES, in units of its scale
+        // times seconds.
+        let mut rows: FxHashMap<(u32, BillingMonth), u32> = FxHashMap::default();
+        let mut row_keys: Vec<(u32, BillingMonth)> = Vec::new();
+        let mut sums: Vec<i128> = Vec::new();
         let mut months = MonthCache::new(tz);
         // Only the months asked for are walked: a job's time outside them counts nowhere.
         let range_start = opts.range.from.start(tz).timestamp();
         let range_end = opts.range.to.end(tz).timestamp();
-        let overflow = |resource: u32, month: BillingMonth, idx: usize| AggregateError::Overflow {
-            resource: resources.name(resource).to_string(),
+        let overflow = |billed: u32, month: BillingMonth, what: &str| AggregateError::Overflow {
+            resource: resources.name(billed_list[billed as usize].0).to_string(),
             period: month,
-            what: wanted[idx].clone(),
+            what: what.to_string(),
         };
 
-        let mut q = vec![Decimal::ZERO; wanted.len()];
         for slot in 0..jobs.len() {
-            let account = jobs.account(slot);
-            let Some(resource) = resolved[account as usize] else {
+            let owner = jobs.owner(slot) as usize;
+            let Some(who) = billed_of[owner] else {
                 counts.unmapped += 1;
-                *unmapped.entry(accounts.name(account)).or_default() += 1;
+                *unmapped
+                    .entry(accounts.name(owner_list[owner].0))
+                    .or_default() += 1;
                 continue;
             };
-            let user = jobs.user(slot);
             let (start, end) = jobs.span(slot);
             let end = end.min(as_of).min(range_end);
             if start >= as_of {
                 counts.after_as_of += 1;
                 continue;
             }
-            for (k, v) in q.iter_mut().enumerate() {
-                *v = jobs.quantity(slot, k);
-            }
-            if q.iter().all(Decimal::is_zero) {
+            let set = jobs.set_of(slot) as usize;
+            if set_is_zero[set] {
                 continue;
             }
+            let quantities = &set_values[set * width..(set + 1) * width];
             let mut t = start.max(range_start);
             while t < end {
                 let (month, month_end) = months.month_at(t);
                 let seg_end = end.min(month_end);
-                let secs = Decimal::from(seg_end - t);
                 if opts.range.contains(month) {
-                    for (idx, qty) in q.iter().enumerate() {
-                        if !qty.is_zero() {
-                            let sum = sums.entry((resource, month, idx, user)).or_default();
-                            *sum = qty
-                                .checked_mul(secs)
-                                .and_then(|p| sum.checked_add(p))
-                                .ok_or_else(|| overflow(resource, month, idx))?;
+                    let secs = i128::from(seg_end - t);
+                    let row = *rows.entry((who, month)).or_insert_with(|| {
+                        row_keys.push((who, month));
+                        sums.resize(sums.len() + width, 0);
+                        (row_keys.len() - 1) as u32
+                    }) as usize;
+                    for (k, q) in quantities.iter().enumerate() {
+                        let sum = &mut sums[row * width + k];
+                        *sum = match q {
+                            Some(0) => continue,
+                            Some(q) => q.checked_mul(secs).and_then(|p| sum.checked_add(p)),
+                            None => None,
                         }
+                        .ok_or_else(|| overflow(who, month, &wanted[k]))?;
                     }
                 }
                 t = seg_end;
             }
         }
+        drop(jobs);
+        drop(rows);
 
-        // (resource, month, component) -> the cell's exact sums. TRES-seconds stay undivided
-        // until the whole cell is summed: dividing each user's share by the unit first would
-        // cut every share at 28 digits, and the cut pieces can tip a true half-cent tie.
-        type Cell<'a> = (&'a str, BillingMonth, &'a str);
-        let mut cells: BTreeMap<Cell<'_>, CellSums<'_>> = BTreeMap::new();
-        for ((resource, month, idx, user), sum) in &sums {
-            for (r, rule) in opts
-                .rules
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.tres == wanted[*idx])
-            {
-                let cell = cells
-                    .entry((resources.name(*resource), *month, rule.component.as_str()))
-                    .or_default();
-                let add = |to: &mut Decimal| {
-                    *to = to
-                        .checked_add(*sum)
-                        .ok_or_else(|| overflow(*resource, *month, *idx))?;
-                    Ok::<(), AggregateError>(())
-                };
-                add(cell.total.tres.entry(r).or_default())?;
-                add(cell
-                    .users
-                    .entry(users.name(*user))
-                    .or_default()
-                    .tres
-                    .entry(r)
-                    .or_default())?;
+        // Every cell's parts: per user, the exact TRES-seconds of each rule and the amount
+        // records. TRES-seconds stay undivided until the whole cell is summed: dividing each
+        // user's share by the unit first would cut every share at 28 digits, and the cut
+        // pieces can tip a true half-cent tie.
+        let rule_components: Vec<u32> = opts
+            .rules
+            .iter()
+            .map(|r| components.id(&r.component))
+            .collect();
+        let rules_of_tres: Vec<Vec<usize>> = wanted
+            .iter()
+            .map(|w| {
+                (0..opts.rules.len())
+                    .filter(|&r| &opts.rules[r].tres == w)
+                    .collect()
+            })
+            .collect();
+        let mut cells: FxHashMap<(u32, BillingMonth, u32), u32> = FxHashMap::default();
+        let mut cell_keys: Vec<(u32, BillingMonth, u32)> = Vec::new();
+        let mut cell_id = |key: (u32, BillingMonth, u32)| {
+            *cells.entry(key).or_insert_with(|| {
+                cell_keys.push(key);
+                (cell_keys.len() - 1) as u32
+            })
+        };
+        let mut parts: Vec<Part> = Vec::new();
+        for (row, &(who, month)) in row_keys.iter().enumerate() {
+            let (resource, user) = billed_list[who as usize];
+            for (k, &sum) in sums[row * width..(row + 1) * width].iter().enumerate() {
+                if sum == 0 {
+                    continue;
+                }
+                let value =
+                    to_decimal(sum, scales[k]).ok_or_else(|| overflow(who, month, &wanted[k]))?;
+                for &r in &rules_of_tres[k] {
+                    parts.push(Part {
+                        cell: cell_id((resource, month, rule_components[r])),
+                        user,
+                        rule: r as u32,
+                        value,
+                    });
+                }
             }
         }
+        drop(sums);
+        drop(row_keys);
         let amounts = loose_amounts.iter().map(|(k, v)| (*k, *v)).chain(
             keyed_amounts
                 .values()
@@ -440,30 +491,76 @@ impl Aggregator {
                 *unmapped.entry(accounts.name(account)).or_default() += 1;
                 continue;
             };
-            let key = (resources.name(resource), month, components.name(component));
-            let cell = cells.entry(key).or_default();
-            let add = |to: &mut Decimal| {
-                *to = to
-                    .checked_add(amount)
-                    .ok_or_else(|| AggregateError::Overflow {
-                        resource: key.0.to_string(),
-                        period: month,
-                        what: key.2.to_string(),
-                    })?;
-                Ok::<(), AggregateError>(())
-            };
-            add(&mut cell.total.amount)?;
-            add(&mut cell.users.entry(users.name(user)).or_default().amount)?;
+            parts.push(Part {
+                cell: cell_id((resource, month, component)),
+                user: user_rank[user as usize],
+                rule: AMOUNT_PART,
+                value: amount,
+            });
         }
-        let mut usages = Vec::with_capacity(cells.len());
+        // Cells in the order they are reported (resource, period, component by name), so
+        // that the output is built sorted.
+        let mut order: Vec<u32> = (0..cell_keys.len() as u32).collect();
+        order.sort_unstable_by_key(|&c| {
+            let (resource, period, component) = cell_keys[c as usize];
+            (resources.name(resource), period, components.name(component))
+        });
+        let mut cell_rank = vec![0u32; order.len()];
+        for (rank, &c) in order.iter().enumerate() {
+            cell_rank[c as usize] = rank as u32;
+        }
+        for p in &mut parts {
+            p.cell = cell_rank[p.cell as usize];
+        }
+        parts.sort_unstable_by_key(|p| (p.cell, p.user, p.rule));
+
+        let mut usages = Vec::with_capacity(order.len());
         let mut user_usages = Vec::new();
-        for ((resource, period, component), cell) in cells {
+        let mut rule_totals: Vec<Option<Decimal>> = vec![None; opts.rules.len()];
+        let mut shares: Vec<Decimal> = Vec::new();
+        let mut share_users: Vec<u32> = Vec::new();
+        for cell in parts.chunk_by(|a, b| a.cell == b.cell) {
+            let (resource, period, component) = cell_keys[order[cell[0].cell as usize] as usize];
+            let (resource, component) = (resources.name(resource), components.name(component));
             let overflow = || AggregateError::Overflow {
                 resource: resource.to_string(),
                 period,
                 what: component.to_string(),
             };
-            let exact = cell.total.exact(&opts.rules).ok_or_else(overflow)?;
+            rule_totals.fill(None);
+            let mut total_amount = Decimal::ZERO;
+            shares.clear();
+            share_users.clear();
+            for user in cell.chunk_by(|a, b| a.user == b.user) {
+                // Amount records sort after the rules; a user's exact share is their amounts
+                // plus each rule's TRES-seconds in its unit, in rule order.
+                let mut amount = Decimal::ZERO;
+                for p in user.iter().filter(|p| p.rule == AMOUNT_PART) {
+                    amount = amount.checked_add(p.value).ok_or_else(overflow)?;
+                    total_amount = total_amount.checked_add(p.value).ok_or_else(overflow)?;
+                }
+                let mut share = amount;
+                for p in user.iter().filter(|p| p.rule != AMOUNT_PART) {
+                    let r = p.rule as usize;
+                    let total = rule_totals[r].get_or_insert(Decimal::ZERO);
+                    *total = total.checked_add(p.value).ok_or_else(overflow)?;
+                    if opts.user_usage {
+                        share = to_unit(p.value, &opts.rules[r])
+                            .and_then(|v| share.checked_add(v))
+                            .ok_or_else(overflow)?;
+                    }
+                }
+                shares.push(share);
+                share_users.push(user[0].user);
+            }
+            let mut exact = total_amount;
+            for (r, total) in rule_totals.iter().enumerate() {
+                if let Some(total) = total {
+                    exact = to_unit(*total, &opts.rules[r])
+                        .and_then(|v| exact.checked_add(v))
+                        .ok_or_else(overflow)?;
+                }
+            }
             if exact >= MAX_CELL_AMOUNT {
                 return Err(AggregateError::TooLarge {
                     resource: resource.to_string(),
@@ -477,22 +574,13 @@ impl Aggregator {
             if opts.user_usage {
                 // Each share is at most the cell (all parts are non-negative), so below
                 // 10^18: the split's cent arithmetic stays exact.
-                let parts = cell
-                    .users
-                    .values()
-                    .map(|u| u.exact(&opts.rules))
-                    .collect::<Option<Vec<Decimal>>>()
-                    .ok_or_else(overflow)?;
-                for (user, share) in cell.users.keys().zip(split_exactly(amount, &parts)) {
+                for (user, share) in share_users.iter().zip(split_exactly(amount, &shares)) {
+                    let name = user_names[*user as usize];
                     user_usages.push(UserUsageCell {
                         resource: resource.to_string(),
                         period,
                         component: component.to_string(),
-                        user: if user.is_empty() {
-                            UNKNOWN_USER.to_string()
-                        } else {
-                            user.to_string()
-                        },
+                        user: if name.is_empty() { UNKNOWN_USER } else { name }.to_string(),
                         amount: share,
                     });
                 }
@@ -504,6 +592,8 @@ impl Aggregator {
                 amount,
             });
         }
+        // Built in order already, but for UNKNOWN_USER's place among names: cheap on
+        // sorted input.
         usages.sort();
         user_usages.sort();
         Ok(Collection {
@@ -523,6 +613,52 @@ impl Aggregator {
                 })
                 .collect(),
         })
+    }
+}
+
+/// The `rule` of a [`Part`] that is an amount record's amount, not TRES-seconds. Sorts after
+/// every rule index.
+const AMOUNT_PART: u32 = u32::MAX;
+
+/// One user's exact contribution to one cell: the TRES-seconds of one rule (undivided), or
+/// an amount already in the component's unit.
+struct Part {
+    cell: u32,
+    /// The user's rank by name.
+    user: u32,
+    rule: u32,
+    value: Decimal,
+}
+
+/// Each interned name's rank in name order, and the names in that order.
+fn rank_by_name(names: &Interner) -> (Vec<u32>, Vec<&str>) {
+    let mut sorted: Vec<(&str, u32)> = (0..).map_while(|i| names.get(i).map(|n| (n, i))).collect();
+    sorted.sort_unstable();
+    let mut rank = vec![0u32; sorted.len()];
+    for (r, &(_, id)) in sorted.iter().enumerate() {
+        rank[id as usize] = r as u32;
+    }
+    (rank, sorted.into_iter().map(|(n, _)| n).collect())
+}
+
+/// A quantity as a whole number of units of `10^-scale` (`scale` at least its own).
+fn at_scale(q: Decimal, scale: u32) -> Option<i128> {
+    let factor = 10i128.checked_pow(scale - q.scale())?;
+    q.mantissa().checked_mul(factor)
+}
+
+/// An exact integer sum in units of `10^-scale` as a `Decimal`, exactly or not at all.
+fn to_decimal(mut sum: i128, mut scale: u32) -> Option<Decimal> {
+    loop {
+        if let Ok(d) = Decimal::try_from_i128_with_scale(sum, scale) {
+            return Some(d);
+        }
+        // Too many digits: drop trailing zeros while that stays exact.
+        if scale == 0 || sum % 10 != 0 {
+            return None;
+        }
+        sum /= 10;
+        scale -= 1;
     }
 }
 
@@ -591,30 +727,6 @@ impl RecordSink for Aggregator {
             self.invalid.push(invalid);
         }
     }
-}
-
-/// Exact figures of one cell (or of one user's share of it): TRES x seconds per rule, still
-/// undivided, and amounts already in the component's unit.
-#[derive(Default)]
-struct Sums {
-    tres: BTreeMap<usize, Decimal>,
-    amount: Decimal,
-}
-
-impl Sums {
-    /// `None` when the sum leaves what a `Decimal` holds.
-    fn exact(&self, rules: &[ComponentRule]) -> Option<Decimal> {
-        self.tres.iter().try_fold(self.amount, |acc, (r, sum)| {
-            acc.checked_add(to_unit(*sum, &rules[*r])?)
-        })
-    }
-}
-
-/// A cell's sums as a whole (what is reported) and per user (what is split).
-#[derive(Default)]
-struct CellSums<'a> {
-    total: Sums,
-    users: BTreeMap<&'a str, Sums>,
 }
 
 /// TRES x seconds in the component's unit: the multiplication by the factor is exact, so it

@@ -1,9 +1,12 @@
 //! Compact storage of one record per distinct job.
 //!
-//! This is the only part of tally whose memory grows with the input (with distinct jobs,
-//! never with lines), so it is laid out for size: a hash index of 20-byte entries pointing
-//! into columns (account, start, end, quantities), and quantities packed into 8 bytes when
-//! they fit (they virtually always do; those that do not go to a side table, exactly).
+//! This is the part of tally whose memory grows with the input (with distinct jobs, never
+//! with lines), so it is laid out for size: a hash index of 20-byte entries pointing into
+//! columns of 24 bytes per job (who, start, end, quantities). "Who" is the interned
+//! (account, user) pair and the quantities are an interned set: a site runs millions of
+//! jobs but only a few thousand distinct (cpu, gpu, mem) shapes, so a job holds a 4-byte id
+//! where it held 8 bytes per TRES. Quantities are packed into 8 bytes when they fit (they
+//! virtually always do; those that do not go to a side table, exactly).
 
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
@@ -50,7 +53,7 @@ impl JobKey {
 
 /// A quantity in 8 bytes: the top bit marks an index into the overflow table; otherwise
 /// bits 56..61 hold the decimal scale and the low 56 bits the (non-negative) mantissa.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct PackedQty(u64);
 
 const OVERFLOW: u64 = 1 << 63;
@@ -72,12 +75,18 @@ pub(crate) struct JobTable {
     /// Quantities per job.
     width: usize,
     index: FxHashMap<JobKey, u32>,
-    accounts: Vec<u32>,
-    users: Vec<u32>,
+    /// The interned (account, user) pair of each job (see the aggregator).
+    owners: Vec<u32>,
     starts: Vec<i64>,
     /// `RUNNING` while the job has no End.
     ends: Vec<i64>,
-    quantities: Vec<PackedQty>,
+    /// The interned quantity set of each job: an index into `sets`.
+    set_ids: Vec<u32>,
+    /// The distinct quantity sets, `width` packed quantities each.
+    sets: Vec<PackedQty>,
+    set_index: FxHashMap<Box<[PackedQty]>, u32>,
+    /// Where a set is packed before it is looked up (no allocation per job).
+    scratch: Vec<PackedQty>,
     overflow: Vec<Decimal>,
 }
 
@@ -86,17 +95,19 @@ impl JobTable {
         Self {
             width,
             index: FxHashMap::default(),
-            accounts: Vec::new(),
-            users: Vec::new(),
+            owners: Vec::new(),
             starts: Vec::new(),
             ends: Vec::new(),
-            quantities: Vec::new(),
+            set_ids: Vec::new(),
+            sets: Vec::new(),
+            set_index: FxHashMap::default(),
+            scratch: Vec::with_capacity(width),
             overflow: Vec::new(),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.accounts.len()
+        self.owners.len()
     }
 
     /// Keeps the best record per job: a known End beats a running record, a later End an
@@ -106,8 +117,7 @@ impl JobTable {
     pub(crate) fn upsert(
         &mut self,
         key: JobKey,
-        account: u32,
-        user: u32,
+        owner: u32,
         (start, end): (i64, Option<i64>),
         quantities: &[Option<Decimal>],
         equal_end_replaces: bool,
@@ -116,15 +126,12 @@ impl JobTable {
         let slot = match self.index.get(&key) {
             None => {
                 let slot = self.len();
+                let set = self.intern_set(quantities);
                 self.index.insert(key, slot as u32);
-                self.accounts.push(account);
-                self.users.push(user);
+                self.owners.push(owner);
                 self.starts.push(start);
                 self.ends.push(end);
-                for q in quantities {
-                    let p = self.pack(q.unwrap_or(Decimal::ZERO));
-                    self.quantities.push(p);
-                }
+                self.set_ids.push(set);
                 return Upsert::Inserted;
             }
             Some(&slot) => slot as usize,
@@ -138,31 +145,55 @@ impl JobTable {
         if !newer {
             return Upsert::Kept;
         }
-        self.accounts[slot] = account;
-        self.users[slot] = user;
+        let set = self.intern_set(quantities);
+        self.owners[slot] = owner;
         self.starts[slot] = start;
         self.ends[slot] = end;
-        for (k, q) in quantities.iter().enumerate() {
-            let p = self.pack(q.unwrap_or(Decimal::ZERO));
-            self.quantities[slot * self.width + k] = p;
-        }
+        self.set_ids[slot] = set;
         Upsert::Replaced
     }
 
-    pub(crate) fn account(&self, slot: usize) -> u32 {
-        self.accounts[slot]
+    /// The id of a quantity set, added if new.
+    fn intern_set(&mut self, quantities: &[Option<Decimal>]) -> u32 {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        for q in quantities {
+            scratch.push(self.pack(q.unwrap_or(Decimal::ZERO)));
+        }
+        let id = match self.set_index.get(scratch.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.set_index.len()).expect("fewer than 2^32 sets");
+                self.sets.extend_from_slice(&scratch);
+                self.set_index.insert(scratch.as_slice().into(), id);
+                id
+            }
+        };
+        self.scratch = scratch;
+        id
     }
 
-    pub(crate) fn user(&self, slot: usize) -> u32 {
-        self.users[slot]
+    pub(crate) fn owner(&self, slot: usize) -> u32 {
+        self.owners[slot]
     }
 
     pub(crate) fn span(&self, slot: usize) -> (i64, i64) {
         (self.starts[slot], self.ends[slot])
     }
 
-    pub(crate) fn quantity(&self, slot: usize, k: usize) -> Decimal {
-        let PackedQty(v) = self.quantities[slot * self.width + k];
+    /// The quantity set of a job (see [`JobTable::set_quantity`]).
+    pub(crate) fn set_of(&self, slot: usize) -> u32 {
+        self.set_ids[slot]
+    }
+
+    /// How many distinct quantity sets the jobs hold.
+    pub(crate) fn set_count(&self) -> usize {
+        self.set_index.len()
+    }
+
+    /// Quantity `k` (in the order of the wanted TRES) of a set.
+    pub(crate) fn set_quantity(&self, set: u32, k: usize) -> Decimal {
+        let PackedQty(v) = self.sets[set as usize * self.width + k];
         if v & OVERFLOW != 0 {
             self.overflow[(v & !OVERFLOW) as usize]
         } else {
@@ -170,6 +201,11 @@ impl JobTable {
             let mantissa = v & ((1 << MANTISSA_BITS) - 1);
             Decimal::from_i128_with_scale(i128::from(mantissa), scale)
         }
+    }
+
+    #[cfg(test)]
+    fn quantity(&self, slot: usize, k: usize) -> Decimal {
+        self.set_quantity(self.set_of(slot), k)
     }
 
     fn pack(&mut self, d: Decimal) -> PackedQty {
@@ -209,7 +245,6 @@ mod tests {
             t.upsert(
                 JobKey::new(0, Some(i as u64), None, || 0),
                 0,
-                0,
                 (0, Some(1)),
                 &q,
                 false,
@@ -224,6 +259,30 @@ mod tests {
             2,
             "only the huge values leave the packed form"
         );
+    }
+
+    #[test]
+    fn jobs_of_one_shape_share_one_quantity_set() {
+        let mut t = JobTable::new(2);
+        let shapes = [["4", "8192"], ["4", "8192"], ["1", "8192"], ["4", "8192.5"]];
+        for (i, shape) in shapes.iter().enumerate() {
+            let q: Vec<Option<Decimal>> = shape
+                .iter()
+                .map(|v| Some(Decimal::from_str(v).unwrap()))
+                .collect();
+            t.upsert(
+                JobKey::new(0, Some(i as u64), None, || 0),
+                0,
+                (0, Some(1)),
+                &q,
+                false,
+            );
+        }
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.set_count(), 3, "the two identical shapes are one set");
+        assert_eq!(t.set_of(0), t.set_of(1));
+        assert_eq!(t.quantity(3, 1).to_string(), "8192.5");
+        assert_eq!(t.quantity(2, 0).to_string(), "1");
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod intern;
 mod jobs;
 
 pub use aggregator::{
-    split_exactly, AccountMapping, AggregateError, AggregateOptions, Aggregator, Collection,
-    ComponentRule, RecordCounts, UnlistedAccounts, UnmappedAccount, UNKNOWN_USER,
+    AccountMapping, AggregateError, AggregateOptions, Aggregator, Collection, ComponentRule,
+    RecordCounts, UnlistedAccounts, UnmappedAccount, UNKNOWN_USER,
 };
 pub use identity::{IdentityConflict, IdentityFile};

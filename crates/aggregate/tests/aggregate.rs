@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use tally_aggregate::*;
-use tally_model::{BillingMonth, MonthRange};
+use tally_model::{split_exactly, BillingMonth, MonthRange};
 use tally_sources::{JobRecord, RecordSink, SourceStats};
 
 fn t(s: &str) -> i64 {

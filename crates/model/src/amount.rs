@@ -14,6 +14,46 @@ pub fn round_amount(exact: Decimal) -> Decimal {
     r
 }
 
+/// Splits a rounded total over exact parts so that the 2-decimal parts add up to the total
+/// exactly: each part is floored to the cent and the cents still missing go to the parts
+/// with the largest remainders (ties to the earlier part). Rounding every part on its own,
+/// as the existing peer does, makes the per-user figures disagree with the total.
+///
+/// It lives beside [`round_amount`] because the two are the money rules: a cell is rounded
+/// once, and its per-user breakdown is this split of the rounded cell.
+pub fn split_exactly(total: Decimal, parts: &[Decimal]) -> Vec<Decimal> {
+    let cent = Decimal::new(1, 2);
+    let scaled: Vec<Decimal> = parts.iter().map(|p| *p * Decimal::ONE_HUNDRED).collect();
+    let mut floors: Vec<Decimal> = scaled.iter().map(|s| s.floor()).collect();
+    let assigned: Decimal = floors.iter().sum();
+    let mut missing = (total * Decimal::ONE_HUNDRED - assigned).round();
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by(|&a, &b| {
+        (scaled[b] - floors[b])
+            .cmp(&(scaled[a] - floors[a]))
+            .then(a.cmp(&b))
+    });
+    let step = if missing.is_sign_negative() {
+        -Decimal::ONE
+    } else {
+        Decimal::ONE
+    };
+    let mut i = 0;
+    while !missing.is_zero() && !order.is_empty() {
+        floors[order[i % order.len()]] += step;
+        missing -= step;
+        i += 1;
+    }
+    floors
+        .into_iter()
+        .map(|f| {
+            let mut v = f * cent;
+            v.rescale(AMOUNT_DECIMALS);
+            v
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,6 @@ pub mod bounds;
 mod month;
 mod record;
 
-pub use amount::{round_amount, AMOUNT_DECIMALS};
+pub use amount::{round_amount, split_exactly, AMOUNT_DECIMALS};
 pub use month::{BillingMonth, MonthError, MonthRange};
 pub use record::{InvalidRecord, Origin, UsageCell, UserUsageCell};
