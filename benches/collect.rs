@@ -2,11 +2,23 @@
 //!
 //! `cargo bench --bench collect [-- --lines 888000,10000000]`
 //!
-//! For each size: generates a realistic dump (crates/testgen) under target/bench-data/ once,
-//! runs `tally collect` on it three times (warm page cache, one process per run), and
-//! reports the best wall time as lines/s and MB/s plus the peak RSS of the process (from
-//! wait4's rusage). As a floor it times `cut -d'|' -f4` on the same file: the cost of just
-//! reading and splitting the bytes.
+//! For each size and each of two dumps (crates/testgen, generated under target/bench-data/
+//! once): `bench` (300 accounts, 1,200 users, every user in nearly every account: the worst
+//! case for the per-user breakdown) and `site` (3,000 accounts, 12,000 users each in 1-3
+//! accounts, every job with `.batch` and `.extern` steps: a large site's shape). Runs
+//! `tally collect` on each three times with the per-user breakdown on and three times with
+//! `user_usage = false` (warm page cache, one process per run) and reports the best wall
+//! time, the peak RSS of the process (from wait4's rusage) and the ratio to
+//! `cut -d'|' -f4` on the same warm file: the cost of just reading and splitting the bytes.
+//! Wall times on a shared machine are noisy; the ratio is taken within one run and peak RSS
+//! does not depend on load.
+//!
+//! Where the time and memory went before issue 22 (callgrind and dhat on 1M lines of the
+//! bench dump, /usr/bin/time -v at 10M): the per-user cells were summed per job into a
+//! hash map keyed by (resource, month, TRES, user) with `Decimal` products, then copied into
+//! a BTreeMap per cell of a BTreeMap per user of a BTreeMap per rule: millions of small
+//! allocations. Now jobs are summed as integers into one row per (resource, user, month),
+//! the job table is 24 bytes a job plus its index, and the output is built in order.
 
 use std::io::{BufWriter, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -48,14 +60,18 @@ fn data_dir() -> PathBuf {
     dir
 }
 
-fn dump(lines: u64) -> PathBuf {
-    let path = data_dir().join(format!("sacct-{lines}.txt"));
+/// The two dumps the bench measures: (name, accounts, site_like).
+const DUMPS: [(&str, u32, bool); 2] = [("bench", 300, false), ("site", 3000, true)];
+
+fn dump(name: &str, accounts: u32, site_like: bool, lines: u64) -> PathBuf {
+    let path = data_dir().join(format!("sacct-{name}-{lines}.txt"));
     if !path.exists() {
         let tmp = path.with_extension("tmp");
         let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).unwrap());
         let opts = tally_testgen::GenOptions {
             lines,
-            accounts: 300,
+            accounts,
+            site_like,
             ..Default::default()
         };
         tally_testgen::generate(&opts, &mut w).unwrap();
@@ -64,6 +80,34 @@ fn dump(lines: u64) -> PathBuf {
         std::fs::rename(&tmp, &path).unwrap();
     }
     path
+}
+
+/// Writes a config reading `sacct-input.txt` beside it; returns its path.
+fn config(user_usage: bool) -> PathBuf {
+    let path = data_dir().join(format!("tally-user-usage-{user_usage}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "user_usage = {user_usage}\n\
+             [[sources]]\nformat = \"sacct\"\npaths = [\"sacct-input.txt\"]\n\
+             [components.cpu]\ntres = \"cpu\"\n[components.gpu]\ntres = \"gres/gpu\"\n\
+             [components.ram]\ntres = \"mem\"\nfactor = \"0.0009765625\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Best wall time of three runs and the largest peak RSS (KiB).
+fn best_of_three(mut cmd: impl FnMut() -> Command) -> (f64, i64) {
+    let mut best = f64::MAX;
+    let mut rss = 0;
+    for _ in 0..3 {
+        let m = measure(&mut cmd());
+        best = best.min(m.seconds);
+        rss = rss.max(m.max_rss_kib);
+    }
+    (best, rss)
 }
 
 fn main() {
@@ -80,47 +124,42 @@ fn main() {
         }
         // Other arguments (e.g. --bench from cargo) are ignored.
     }
-    let config = data_dir().join("tally.toml");
-    std::fs::write(
-        &config,
-        "[[sources]]\nformat = \"sacct\"\npaths = [\"sacct-input.txt\"]\n\
-         [components.cpu]\ntres = \"cpu\"\n[components.gpu]\ntres = \"gres/gpu\"\n\
-         [components.ram]\ntres = \"mem\"\nfactor = \"0.0009765625\"\n",
-    )
-    .unwrap();
-    println!("| lines | MB | tally best of 3 (s) | lines/s | MB/s | peak RSS (MiB) | cut -d'|' -f4 (s) |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    let configs = [(true, config(true)), (false, config(false))];
+    println!(
+        "| dump | lines | MB | user_usage | tally best of 3 (s) | lines/s | peak RSS (MiB) | cut -d'|' -f4 (s) | tally / cut |"
+    );
+    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
     for lines in sizes {
-        let path = dump(lines);
-        let link = data_dir().join("sacct-input.txt");
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        let bytes = std::fs::metadata(&path).unwrap().len();
-        let mut best = f64::MAX;
-        let mut rss = 0;
-        for _ in 0..3 {
-            let m = measure(
-                Command::new(env!("CARGO_BIN_EXE_tally"))
-                    .args([
-                        "-q", "collect", "--format", "csv", "--from", "2026-09", "--to", "2026-11",
-                    ])
-                    .args(["--as-of", "2026-11-25T00:00:00Z", "--config"])
-                    .arg(&config),
-            );
-            best = best.min(m.seconds);
-            rss = rss.max(m.max_rss_kib);
+        for (name, accounts, site_like) in DUMPS {
+            let path = dump(name, accounts, site_like, lines);
+            let link = data_dir().join("sacct-input.txt");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&path, &link).unwrap();
+            let bytes = std::fs::metadata(&path).unwrap().len();
+            // cut first: it also warms the page cache for tally.
+            let (cut, _) = best_of_three(|| {
+                let mut c = Command::new("cut");
+                c.args(["-d|", "-f4"]).arg(&path);
+                c
+            });
+            for (user_usage, config) in &configs {
+                let (best, rss) = best_of_three(|| {
+                    let mut c = Command::new(env!("CARGO_BIN_EXE_tally"));
+                    c.args(["-q", "collect", "--format", "csv", "--from", "2026-09"])
+                        .args(["--to", "2026-11", "--as-of", "2026-11-25T00:00:00Z"])
+                        .arg("--config")
+                        .arg(config);
+                    c
+                });
+                println!(
+                    "| {name} | {lines} | {:.0} | {} | {best:.3} | {:.2} M | {:.0} | {cut:.3} | {:.2}x |",
+                    bytes as f64 / 1e6,
+                    if *user_usage { "on" } else { "off" },
+                    lines as f64 / best / 1e6,
+                    rss as f64 / 1024.0,
+                    best / cut,
+                );
+            }
         }
-        let mut cut_best = f64::MAX;
-        for _ in 0..3 {
-            let m = measure(Command::new("cut").args(["-d|", "-f4"]).arg(&path));
-            cut_best = cut_best.min(m.seconds);
-        }
-        println!(
-            "| {lines} | {:.0} | {best:.3} | {:.2} M | {:.0} | {:.0} | {cut_best:.3} |",
-            bytes as f64 / 1e6,
-            lines as f64 / best / 1e6,
-            bytes as f64 / best / 1e6,
-            rss as f64 / 1024.0,
-        );
     }
 }

@@ -247,6 +247,7 @@ pub fn generate(opts: &Options) -> Result<Dump> {
         span_days: 55,
         now: GEN_NOW,
         cluster: "gen".into(),
+        site_like: false,
     };
     let f = std::fs::File::create(&path)?;
     let mut w = BufWriter::new(f);

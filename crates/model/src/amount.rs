@@ -27,12 +27,19 @@ pub fn split_exactly(total: Decimal, parts: &[Decimal]) -> Vec<Decimal> {
     let mut floors: Vec<Decimal> = scaled.iter().map(|s| s.floor()).collect();
     let assigned: Decimal = floors.iter().sum();
     let mut missing = (total * Decimal::ONE_HUNDRED - assigned).round();
+    // Each remainder (in [0, 1), at most 28 decimals) as a whole number of 10^-28: compared
+    // as integers, exactly, instead of a Decimal subtraction per comparison (that was a third
+    // of a large collection's instructions, issue 22).
+    let remainders: Vec<u128> = scaled
+        .iter()
+        .zip(&floors)
+        .map(|(s, f)| {
+            let r = *s - *f;
+            r.mantissa().unsigned_abs() * 10u128.pow(28 - r.scale())
+        })
+        .collect();
     let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by(|&a, &b| {
-        (scaled[b] - floors[b])
-            .cmp(&(scaled[a] - floors[a]))
-            .then(a.cmp(&b))
-    });
+    order.sort_unstable_by(|&a, &b| remainders[b].cmp(&remainders[a]).then(a.cmp(&b)));
     let step = if missing.is_sign_negative() {
         -Decimal::ONE
     } else {
@@ -61,6 +68,40 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn split_gives_the_missing_cents_to_the_largest_remainders_ties_to_the_first() {
+        let s = |total: &str, parts: &[&str]| -> Vec<String> {
+            split_exactly(d(total), &parts.iter().map(|p| d(p)).collect::<Vec<_>>())
+                .iter()
+                .map(|x| x.to_string())
+                .collect()
+        };
+        assert_eq!(
+            s("1.00", &["0.3333", "0.3333", "0.3334"]),
+            ["0.33", "0.33", "0.34"]
+        );
+        // Equal remainders: the earlier parts get the cents.
+        assert_eq!(
+            s("1.00", &["0.3333", "0.3333", "0.3333"]),
+            ["0.34", "0.33", "0.33"]
+        );
+        // Remainders that differ only in the 28th digit are told apart.
+        assert_eq!(
+            s(
+                "0.01",
+                &[
+                    "0.0050000000000000000000000000",
+                    "0.0050000000000000000000000001"
+                ]
+            ),
+            ["0.00", "0.01"]
+        );
+        assert_eq!(s("0.00", &["0.004", "0.001"]), ["0.00", "0.00"]);
+        assert_eq!(s("-1.00", &["-0.5", "-0.5"]), ["-0.50", "-0.50"]);
+        assert_eq!(s("-0.01", &["-0.004", "-0.006"]), ["0.00", "-0.01"]);
+        assert!(split_exactly(d("0.00"), &[]).is_empty());
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! reusing the array's raw id), het jobs, jobs still running (End `Unknown`), pending and
 //! cancelled-before-start jobs, jobs that span a month boundary, typed plus untyped GPU
 //! TRES, memory in mixed units, and ReqTRES smaller than AllocTRES on whole-node jobs.
+//!
+//! Two mixes of users and accounts: by default every job draws its account and its user
+//! independently (4 users per account, so every user ends up in nearly every account: the
+//! worst case for the per-user breakdown), and [`GenOptions::site_like`] draws them as a large
+//! site has them (each user in 1-3 accounts, jobs with only `.batch` and `.extern` steps).
 
 use std::io::{self, Write};
 
@@ -21,6 +26,10 @@ pub struct GenOptions {
     /// Print times as of this instant: jobs ending later are RUNNING.
     pub now: i64,
     pub cluster: String,
+    /// A large site's shape: each user works in 1-3 accounts of their own (fixed per user),
+    /// and every started job has exactly a `.batch` and an `.extern` step (3 lines a job).
+    /// Users are `4 x accounts` either way.
+    pub site_like: bool,
 }
 
 impl Default for GenOptions {
@@ -35,6 +44,7 @@ impl Default for GenOptions {
             // 2026-11-25T00:00:00Z
             now: 1_795_564_800,
             cluster: "gen".into(),
+            site_like: false,
         }
     }
 }
@@ -168,8 +178,30 @@ pub fn generate(opts: &GenOptions, out: &mut impl Write) -> io::Result<(u64, u64
     Ok((lines, bytes))
 }
 
+/// splitmix64's finaliser: a fixed, well-mixed function of a number (a user's accounts).
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// A site-like (user, account): the user is drawn first, then one of the 1-3 accounts that
+/// user always works in.
+fn site_user_and_account(rng: &mut Rng, opts: &GenOptions) -> (u64, u64) {
+    let accounts = u64::from(opts.accounts.max(1));
+    let user = rng.below(accounts * 4);
+    let memberships = 1 + mix(user) % 3;
+    let which = rng.below(memberships);
+    (user, mix(user * 4 + 1 + which) % accounts)
+}
+
 fn make_job(rng: &mut Rng, opts: &GenOptions, id: String, raw: u64) -> GenJob {
-    let acct = rng.below(u64::from(opts.accounts));
+    let site = opts.site_like.then(|| site_user_and_account(rng, opts));
+    let acct = match site {
+        Some((_, acct)) => acct,
+        None => rng.below(u64::from(opts.accounts)),
+    };
     let submit = opts.start + rng.below(u64::from(opts.span_days) * 86_400) as i64;
     let pending = rng.chance(3);
     let cancelled_before_start = !pending && rng.chance(2);
@@ -215,7 +247,13 @@ fn make_job(rng: &mut Rng, opts: &GenOptions, id: String, raw: u64) -> GenJob {
         id,
         raw,
         account: format!("acct{acct:05}"),
-        user: format!("user{:05}", rng.below(u64::from(opts.accounts) * 4)),
+        user: format!(
+            "user{:05}",
+            match site {
+                Some((user, _)) => user,
+                None => rng.below(u64::from(opts.accounts) * 4),
+            }
+        ),
         submit,
         start,
         end,
@@ -224,7 +262,9 @@ fn make_job(rng: &mut Rng, opts: &GenOptions, id: String, raw: u64) -> GenJob {
         mem,
         req_cpus: if exclusive { (cpus / 2).max(1) } else { cpus },
         state,
-        steps: if start.is_some() {
+        steps: if start.is_some() && opts.site_like {
+            1
+        } else if start.is_some() {
             1 + rng.below(4) as u32
         } else {
             0
@@ -366,5 +406,43 @@ mod tests {
             "every line has 19 fields"
         );
         assert!(text.contains("RUNNING") && text.contains("PENDING") && text.contains(".extern"));
+    }
+
+    #[test]
+    fn site_like_users_stay_in_at_most_three_accounts_and_jobs_have_two_steps() {
+        let opts = GenOptions {
+            lines: 30_000,
+            accounts: 100,
+            site_like: true,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        generate(&opts, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let mut accounts_of: std::collections::HashMap<&str, std::collections::HashSet<&str>> =
+            Default::default();
+        let (mut allocations, mut steps) = (0, 0);
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split('|').collect();
+            if f[0].contains('.') {
+                steps += 1;
+                assert!(
+                    f[0].ends_with(".batch") || f[0].ends_with(".extern"),
+                    "{line}"
+                );
+            } else {
+                allocations += 1;
+                accounts_of.entry(f[4]).or_default().insert(f[3]);
+            }
+        }
+        assert!(accounts_of.values().all(|a| (1..=3).contains(&a.len())));
+        assert!(
+            accounts_of.values().any(|a| a.len() == 3),
+            "some users work in three accounts"
+        );
+        assert!(accounts_of.len() > 300, "{} users", accounts_of.len());
+        // Two steps per started job: about 3 lines a job.
+        let per_job = (allocations + steps) as f64 / allocations as f64;
+        assert!((2.7..3.0).contains(&per_job), "{per_job} lines a job");
     }
 }

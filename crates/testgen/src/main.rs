@@ -1,4 +1,4 @@
-//! `tally-gen-sacct --lines N [--accounts A] [--seed S] [--out FILE]`: writes a realistic
+//! `tally-gen-sacct --lines N [--accounts A] [--seed S] [--site-like] [--out FILE]`: writes a realistic
 //! sacct dump (see the library docs) to FILE or stdout.
 
 use std::io::{BufWriter, Write};
@@ -13,6 +13,10 @@ fn main() -> std::process::ExitCode {
             "--lines" => val().parse().map(|v| opts.lines = v).is_ok(),
             "--accounts" => val().parse().map(|v| opts.accounts = v).is_ok(),
             "--seed" => val().parse().map(|v| opts.seed = v).is_ok(),
+            "--site-like" => {
+                opts.site_like = true;
+                true
+            }
             "--cluster" => {
                 opts.cluster = val();
                 true
@@ -24,7 +28,7 @@ fn main() -> std::process::ExitCode {
             _ => false,
         };
         if !ok {
-            eprintln!("usage: tally-gen-sacct --lines N [--accounts A] [--seed S] [--cluster C] [--out FILE] (bad argument {a:?})");
+            eprintln!("usage: tally-gen-sacct --lines N [--accounts A] [--seed S] [--site-like] [--cluster C] [--out FILE] (bad argument {a:?})");
             return std::process::ExitCode::from(2);
         }
     }
