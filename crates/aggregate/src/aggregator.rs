@@ -328,6 +328,14 @@ impl Aggregator {
             .collect();
         // Users by name: the split gives tied cents to the earlier name.
         let (user_rank, user_names) = rank_by_name(&users);
+        // Without the per-user breakdown every user is one: a row per (resource, month).
+        let user_key = |user: u32| {
+            if opts.user_usage {
+                user_rank[user as usize]
+            } else {
+                0
+            }
+        };
         // Who is billed: (resource, user rank). Accounts mapped to one resource share it.
         let mut billed: FxHashMap<(u32, u32), u32> = FxHashMap::default();
         let mut billed_list: Vec<(u32, u32)> = Vec::new();
@@ -335,7 +343,7 @@ impl Aggregator {
             .iter()
             .map(|&(account, user)| {
                 resolved[account as usize].map(|resource| {
-                    let key = (resource, user_rank[user as usize]);
+                    let key = (resource, user_key(user));
                     *billed.entry(key).or_insert_with(|| {
                         billed_list.push(key);
                         (billed_list.len() - 1) as u32
@@ -493,7 +501,7 @@ impl Aggregator {
             };
             parts.push(Part {
                 cell: cell_id((resource, month, component)),
-                user: user_rank[user as usize],
+                user: user_key(user),
                 rule: AMOUNT_PART,
                 value: amount,
             });

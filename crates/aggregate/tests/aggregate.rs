@@ -592,3 +592,47 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Issue 22: with the breakdown off, users are not told apart at all (one row per resource
+    /// and month); the cells must be the same as with it on, and with it on every cell's
+    /// users add up to the cell, to the cent, across accounts, months and TRES.
+    #[test]
+    fn the_breakdown_never_changes_a_cell_and_always_adds_up_to_it(jobs in arb_jobs(), users in 1u32..5) {
+        let run = |user_usage: bool| {
+            let mut o = opts("2026-07", "2027-01", "2027-02-01T00:00:00Z");
+            o.user_usage = user_usage;
+            let mut agg = Aggregator::new(o);
+            for (i, j) in jobs.iter().enumerate() {
+                let user = format!("u{}", i as u32 % users);
+                agg.record(&JobRecord {
+                    cluster: "c",
+                    key: &j.key,
+                    job_id: &j.key,
+                    submit: None,
+                    account: &j.account,
+                    user: &user,
+                    start: j.start,
+                    end: j.end,
+                    quantities: &j.q,
+                    file_index: 0,
+                    line: i as u64 + 2,
+                });
+            }
+            agg.finish().unwrap()
+        };
+        let on = run(true);
+        let off = run(false);
+        prop_assert_eq!(&on.usages, &off.usages);
+        prop_assert!(off.user_usages.is_empty());
+        for cell in &on.usages {
+            let shares: Decimal = on
+                .user_usages
+                .iter()
+                .filter(|u| (&u.resource, u.period, &u.component) == (&cell.resource, cell.period, &cell.component))
+                .map(|u| u.amount)
+                .sum();
+            prop_assert_eq!(shares, cell.amount);
+        }
+    }
+}

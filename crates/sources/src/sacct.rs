@@ -415,12 +415,19 @@ impl<'o> Reader<'o> {
             return Err(self.field_count_error(total));
         }
         let parts = &fields.parts;
+        // One UTF-8 check for the whole line (the delimiter is UTF-8, so fields start and end
+        // on character boundaries); only a line that fails it is checked field by field, to
+        // name the field.
+        let text = std::str::from_utf8(line).ok();
         let field = |i: usize| -> Result<&'l str, Skip> {
             let (a, b) = parts[i];
-            std::str::from_utf8(&line[a..b]).map_err(|e| Skip::Invalid {
-                field: cols.names[i].clone(),
-                reason: format!("is not valid UTF-8 (byte {})", e.valid_up_to()),
-            })
+            match text {
+                Some(text) => Ok(&text[a..b]),
+                None => std::str::from_utf8(&line[a..b]).map_err(|e| Skip::Invalid {
+                    field: cols.names[i].clone(),
+                    reason: format!("is not valid UTF-8 (byte {})", e.valid_up_to()),
+                }),
+            }
         };
         let opt_field =
             |i: Option<usize>| -> Result<&'l str, Skip> { i.map(field).unwrap_or(Ok("")) };
@@ -481,11 +488,18 @@ impl<'o> Reader<'o> {
         let tres = field(cols.alloc_tres)?;
         quantities.iter_mut().for_each(|q| *q = None);
         if !tres.is_empty() {
-            for pair in tres.split(',') {
+            // Split with memchr on bytes: `,` and `=` are ASCII, so the pieces are still str.
+            let bytes = tres.as_bytes();
+            let mut from = 0;
+            while from <= bytes.len() {
+                let to = memchr::memchr(b',', &bytes[from..]).map_or(bytes.len(), |p| from + p);
+                let pair = &tres[from..to];
+                from = to + 1;
                 // Entries without `=` exist in the wild (`gres/gpfs:ess:1`): not a quantity.
-                let Some((name, value)) = pair.split_once('=') else {
+                let Some(eq) = memchr::memchr(b'=', pair.as_bytes()) else {
                     continue;
                 };
+                let (name, value) = (&pair[..eq], &pair[eq + 1..]);
                 let Some(idx) = self.wanted.iter().position(|(w, _)| w == name) else {
                     continue;
                 };
@@ -721,6 +735,41 @@ mod tests {
             "the good line after the bad ones is still read"
         );
         assert_eq!(sink.jobs[0].0, "6");
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_field_read_and_is_ignored_in_columns_not_read() {
+        let mut text = format!("{HEADER}|JobName\n").into_bytes();
+        let good = "|c|acct|USER|COMPLETED|2026-10-01T00:00:00|2026-10-01T00:00:00|2026-10-01T01:00:00|cpu=2|";
+        // Line 2: a bad byte in User (read); line 3: a bad byte in JobName (never read).
+        text.extend(format!("1|1{}x\n", good.replace("USER", "u\u{FFFD}")).into_bytes());
+        let at = text.iter().rposition(|&b| b == 0xEF).unwrap();
+        text[at] = 0xFF;
+        text.extend(format!("2|2{}", good.replace("USER", "u")).into_bytes());
+        text.extend(b"j\xFFb\n");
+        let mut sink = Collect {
+            wanted: vec!["cpu".into()],
+            ..Default::default()
+        };
+        let stats = read(
+            &text[..],
+            Path::new("t.txt"),
+            0,
+            &SacctOptions::default(),
+            &mut sink,
+        )
+        .unwrap();
+        assert_eq!((stats.jobs, stats.invalid), (1, 1));
+        assert_eq!(sink.jobs[0].0, "2");
+        assert_eq!(
+            (sink.invalid[0].line, sink.invalid[0].field.as_str()),
+            (2, "User")
+        );
+        assert!(
+            sink.invalid[0].reason.contains("UTF-8"),
+            "{}",
+            sink.invalid[0].reason
+        );
     }
 
     #[test]
