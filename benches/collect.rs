@@ -13,12 +13,15 @@
 //! Wall times on a shared machine are noisy; the ratio is taken within one run and peak RSS
 //! does not depend on load.
 //!
-//! Where the time and memory went before issue 22 (callgrind and dhat on 1M lines of the
-//! bench dump, /usr/bin/time -v at 10M): the per-user cells were summed per job into a
-//! hash map keyed by (resource, month, TRES, user) with `Decimal` products, then copied into
-//! a BTreeMap per cell of a BTreeMap per user of a BTreeMap per rule: millions of small
-//! allocations. Now jobs are summed as integers into one row per (resource, user, month),
-//! the job table is 24 bytes a job plus its index, and the output is built in order.
+//! Where the time and memory went before issue 22 (callgrind and massif on 1M lines,
+//! `/usr/bin/time -v` at 10M; README "Benchmarks" has the figures): a third of the
+//! instructions were `Decimal` subtractions in the per-user split's sort comparator, and the
+//! memory a BTreeMap per cell of a BTreeMap per user of a BTreeMap per rule, filled from a hash
+//! map keyed by (resource, month, TRES, user) with a `Decimal` product per job. Now jobs are
+//! summed as integers into one row per (resource, user, month), the job table is 24 bytes a
+//! job plus its index, the split works in integer cents, and the output is built in order.
+//! What remains above 256 MiB on the `bench` dump is the output itself: 1.59 M per-user cells
+//! with three owned `String`s each.
 
 use std::io::{BufWriter, Write};
 use std::os::unix::process::ExitStatusExt;
