@@ -9,11 +9,12 @@ use tally_model::bounds::MAX_CELL_AMOUNT;
 use tally_model::{
     round_amount, BillingMonth, InvalidRecord, MonthRange, UsageCell, UserUsageCell,
 };
-use tally_sources::{AmountRecord, AmountWhen, JobRecord, RecordSink, SourceStats};
+use tally_sources::{AmountRecord, AmountWhen, JobRecord, Millis, RecordSink, SourceStats};
 
 use crate::identity::{IdentityCheck, IdentityConflict, IdentityFile};
 use crate::intern::Interner;
 use crate::jobs::{JobKey, JobTable, Upsert};
+use crate::millis::SubSeconds;
 
 /// How one Waldur offering component is measured from a TRES.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,6 +230,8 @@ pub struct Aggregator {
     identity: Option<IdentityCheck>,
     /// The first sum of amounts that overflowed, reported by [`Aggregator::finish`].
     overflow: Option<AggregateError>,
+    /// Milliseconds beyond the job table's whole seconds (Univa Grid Engine).
+    sub_seconds: SubSeconds,
 }
 
 impl Aggregator {
@@ -254,6 +257,7 @@ impl Aggregator {
             counts: RecordCounts::default(),
             identity: None,
             overflow: None,
+            sub_seconds: SubSeconds::default(),
         }
     }
 
@@ -289,22 +293,23 @@ impl Aggregator {
         })
     }
 
-    fn upsert(&mut self, r: &JobRecord<'_>, equal_end_replaces: bool) {
+    fn upsert(&mut self, r: &JobRecord<'_>, equal_end_replaces: bool, millis: Millis) {
         let key = self.key(r);
         if let Some(check) = &mut self.identity {
             check.see(r, self.clusters.id(r.cluster), key);
         }
         let account = self.accounts.id(r.account);
         let user = self.users.id(r.user);
-        if self.jobs.upsert(
+        let outcome = self.jobs.upsert(
             key,
             account,
             user,
             (r.start, r.end),
             r.quantities,
             equal_end_replaces,
-        ) != Upsert::Inserted
-        {
+        );
+        self.sub_seconds.note(key, &outcome, millis);
+        if outcome != Upsert::Inserted {
             self.counts.duplicates += 1;
         }
     }
@@ -326,6 +331,7 @@ impl Aggregator {
             invalid,
             mut counts,
             overflow,
+            sub_seconds,
             ..
         } = self;
         if let Some(e) = overflow {
@@ -392,6 +398,29 @@ impl Aggregator {
                     }
                 }
                 t = seg_end;
+            }
+        }
+
+        // Milliseconds beyond the whole seconds summed above (see `millis`).
+        for (slot, t, secs) in sub_seconds.corrections(&jobs, range_start, as_of.min(range_end)) {
+            let Some(resource) = resolved[jobs.account(slot) as usize] else {
+                continue;
+            };
+            let (month, _) = months.month_at(t);
+            if !opts.range.contains(month) {
+                continue;
+            }
+            for idx in 0..wanted.len() {
+                let qty = jobs.quantity(slot, idx);
+                if !qty.is_zero() {
+                    let sum = sums
+                        .entry((resource, month, idx, jobs.user(slot)))
+                        .or_default();
+                    *sum = qty
+                        .checked_mul(secs)
+                        .and_then(|p| sum.checked_add(p))
+                        .ok_or_else(|| overflow(resource, month, idx))?;
+                }
             }
         }
 
@@ -532,11 +561,15 @@ impl RecordSink for Aggregator {
     }
 
     fn record(&mut self, r: &JobRecord<'_>) {
-        self.upsert(r, false);
+        self.upsert(r, false, Millis::default());
     }
 
     fn record_last_wins(&mut self, r: &JobRecord<'_>) {
-        self.upsert(r, true);
+        self.upsert(r, true, Millis::default());
+    }
+
+    fn record_millis(&mut self, r: &JobRecord<'_>, millis: Millis) {
+        self.upsert(r, false, millis);
     }
 
     fn amount(&mut self, r: &AmountRecord<'_>) {

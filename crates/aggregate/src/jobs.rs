@@ -149,6 +149,11 @@ impl JobTable {
         Upsert::Replaced
     }
 
+    /// The slot of a job, if it is known.
+    pub(crate) fn slot(&self, key: &JobKey) -> Option<usize> {
+        self.index.get(key).map(|&s| s as usize)
+    }
+
     pub(crate) fn account(&self, slot: usize) -> u32 {
         self.accounts[slot]
     }

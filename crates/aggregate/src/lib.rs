@@ -14,6 +14,7 @@ pub mod fuzzing;
 mod identity;
 mod intern;
 mod jobs;
+mod millis;
 
 pub use aggregator::{
     split_exactly, AccountMapping, AggregateError, AggregateOptions, Aggregator, Collection,
