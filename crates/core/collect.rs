@@ -6,7 +6,7 @@ use tally_aggregate::{AggregateOptions, Aggregator, Collection, IdentityFile};
 use tally_config::{Config, SourceKind};
 use tally_model::{BillingMonth, MonthRange};
 use tally_sources::{
-    csv, expand_paths, pbs, sacct, sacct_command, JobIdentity, RecordSink, SourceStats,
+    csv, expand_paths, lsf, pbs, sacct, sacct_command, sge, JobIdentity, RecordSink, SourceStats,
 };
 
 use crate::args::{CollectArgs, CollectionArgs};
@@ -119,6 +119,8 @@ pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
                 SourceKind::Sacct(opts) => sacct::read(file, path, file_index, opts, sink)?,
                 SourceKind::Pbs(opts) => pbs::read(file, path, file_index, opts, sink)?,
                 SourceKind::Csv(opts) => csv::read(file, path, file_index, opts, sink)?,
+                SourceKind::Sge(opts) => sge::read(file, path, file_index, opts, sink)?,
+                SourceKind::Lsf(opts) => lsf::read(file, path, file_index, opts, sink)?,
                 SourceKind::SacctCommand(_) => unreachable!("handled above"),
             };
             stats_total += stats;
