@@ -944,8 +944,11 @@ factor = "0.0009765625"           # decimal string, default "1"; multiplies afte
             err(&ISSUE_EXAMPLE
                 .replace("unit_seconds = 3600", "unit_seconds = 18446744073709551615"));
         assert!(e.contains("components.cpu.unit_seconds"), "{e}");
+        let e = err(&ISSUE_EXAMPLE.replace("format = \"sacct\"", "format = \"loadleveler\""));
+        assert!(e.contains("loadleveler"), "{e}");
+        // Grid Engine and LSF times are epoch seconds: a `timezone` key is refused, by name.
         let e = err(&ISSUE_EXAMPLE.replace("format = \"sacct\"", "format = \"lsf\""));
-        assert!(e.contains("lsf"), "{e}");
+        assert!(e.contains("timezone"), "{e}");
     }
 
     #[test]
