@@ -6,6 +6,8 @@
 //! cancelled-before-start jobs, jobs that span a month boundary, typed plus untyped GPU
 //! TRES, memory in mixed units, and ReqTRES smaller than AllocTRES on whole-node jobs.
 
+pub mod grid;
+
 use std::io::{self, Write};
 
 /// What to generate.
