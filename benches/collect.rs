@@ -1,12 +1,14 @@
 //! Collection throughput and memory, measured on the real binary.
 //!
-//! `cargo bench --bench collect [-- --lines 888000,10000000]`
+//! `cargo bench --bench collect [-- --lines 888000,10000000] [--format sacct|sge|uge|lsf]`
 //!
 //! For each size: generates a realistic dump (crates/testgen) under target/bench-data/ once,
 //! runs `tally collect` on it three times (warm page cache, one process per run), and
 //! reports the best wall time as lines/s and MB/s plus the peak RSS of the process (from
 //! wait4's rusage). As a floor it times `cut -d'|' -f4` on the same file: the cost of just
-//! reading and splitting the bytes.
+//! reading and splitting the bytes. `--format sge|uge|lsf` measures a generated Grid Engine
+//! (seconds or Univa milliseconds) or LSF file instead (`tally_testgen::grid`), its floor
+//! being `cut` on that format's delimiter.
 
 use std::io::{BufWriter, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -48,8 +50,8 @@ fn data_dir() -> PathBuf {
     dir
 }
 
-fn dump(lines: u64) -> PathBuf {
-    let path = data_dir().join(format!("sacct-{lines}.txt"));
+fn dump(format: &str, lines: u64) -> PathBuf {
+    let path = data_dir().join(format!("{format}-{lines}.txt"));
     if !path.exists() {
         let tmp = path.with_extension("tmp");
         let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).unwrap());
@@ -58,7 +60,14 @@ fn dump(lines: u64) -> PathBuf {
             accounts: 300,
             ..Default::default()
         };
-        tally_testgen::generate(&opts, &mut w).unwrap();
+        use tally_testgen::grid::{generate_lsf, generate_sge, GridEngine};
+        match format {
+            "sge" => generate_sge(&opts, GridEngine::Sge, &mut w),
+            "uge" => generate_sge(&opts, GridEngine::Univa, &mut w),
+            "lsf" => generate_lsf(&opts, &mut w),
+            _ => tally_testgen::generate(&opts, &mut w),
+        }
+        .unwrap();
         w.flush().unwrap();
         drop(w);
         std::fs::rename(&tmp, &path).unwrap();
@@ -68,8 +77,16 @@ fn dump(lines: u64) -> PathBuf {
 
 fn main() {
     let mut sizes = vec![888_000u64, 10_000_000];
+    let mut format = "sacct".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--format" {
+            format = args.next().expect("--format sacct|sge|uge|lsf");
+            assert!(
+                ["sacct", "sge", "uge", "lsf"].contains(&format.as_str()),
+                "--format sacct|sge|uge|lsf"
+            );
+        }
         if a == "--lines" {
             sizes = args
                 .next()
@@ -81,17 +98,31 @@ fn main() {
         // Other arguments (e.g. --bench from cargo) are ignored.
     }
     let config = data_dir().join("tally.toml");
+    let source = match format.as_str() {
+        "sacct" => "format = \"sacct\"",
+        "lsf" => "format = \"lsf\"",
+        _ => "format = \"sge\"",
+    };
+    let components = if format == "sacct" {
+        "[components.cpu]\ntres = \"cpu\"\n[components.gpu]\ntres = \"gres/gpu\"\n\
+         [components.ram]\ntres = \"mem\"\nfactor = \"0.0009765625\"\n"
+    } else {
+        "[components.cpu]\ntres = \"cpu\"\n"
+    };
     std::fs::write(
         &config,
-        "[[sources]]\nformat = \"sacct\"\npaths = [\"sacct-input.txt\"]\n\
-         [components.cpu]\ntres = \"cpu\"\n[components.gpu]\ntres = \"gres/gpu\"\n\
-         [components.ram]\ntres = \"mem\"\nfactor = \"0.0009765625\"\n",
+        format!("[[sources]]\n{source}\npaths = [\"sacct-input.txt\"]\n{components}"),
     )
     .unwrap();
-    println!("| lines | MB | tally best of 3 (s) | lines/s | MB/s | peak RSS (MiB) | cut -d'|' -f4 (s) |");
+    let (delimiter, field) = match format.as_str() {
+        "sacct" => ("-d|", "-f4"),
+        "lsf" => ("-d ", "-f4"),
+        _ => ("-d:", "-f6"),
+    };
+    println!("| {format} lines | MB | tally best of 3 (s) | lines/s | MB/s | peak RSS (MiB) | cut {delimiter} {field} (s) |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for lines in sizes {
-        let path = dump(lines);
+        let path = dump(&format, lines);
         let link = data_dir().join("sacct-input.txt");
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&path, &link).unwrap();
@@ -112,7 +143,7 @@ fn main() {
         }
         let mut cut_best = f64::MAX;
         for _ in 0..3 {
-            let m = measure(Command::new("cut").args(["-d|", "-f4"]).arg(&path));
+            let m = measure(Command::new("cut").args([delimiter, field]).arg(&path));
             cut_best = cut_best.min(m.seconds);
         }
         println!(
