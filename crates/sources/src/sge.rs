@@ -337,28 +337,36 @@ fn check_number(fields: &[&[u8]], i: usize) -> Result<(), Bad> {
     if matches!(lower.as_slice(), b"nan" | b"inf" | b"infinity") {
         return Ok(());
     }
-    let mut digits = 0;
-    let mut dots = 0;
-    let mut exp = false;
-    for (k, c) in body.iter().enumerate() {
-        match c {
-            b'0'..=b'9' => digits += 1,
-            b'.' if dots == 0 && !exp => dots += 1,
-            b'e' | b'E' if digits > 0 && !exp && k + 1 < body.len() => exp = true,
-            b'-' | b'+' if exp && matches!(body[k - 1], b'e' | b'E') => {}
-            _ => digits = -1_000_000,
-        }
-    }
-    if digits > 0 {
-        Ok(())
-    } else {
-        Err((
+    let not_a_number = || {
+        (
             FIELDS[i],
             format!(
                 "{} is not a number (a `:` inside an earlier field shifts the fields)",
                 shown(v)
             ),
-        ))
+        )
+    };
+    // digits [. digits] [e [sign] digits], at least one digit before any exponent.
+    let (mantissa, exponent) = match body.iter().position(|c| matches!(c, b'e' | b'E')) {
+        Some(p) => (&body[..p], Some(&body[p + 1..])),
+        None => (body, None),
+    };
+    let mut parts = mantissa.splitn(2, |&c| c == b'.');
+    let whole = parts.next().unwrap_or_default();
+    let fraction = parts.next().unwrap_or_default();
+    let digits = |b: &[u8]| b.iter().all(u8::is_ascii_digit);
+    let mantissa_ok = digits(whole) && digits(fraction) && whole.len() + fraction.len() > 0;
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e
+            .strip_prefix(b"-")
+            .or_else(|| e.strip_prefix(b"+"))
+            .unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    if mantissa_ok && exponent_ok {
+        Ok(())
+    } else {
+        Err(not_a_number())
     }
 }
 
@@ -635,6 +643,27 @@ mod tests {
             stats.lines,
             stats.jobs + stats.not_started + stats.steps + stats.invalid
         );
+    }
+
+    #[test]
+    fn numbers_as_printf_writes_them() {
+        let ok = |v: &str| check_number(&[v.as_bytes()], 0).is_ok();
+        for v in [
+            "60.130000",
+            "0",
+            "-1",
+            "1e5",
+            "2.5E-3",
+            ".5",
+            "5.",
+            "nan",
+            "-inf",
+        ] {
+            assert!(ok(v), "{v}");
+        }
+        for v in ["", ".", "abc", "1.2.3", "1e", "e5", "1e+", "12 -pe", "0x10"] {
+            assert!(!ok(v), "{v}");
+        }
     }
 
     #[test]

@@ -270,7 +270,7 @@ mod tests {
             let (t, lines, bytes) = text(|o| generate_sge(&opts, engine, o));
             assert_eq!(t.lines().count() as u64, lines);
             assert_eq!(t.len() as u64, bytes);
-            assert!(lines >= 3000 && lines < 3100, "{lines}");
+            assert!((3000..3100).contains(&lines), "{lines}");
             let records: Vec<&str> = t.lines().filter(|l| !l.starts_with('#')).collect();
             assert!(records.iter().all(|l| l.split(':').count() == fields));
             assert!(records
