@@ -847,9 +847,8 @@ mod tests {
                     |r| r.get(0),
                 )?;
                 assert_eq!(count, 1, "opening adds the index");
-                let mut stmt = c.prepare(&format!(
-                    "EXPLAIN QUERY PLAN {DELIVERED_RESOURCE_MONTHS}"
-                ))?;
+                let mut stmt =
+                    c.prepare(&format!("EXPLAIN QUERY PLAN {DELIVERED_RESOURCE_MONTHS}"))?;
                 let rows = stmt.query_map(params!["x"], |r| r.get::<_, String>(3))?;
                 rows.collect()
             })

@@ -54,7 +54,7 @@ impl RunLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                    let holder = std::fs::read_to_string(path)
+                let holder = std::fs::read_to_string(path)
                     .ok()
                     .map(|s| s.trim().to_owned())
                     .filter(|s| !s.is_empty());
