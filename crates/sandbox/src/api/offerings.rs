@@ -4,7 +4,6 @@ use axum::extract::{Path, State as AxState};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::views::V;
 use super::View;
 use crate::app::{AppState, Ctx, MaybeCaller};
 use crate::json::{ApiError, Obj};
@@ -76,16 +75,9 @@ pub(crate) async fn list(
     ctx: Ctx,
 ) -> Result<Response, ApiError> {
     let caller = caller_for(view, caller)?;
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let rows = filter(st, &ctx, |o| visible(st, view, caller.as_ref(), o))?;
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |o| v.offering(o, view == View::Provider))
     })
 }
@@ -99,22 +91,13 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let caller = caller_for(view, caller)?;
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let o = parse_uuid(&id)
             .and_then(|id| st.offerings.get(&id))
             .filter(|o| visible(st, view, caller.as_ref(), o))
             .ok_or_else(|| ApiError::not_found("Offering"))?;
-        Ok(ctx.one_obj(
-            V {
-                st,
-                base: &ctx.base,
-                legacy,
-                now,
-            }
-            .offering(o, view == View::Provider),
-        ))
+        Ok(ctx.one_obj(v.offering(o, view == View::Provider)))
     })
 }
 

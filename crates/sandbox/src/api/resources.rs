@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::views::V;
 use super::View;
 use crate::app::{AppState, Caller, Ctx};
 use crate::json::{json_response, ApiError, DrfJson};
@@ -56,9 +55,8 @@ pub(crate) async fn list(
     let limit_based = ctx
         .boolean("limit_based")
         .or(ctx.boolean("only_limit_based"));
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let mut rows: Vec<&Resource> = st
             .resources
             .iter()
@@ -123,12 +121,6 @@ pub(crate) async fn list(
                 rows.reverse();
             }
         }
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |r| v.resource(r))
     })
 }
@@ -141,19 +133,10 @@ pub(crate) async fn get(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let r = find(st, view, &user, &id)?;
-        Ok(ctx.one_obj(
-            V {
-                st,
-                base: &ctx.base,
-                legacy,
-                now,
-            }
-            .resource(r),
-        ))
+        Ok(ctx.one_obj(v.resource(r)))
     })
 }
 
@@ -165,17 +148,10 @@ pub(crate) async fn plan_periods(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let r = find(st, view, &user, &id)?;
-        let start = month_start_instant(&now);
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
+        let start = month_start_instant(&v.now);
         let body: Vec<_> = st
             .plan_periods
             .iter()
@@ -194,16 +170,9 @@ pub(crate) async fn team(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let r = find(st, view, &user, &id)?;
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         let body: Vec<_> = st
             .projects
             .get(&r.project)
