@@ -253,16 +253,20 @@ fn check_text(r: &CheckReport) -> String {
     text
 }
 
+/// The TALLY and WALDUR cells of a difference: `-` on the side that has nothing.
+fn sides(expected: Option<&Decimal>, held: Option<&Decimal>) -> [String; 2] {
+    let cell = |d: Option<&Decimal>| d.map_or_else(|| "-".to_owned(), Decimal::to_string);
+    [cell(expected), cell(held)]
+}
+
 fn cell_differences(r: &CheckReport) -> String {
     let mut table = TextTable::new(&["RESOURCE", "PERIOD", "COMPONENT", "KIND", "TALLY", "WALDUR"])
         .right_aligned([4, 5]);
     for d in &r.differences {
-        let (tally, waldur) = match d {
-            Difference::Missing { expected, .. } => (expected.to_string(), "-".to_owned()),
-            Difference::Different { expected, held, .. } => {
-                (expected.to_string(), held.to_string())
-            }
-            Difference::Unexpected { held, .. } => ("-".to_owned(), held.to_string()),
+        let [tally, waldur] = match d {
+            Difference::Missing { expected, .. } => sides(Some(expected), None),
+            Difference::Different { expected, held, .. } => sides(Some(expected), Some(held)),
+            Difference::Unexpected { held, .. } => sides(None, Some(held)),
         };
         let (backend, month, component) = d.key();
         let kind = match d {
@@ -293,12 +297,10 @@ fn user_differences(r: &CheckReport) -> String {
     ])
     .right_aligned([5, 6]);
     for d in &r.user_differences {
-        let (tally, waldur) = match d {
-            UserDifference::Missing { expected, .. } => (expected.to_string(), "-".to_owned()),
-            UserDifference::Different { expected, held, .. } => {
-                (expected.to_string(), held.to_string())
-            }
-            UserDifference::Unexpected { held, .. } => ("-".to_owned(), held.to_string()),
+        let [tally, waldur] = match d {
+            UserDifference::Missing { expected, .. } => sides(Some(expected), None),
+            UserDifference::Different { expected, held, .. } => sides(Some(expected), Some(held)),
+            UserDifference::Unexpected { held, .. } => sides(None, Some(held)),
         };
         let (backend, month, component, user) = d.key();
         table.add_row([
