@@ -536,6 +536,15 @@ mod tests {
             },
         );
         summary.total.pushed = 12;
+        summary.held_back.push(tally_push::HeldBackCell {
+            resource: "proj_gone".into(),
+            resource_uuid: uuid::Uuid::from_u128(4),
+            month: "2026-10".parse().expect("month"),
+            component: "gpu".into(),
+            held: Decimal::new(4000, 2),
+            computed: Decimal::new(0, 2),
+            why: "tally computes nothing".into(),
+        });
         let text = summary_text(&summary, true);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
@@ -544,6 +553,9 @@ mod tests {
                 "RESOURCE       TO SEND  UNCHANGED  FAILED  CLOSED  REFUSED  UNMAPPED  HELD",
                 "proj_alpha          12          0       0       0        0         0     0",
                 "total (cells)       12          0       0       0        0         0     0",
+                "Held back by the drop guard (nothing sent; --allow-decrease applies them):",
+                "RESOURCE   MONTH    COMPONENT  WALDUR HOLDS  TALLY  WHY",
+                "proj_gone  2026-10  gpu               40.00   0.00  tally computes nothing",
             ]
         );
     }
