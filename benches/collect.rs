@@ -20,6 +20,8 @@ struct Measure {
 }
 
 /// Runs a command with stdout to /dev/null; returns wall time and peak RSS of that child.
+// wait4: the child's peak RSS, which std::process does not report.
+#[allow(unsafe_code)]
 fn measure(cmd: &mut Command) -> Measure {
     let started = Instant::now();
     let child = cmd.stdout(Stdio::null()).spawn().expect("spawn");
@@ -44,7 +46,7 @@ fn data_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
     let dir = target.join("bench-data");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("create the data directory");
     dir
 }
 
@@ -52,16 +54,19 @@ fn dump(lines: u64) -> PathBuf {
     let path = data_dir().join(format!("sacct-{lines}.txt"));
     if !path.exists() {
         let tmp = path.with_extension("tmp");
-        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).unwrap());
+        let mut w = BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(&tmp).expect("create the input file"),
+        );
         let opts = tally_testgen::GenOptions {
             lines,
             accounts: 300,
             ..Default::default()
         };
-        tally_testgen::generate(&opts, &mut w).unwrap();
-        w.flush().unwrap();
+        tally_testgen::generate(&opts, &mut w).expect("generate the input");
+        w.flush().expect("write the input");
         drop(w);
-        std::fs::rename(&tmp, &path).unwrap();
+        std::fs::rename(&tmp, &path).expect("move the input into place");
     }
     path
 }
@@ -87,15 +92,15 @@ fn main() {
          [components.cpu]\ntres = \"cpu\"\n[components.gpu]\ntres = \"gres/gpu\"\n\
          [components.ram]\ntres = \"mem\"\nfactor = \"0.0009765625\"\n",
     )
-    .unwrap();
+    .expect("write the config");
     println!("| lines | MB | tally best of 3 (s) | lines/s | MB/s | peak RSS (MiB) | cut -d'|' -f4 (s) |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for lines in sizes {
         let path = dump(lines);
         let link = data_dir().join("sacct-input.txt");
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        let bytes = std::fs::metadata(&path).unwrap().len();
+        std::os::unix::fs::symlink(&path, &link).expect("link the input");
+        let bytes = std::fs::metadata(&path).expect("input size").len();
         let mut best = f64::MAX;
         let mut rss = 0;
         for _ in 0..3 {

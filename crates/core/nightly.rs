@@ -116,7 +116,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     };
     let outcome = rt.block_on(async {
         let pushed = push::push(&job).await?;
-        push::print_summary(&pushed.summary, false);
+        crate::output::print_summary(&pushed.summary, false);
         if pushed.exit == Exit::AuthFailed {
             return Ok::<_, anyhow::Error>((pushed, None));
         }

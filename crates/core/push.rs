@@ -2,7 +2,7 @@
 //! holds, plan, send what differs, record, summarise.
 
 use std::collections::BTreeSet;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -14,7 +14,7 @@ use tally_model::{BillingMonth, MonthRange, UsageCell, UserUsageCell};
 use tally_push::{
     gather, DropGuard, Execution, Ledger, MappingReach, Outcome, Ownership, OwnershipInput,
     OwnershipMode, PastMonths, Plan, PlanInput, RunLock, ServerInfo, Summary, UserCounts,
-    UserExecution, UserPlan, UserPlanInput,
+    UserExecution, UserPlanInput,
 };
 
 use crate::args::CollectionArgs;
@@ -354,7 +354,7 @@ pub async fn push(job: &PushJob<'_>) -> anyhow::Result<Pushed> {
     );
 
     if job.dry_run {
-        print_dry_run(client, &plan, user_plan.as_ref())?;
+        crate::output::print_dry_run(client, &plan, user_plan.as_ref())?;
         let mut summary = Summary::of_plan(&plan);
         summary.user_usages = user_plan.as_ref().map(|p| UserCounts::of(p, None));
         let exit = if summary.not_delivered() > 0 {
@@ -522,138 +522,6 @@ fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// `--dry-run`: every request exactly as it would be sent, minus the Authorization header.
-fn print_dry_run(
-    client: &tally_waldur::WaldurClient,
-    plan: &Plan,
-    users: Option<&UserPlan>,
-) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    for r in &plan.requests {
-        let preview = client.preview_set_usage(&r.to_request())?;
-        let held: Vec<String> = r
-            .items
-            .iter()
-            .zip(&r.held)
-            .map(|((c, _), h)| match h {
-                Some(h) => format!("{c}={h}"),
-                None => format!("{c}=(none)"),
-            })
-            .collect();
-        writeln!(
-            out,
-            "# {} {} (Waldur holds {})",
-            r.target.backend_id,
-            r.month,
-            held.join(" ")
-        )?;
-        writeln!(out, "{} {}", preview.method, preview.url)?;
-        writeln!(out, "{}", preview.body.unwrap_or_default())?;
-    }
-    let user_requests = users.map(|u| u.requests.as_slice()).unwrap_or_default();
-    for r in user_requests {
-        // The record a new total creates has no uuid before it exists.
-        let record = r
-            .component_usage
-            .map(|u| u.simple().to_string())
-            .unwrap_or_else(|| "{created by the set_usage above}".to_owned());
-        let held: Vec<String> = r
-            .users
-            .iter()
-            .map(|u| match u.held {
-                Some(h) => format!("{}={h}", u.username),
-                None => format!("{}=(none)", u.username),
-            })
-            .collect();
-        writeln!(
-            out,
-            "# {} {} {} per user (Waldur holds {})",
-            r.target.backend_id,
-            r.month,
-            r.component,
-            held.join(" ")
-        )?;
-        writeln!(
-            out,
-            "POST {}marketplace-component-usages/{record}/set_user_usages/",
-            client.base_url()
-        )?;
-        let body = serde_json::json!({ "usages": r.to_requests() });
-        writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
-    }
-    if plan.requests.is_empty() && user_requests.is_empty() {
-        writeln!(out, "# nothing to send")?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-/// The summary table on stderr, one row per resource.
-pub fn print_summary(summary: &Summary, dry_run: bool) {
-    let mut err = std::io::stderr().lock();
-    let pushed = if dry_run { "TO SEND" } else { "PUSHED" };
-    let _ = writeln!(
-        err,
-        "{:<24} {:>8} {:>9} {:>6} {:>6} {:>7} {:>8} {:>4}",
-        "RESOURCE", pushed, "UNCHANGED", "FAILED", "CLOSED", "REFUSED", "UNMAPPED", "HELD"
-    );
-    let row = |name: &str, c: &tally_push::Counts| {
-        format!(
-            "{:<24} {:>8} {:>9} {:>6} {:>6} {:>7} {:>8} {:>4}",
-            name, c.pushed, c.unchanged, c.failed, c.closed, c.refused, c.unmapped, c.held_back
-        )
-    };
-    for (name, c) in &summary.resources {
-        let _ = writeln!(err, "{}", row(name, c));
-    }
-    let _ = writeln!(err, "{}", row("total (cells)", &summary.total));
-    if let Some(u) = &summary.user_usages {
-        let _ = writeln!(
-            err,
-            "{:<24} {:>8} {:>9} {:>6} {:>6} {:>7}",
-            "per-user breakdowns", u.pushed, u.unchanged, u.failed, u.closed, u.refused
-        );
-        if !u.unknown_users.is_empty() {
-            let _ = writeln!(
-                err,
-                "unknown usernames (no offering user; reported by username alone): {}",
-                u.unknown_users.join(", ")
-            );
-        }
-    }
-    if !summary.held_back.is_empty() {
-        let _ = writeln!(
-            err,
-            "Held back by the drop guard (nothing sent; --allow-decrease applies them):"
-        );
-        let _ = writeln!(
-            err,
-            "{:<24} {:<7} {:<10} {:>12} {:>12}  WHY",
-            "RESOURCE", "MONTH", "COMPONENT", "WALDUR HOLDS", "TALLY"
-        );
-        for h in &summary.held_back {
-            let _ = writeln!(
-                err,
-                "{:<24} {:<7} {:<10} {:>12} {:>12}  {}",
-                h.resource,
-                h.month.to_string(),
-                h.component,
-                h.held.to_string(),
-                h.computed.to_string(),
-                h.why
-            );
-        }
-    }
-    if summary.not_delivered() > 0 {
-        let _ = writeln!(
-            err,
-            "{} cell(s) or per-user breakdown(s) not delivered (see the messages above and the ledger)",
-            summary.not_delivered()
-        );
-    }
-}
-
 /// Opens the ledger and writes the run's row.
 pub fn open_ledger(
     config: &Config,
@@ -753,6 +621,6 @@ pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
         l.finish_run(id, exit as u8, &summary)?;
     }
     let pushed = result?;
-    print_summary(&pushed.summary, args.dry_run);
+    crate::output::print_summary(&pushed.summary, args.dry_run);
     Ok(exit)
 }

@@ -217,7 +217,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
                 allow_decrease: false,
             })
             .await?;
-            push::print_summary(&pushed.summary, false);
+            crate::output::print_summary(&pushed.summary, false);
             if pushed.exit != Exit::Ok && worst == Exit::Ok {
                 worst = pushed.exit;
             }

@@ -81,7 +81,19 @@ CREATE TABLE IF NOT EXISTS attempt_user_amounts (
 CREATE INDEX IF NOT EXISTS attempts_by_resource_month
     ON attempts(resource_backend_id, month);
 CREATE INDEX IF NOT EXISTS attempts_by_run ON attempts(run_id);
+-- What tally wrote (`delivered_resource_months`, every push and check): only delivered reports,
+-- found by run and covering the columns read, so the query never scans all attempts. Added after
+-- ledgers existed (issue 17): `IF NOT EXISTS` here is the migration, run at every open.
+CREATE INDEX IF NOT EXISTS attempts_delivered_reports
+    ON attempts(run_id, resource_uuid, month)
+    WHERE purpose = 'report' AND outcome = 'delivered';
 "#;
+
+/// The cells tally wrote for an offering (`?1`, 32-hex uuid); served by the index
+/// `attempts_delivered_reports`.
+const DELIVERED_RESOURCE_MONTHS: &str = "SELECT DISTINCT a.resource_uuid, a.month
+   FROM attempts a JOIN runs r USING (run_id)
+  WHERE r.offering_uuid = ?1 AND a.purpose = 'report' AND a.outcome = 'delivered'";
 
 /// What a run is, for its `runs` row.
 #[derive(Debug, Clone)]
@@ -477,11 +489,7 @@ impl Ledger {
             if exists == 0 {
                 return Ok(Vec::new());
             }
-            let mut stmt = c.prepare(
-                "SELECT DISTINCT a.resource_uuid, a.month
-                   FROM attempts a JOIN runs r USING (run_id)
-                  WHERE r.offering_uuid = ?1 AND a.purpose = 'report' AND a.outcome = 'delivered'",
-            )?;
+            let mut stmt = c.prepare(DELIVERED_RESOURCE_MONTHS)?;
             let rows = stmt.query_map(params![offering.simple().to_string()], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
@@ -797,5 +805,62 @@ mod tests {
             .message
             .as_deref()
             .is_some_and(|m| m.contains("Waldur holds 40.00")));
+    }
+
+    /// A ledger written before the index existed gets it when opened, and the "what tally wrote"
+    /// query then reads the index instead of scanning every attempt.
+    #[test]
+    fn an_old_ledger_gets_the_delivered_reports_index_and_the_query_uses_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ledger.db");
+        let index = "attempts_delivered_reports";
+        {
+            let old = Connection::open(&path).expect("old");
+            let without_index: String = SCHEMA
+                .split_once("-- What tally wrote")
+                .expect("index section")
+                .0
+                .to_owned();
+            old.execute_batch(&without_index).expect("old schema");
+            old.execute(
+                "INSERT INTO runs (run_id, command, started_at, tally_version, config, waldur_url,
+                                   offering_uuid, months, as_of)
+                 VALUES ('r0', 'push', 't', '0', 'c', 'u', ?1, 'm', 't')",
+                params![Uuid::from_u128(7).simple().to_string()],
+            )
+            .expect("old run");
+            let count: i64 = old
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                    params![index],
+                    |r| r.get(0),
+                )
+                .expect("count");
+            assert_eq!(count, 0, "the old schema has no such index");
+        }
+        let l = Ledger::open(&path).expect("open");
+        let plan: Vec<String> = l
+            .with(|c| {
+                let count: i64 = c.query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                    params![index],
+                    |r| r.get(0),
+                )?;
+                assert_eq!(count, 1, "opening adds the index");
+                let mut stmt =
+                    c.prepare(&format!("EXPLAIN QUERY PLAN {DELIVERED_RESOURCE_MONTHS}"))?;
+                let rows = stmt.query_map(params!["x"], |r| r.get::<_, String>(3))?;
+                rows.collect()
+            })
+            .expect("plan");
+        let plan = plan.join("\n");
+        // Read through the index (delivered reports only), never by scanning the table.
+        assert!(plan.contains(&format!("COVERING INDEX {index}")), "{plan}");
+        assert!(!plan.lines().any(|l| l.trim() == "SCAN a"), "{plan}");
+        // The old run is still there and the query answers on it.
+        assert!(l
+            .delivered_resource_months(Uuid::from_u128(7))
+            .expect("q")
+            .is_empty());
     }
 }

@@ -69,8 +69,8 @@ pub use types::offerings::{
 pub use types::orders::{Order, OrderActionResult, OrderFilter, OrderState, OrderType};
 pub use types::people::{
     KeyFilter, NewOfferingUser, ObjectRef, OfferingUser, OfferingUserFilter, OfferingUserState,
-    Project, ProjectPermission, ProjectPermissionFilter, ServerVersion, ServiceProvider,
-    ServiceProviderFilter, SshKey, User, UserFilter, OFFERING_USERS_NOT_ALLOWED,
+    Project, ProjectPermission, ProjectPermissionFilter, ProjectRole, ServerVersion,
+    ServiceProvider, ServiceProviderFilter, SshKey, User, UserFilter, OFFERING_USERS_NOT_ALLOWED,
     OFFERING_USERS_NOT_ALLOWED_HINT,
 };
 pub use types::resources::{

@@ -8,7 +8,6 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::views::V;
 use crate::app::{AppState, Caller, Ctx};
 use crate::json::{ApiError, DrfJson};
 use crate::state::*;
@@ -539,9 +538,8 @@ pub(crate) async fn list_usages(
     ctx: Ctx,
 ) -> Result<Response, ApiError> {
     let f = UsageFilter::from_ctx(&ctx, "billing_period")?;
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let mut rows: Vec<&ComponentUsage> = st
             .usages
             .iter()
@@ -567,12 +565,6 @@ pub(crate) async fn list_usages(
                 _ => {}
             }
         }
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |u| v.usage(u))
     })
 }
@@ -584,18 +576,11 @@ pub(crate) async fn get_usage(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let u = parse_uuid(&id)
             .and_then(|id| st.usages.get(&id))
             .ok_or_else(|| ApiError::not_found("ComponentUsage"))?;
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         Ok(ctx.one_obj(v.usage(u)))
     })
 }
@@ -849,9 +834,8 @@ pub(crate) async fn list_user_usages(
 ) -> Result<Response, ApiError> {
     let f = UsageFilter::from_ctx(&ctx, "component_usage__billing_period")?;
     let username = ctx.one("username").map(|s| s.to_string());
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let mut rows: Vec<&UserUsage> = st
             .user_usages
             .iter()
@@ -867,12 +851,6 @@ pub(crate) async fn list_user_usages(
                 .cmp(&a.date)
                 .then_with(|| a.username.cmp(&b.username))
         });
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |x| v.user_usage(x))
     })
 }
