@@ -1,7 +1,7 @@
 //! tally-push: makes Waldur hold exactly the usage tally computed, safely and repeatably.
 //!
-//! - [`gather`] reads what the plan needs: the offering's resources (one listing), its
-//!   components, and the usage Waldur holds per month.
+//! - [`gather`] (from tally-holdings, which check shares) reads what the plan needs: the
+//!   offering's resources (one listing), its components, and the usage Waldur holds per month.
 //! - [`plan()`] is a pure function from (cells, resources, components, holdings, server version,
 //!   clock, the cells tally owns, the drop guard) to requests, skipped and held-back cells. Owned
 //!   cells tally computes nothing for are set to 0.00 ([`ownership`] decides which); a push that
@@ -15,7 +15,7 @@
 //! - [`Summary`] counts cells per outcome for the report and the exit code.
 
 pub mod execute;
-pub mod gather;
+pub use tally_holdings::gather;
 pub mod ledger;
 pub mod lock;
 pub mod plan;

@@ -9,6 +9,10 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
+pub use tally_holdings::{
+    ownership, HoldingKey, Holdings, MappingReach, Ownership, OwnershipInput, OwnershipMode,
+    ServerInfo, WaldurComponent, WaldurResource,
+};
 use tally_model::{BillingMonth, MonthRange, UsageCell};
 use tally_waldur::{BillingType, ResourceState, SetUsageRequest, UsageItem};
 use uuid::Uuid;
@@ -20,39 +24,6 @@ use uuid::Uuid;
 /// next month, where nothing corrects it if the resource has no usage there. Inside this margin
 /// the current month's cells are held back; the last run of a month must start before it.
 pub const MONTH_END_MARGIN_MINUTES: i64 = 5;
-
-/// A resource of the offering, as the provider listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WaldurResource {
-    pub uuid: Uuid,
-    /// `""` when the resource has none.
-    pub backend_id: String,
-    pub state: Option<ResourceState>,
-    pub name: Option<String>,
-}
-
-/// An offering component and how it bills.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WaldurComponent {
-    pub component: String,
-    pub billing_type: Option<BillingType>,
-}
-
-/// One stored figure: resource, billing month, component.
-pub type HoldingKey = (Uuid, BillingMonth, String);
-
-/// What Waldur holds for the months read: the total per (resource, month, component).
-pub type Holdings = BTreeMap<HoldingKey, Decimal>;
-
-/// The server's version and what follows from it for past months.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ServerInfo {
-    /// As `/api/version/` says it (`"unknown"` on unpackaged installs).
-    pub version: String,
-    /// `Some(true)` from 8.0 on; `Some(false)` before (the `date` field is silently dropped and
-    /// the current month written); `None` when the version does not say.
-    pub honours_date: Option<bool>,
-}
 
 /// Whether past months may be sent to a server not known to honour `date`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,99 +56,6 @@ pub struct PlanInput<'a> {
     pub ownership: &'a Ownership,
     /// How far a push may lower what Waldur holds without `--allow-decrease`.
     pub drop_guard: DropGuard,
-}
-
-/// How tally decides which resources of the offering are its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OwnershipMode {
-    /// tally is the only reporter of the offering's configured components (the default): it owns
-    /// every resource its mapping can name, and every resource the ledger shows it wrote to.
-    #[default]
-    Offering,
-    /// Another reporter writes to the same offering (`[push] shared_offering = true`): tally owns
-    /// only the resources it computes a cell for in the window, and each (resource, month) the
-    /// ledger shows it delivered a report to.
-    Shared,
-}
-
-/// The backend_ids tally's account mapping can produce.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MappingReach {
-    /// `unlisted = "identity"`: any account is a backend_id, so every resource of the offering
-    /// that has one.
-    EveryBackendId,
-    /// `unlisted = "unmapped"`: the targets of `[mapping.accounts]` only.
-    Only(BTreeSet<String>),
-}
-
-/// What [`ownership`] is computed from.
-#[derive(Debug, Clone)]
-pub struct OwnershipInput<'a> {
-    pub mode: OwnershipMode,
-    pub reach: &'a MappingReach,
-    pub resources: &'a [WaldurResource],
-    /// The cells tally computes for the window.
-    pub cells: &'a [UsageCell],
-    /// (resource, month) pairs the ledger shows a delivered report for (this offering).
-    pub written: &'a BTreeSet<(Uuid, BillingMonth)>,
-    /// The components tally reports (the configured ones): other components are another
-    /// reporter's business and never zeroed.
-    pub components: &'a BTreeSet<String>,
-}
-
-/// The cells tally owns: for these, Waldur must end up holding tally's amount, 0.00 where
-/// tally computes nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ownership {
-    /// Resources owned in every month.
-    pub resources: BTreeSet<Uuid>,
-    /// Resources owned in one month only (shared offerings: what the ledger shows).
-    pub resource_months: BTreeSet<(Uuid, BillingMonth)>,
-    pub components: BTreeSet<String>,
-}
-
-impl Ownership {
-    pub fn owns(&self, resource: Uuid, month: BillingMonth, component: &str) -> bool {
-        self.components.contains(component)
-            && (self.resources.contains(&resource)
-                || self.resource_months.contains(&(resource, month)))
-    }
-}
-
-/// Decides which cells tally owns. Pure.
-pub fn ownership(input: &OwnershipInput<'_>) -> Ownership {
-    let computed: BTreeSet<&str> = input.cells.iter().map(|c| c.resource.as_str()).collect();
-    let by_computed = input
-        .resources
-        .iter()
-        .filter(|r| !r.backend_id.is_empty() && computed.contains(r.backend_id.as_str()))
-        .map(|r| r.uuid);
-    let mut out = Ownership {
-        components: input.components.clone(),
-        ..Ownership::default()
-    };
-    match input.mode {
-        OwnershipMode::Offering => {
-            out.resources.extend(by_computed);
-            out.resources.extend(
-                input
-                    .resources
-                    .iter()
-                    .filter(|r| match input.reach {
-                        MappingReach::EveryBackendId => !r.backend_id.is_empty(),
-                        MappingReach::Only(ids) => ids.contains(&r.backend_id),
-                    })
-                    .map(|r| r.uuid),
-            );
-            out.resources.extend(input.written.iter().map(|(u, _)| *u));
-        }
-        OwnershipMode::Shared => {
-            out.resources.extend(by_computed);
-            out.resource_months = input.written.clone();
-        }
-    }
-    out
 }
 
 /// The drop guard: a push that would lower what Waldur holds for a cell by more than

@@ -17,35 +17,9 @@ use tally_model::{BillingMonth, UserUsageCell};
 use tally_waldur::UserUsageRequest;
 use uuid::Uuid;
 
+pub use tally_holdings::{uuid_of_url, HeldUser, UsageIds, UserDirectory, UserHoldings};
+
 use crate::plan::{date_inside, HoldingKey, PastMonths, Plan, ServerInfo, SkipReason, Target};
-
-/// One user's stored share, as the component-user-usages listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HeldUser {
-    /// Summed over rows of the same username (older servers keep one record per plan period).
-    pub amount: Decimal,
-    /// The offering user it is linked to (uuid taken from the `user` URL), if any.
-    pub user: Option<Uuid>,
-}
-
-/// What Waldur holds per user: (resource, month, component) -> username -> share.
-pub type UserHoldings = BTreeMap<HoldingKey, BTreeMap<String, HeldUser>>;
-
-/// The component usage record of each (resource, month, component): the `{uuid}` of
-/// `set_user_usages`, read from the same per-month listing the plan already makes.
-pub type UsageIds = BTreeMap<HoldingKey, Uuid>;
-
-/// Local username -> offering-user URL (`marketplace-offering-users/{uuid}/`), from the
-/// offering's offering users. A username missing here is reported by username alone.
-pub type UserDirectory = BTreeMap<String, String>;
-
-/// The uuid at the end of an API detail URL (`.../marketplace-offering-users/<hex>/`).
-pub fn uuid_of_url(url: &str) -> Option<Uuid> {
-    url.trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .and_then(|s| Uuid::parse_str(s).ok())
-}
 
 /// One user's line in a `set_user_usages` call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
