@@ -70,17 +70,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let (ledger, run_id) =
         tally_pipeline::open_ledger(&config, &connection, "run", window.range, now)?;
     let job = PushJob {
-        config: &config,
-        connection: &connection,
-        cells: &collected.usages,
-        user_cells: &collected.user_usages,
-        range: window.range,
-        now,
         past_months: args.server.past_months(),
-        dry_run: false,
         ledger: Some((ledger.clone(), run_id.clone())),
         allow_decrease: args.allow_decrease,
         progress: Some(Arc::new(push::ProgressBar::default())),
+        ..PushJob::new(&config, &connection, &collected, window.range, now)
     };
     let outcome = rt.block_on(async {
         let pushed = tally_pipeline::push(&job).await?;

@@ -271,17 +271,12 @@ pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
         )?)
     };
     let job = PushJob {
-        config: &config,
-        connection: &connection,
-        cells: &collected.usages,
-        user_cells: &collected.user_usages,
-        range: window.range,
-        now,
         past_months: args.server.past_months(),
         dry_run: args.dry_run,
         ledger: ledger.clone(),
         allow_decrease: args.allow_decrease,
         progress: Some(std::sync::Arc::new(ProgressBar::default())),
+        ..PushJob::new(&config, &connection, &collected, window.range, now)
     };
     let result = rt
         .block_on(tally_pipeline::push(&job))

@@ -15,7 +15,7 @@ use tally_sandbox::World;
 
 use crate::check::{self, CheckFormat};
 use crate::collect::{self, Window};
-use crate::exit::{Exit, UsageError};
+use crate::exit::Exit;
 use crate::push;
 
 #[derive(Args, Debug)]
@@ -86,22 +86,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
     let held = replayed.held;
 
     if args.update {
-        let text = serde_json::to_string_pretty(&held)? + "\n";
-        std::fs::write(&args.expect, text)
-            .with_context(|| format!("cannot write {}", args.expect.display()))?;
+        held.write(&args.expect)?;
         tracing::info!(file = %args.expect.display(), usages = held.usages.len(), "expected file written");
         return Ok(exit);
     }
-    let text = std::fs::read_to_string(&args.expect)
-        .with_context(|| {
-            format!(
-                "cannot read {} (write it with --update)",
-                args.expect.display()
-            )
-        })
-        .map_err(|e| UsageError(format!("{e:#}")))?;
-    let expected: Expected = serde_json::from_str(&text)
-        .map_err(|e| UsageError(format!("{}: {e}", args.expect.display())))?;
+    let expected = Expected::read(&args.expect)?;
     if expected.user_usages.is_none() {
         tracing::warn!(
             file = %args.expect.display(),

@@ -48,6 +48,33 @@ pub struct PushJob<'a> {
     pub progress: Option<Arc<dyn SendProgress>>,
 }
 
+impl<'a> PushJob<'a> {
+    /// A push of `collected` over `range` at `now`, as a replay makes it: past months only to
+    /// servers known to honour `date`, sent for real, no ledger, no decrease beyond the guard,
+    /// no progress shown. Commands change what their flags say.
+    pub fn new(
+        config: &'a Config,
+        connection: &'a Connection,
+        collected: &'a tally_aggregate::Collection,
+        range: MonthRange,
+        now: DateTime<Utc>,
+    ) -> Self {
+        PushJob {
+            config,
+            connection,
+            cells: &collected.usages,
+            user_cells: &collected.user_usages,
+            range,
+            now,
+            past_months: PastMonths::OnlyIfServerHonoursDate,
+            dry_run: false,
+            ledger: None,
+            allow_decrease: false,
+            progress: None,
+        }
+    }
+}
+
 /// What a push did: the plans, what sending them came to (none for a dry run), the counts and
 /// the verdict.
 pub struct PushReport {

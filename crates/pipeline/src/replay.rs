@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -17,7 +18,6 @@ use tally_aggregate::Collection;
 use tally_check::CheckReport;
 use tally_config::Config;
 use tally_model::{BillingMonth, MonthRange};
-use tally_push::PastMonths;
 use tally_sandbox::{SandboxOptions, StoredUsage, World};
 use tally_waldur::Token;
 use uuid::Uuid;
@@ -71,7 +71,39 @@ fn two_places(mut d: Decimal) -> String {
     d.to_string()
 }
 
+/// The expected file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}", path.display())]
+pub struct WriteError {
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
 impl Expected {
+    /// Reads an expected file; a missing or malformed one is a usage error naming it (and
+    /// `--update`, which writes it).
+    pub fn read(path: &Path) -> Result<Expected, UsageError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            UsageError(format!(
+                "cannot read {} (write it with --update): {e}",
+                path.display()
+            ))
+        })?;
+        serde_json::from_str(&text).map_err(|e| UsageError(format!("{}: {e}", path.display())))
+    }
+
+    /// Writes the file as pretty JSON with a final newline, rows sorted: diffs in review show
+    /// exactly the figures that changed.
+    pub fn write(&self, path: &Path) -> Result<(), WriteError> {
+        let err = |source| WriteError {
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = serde_json::to_string_pretty(self).map_err(|e| err(e.into()))? + "\n";
+        std::fs::write(path, text).map_err(err)
+    }
+
     /// What `stored` (the sandbox's usage records) holds for `offering`, sorted.
     pub fn held(offering: Uuid, stored: Vec<StoredUsage>) -> Expected {
         let stored: Vec<StoredUsage> = stored
@@ -295,20 +327,14 @@ pub async fn replay(
         let clock = clock_for(*m, job.now, tz);
         sandbox.set_now(Some(clock));
         tracing::info!(month = %m, clock = %clock.to_rfc3339(), "replaying month");
-        let report = push(&PushJob {
-            config: job.config,
-            connection: &connection,
-            cells,
-            user_cells,
-            range: MonthRange::single(*m),
-            now: clock,
-            past_months: PastMonths::OnlyIfServerHonoursDate,
-            dry_run: false,
-            ledger: None,
-            allow_decrease: false,
-            progress: None,
-        })
-        .await?;
+        let job = PushJob::new(
+            job.config,
+            &connection,
+            job.collected,
+            MonthRange::single(*m),
+            clock,
+        );
+        let report = push(&job).await?;
         pushed(*m, &report);
         verdict = verdict.or_then(report.verdict);
     }

@@ -20,6 +20,8 @@ pub mod ledger;
 pub mod lock;
 pub mod plan;
 pub mod summary;
+#[cfg(test)]
+mod test_values;
 pub mod users;
 
 pub use execute::{
@@ -27,15 +29,15 @@ pub use execute::{
     RequestResult, Restore, UserExecution, UserRequestResult,
 };
 pub use ledger::{
-    new_run_id, AttemptResult, Ledger, LedgerError, Purpose, Reported, ReportedUser, RunRecord,
-    UserAmount,
+    new_run_id, AttemptAmounts, AttemptResult, AttemptStart, Ledger, LedgerError, Purpose,
+    Reported, ReportedUser, RunRecord, UserAmount,
 };
 pub use lock::{LockError, RunLock};
 pub use plan::{
     date_inside, ownership, plan, Decrease, DropGuard, Holdings, MappingReach, Ownership,
-    OwnershipInput, OwnershipMode, PastMonths, Plan, PlanInput, PlannedRequest, ServerInfo,
-    SkipReason, SkippedCell, Target, WaldurComponent, WaldurResource, DEFAULT_MAX_DECREASE_PERCENT,
-    MONTH_END_MARGIN_MINUTES,
+    OwnershipInput, OwnershipMode, PastMonths, Plan, PlanInput, PlannedRequest, ResolvedResource,
+    ServerInfo, SkipReason, SkippedCell, WaldurComponent, WaldurResource,
+    DEFAULT_MAX_DECREASE_PERCENT, MONTH_END_MARGIN_MINUTES,
 };
 pub use summary::{Counts, HeldBackCell, Summary, UserCounts};
 pub use users::{

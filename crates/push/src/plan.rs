@@ -87,7 +87,7 @@ impl Default for DropGuard {
 /// A cell whose amount would fall by more than the guard allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decrease {
-    pub target: Target,
+    pub target: ResolvedResource,
     pub month: BillingMonth,
     /// The `date` the request would carry (`None`: the current month).
     pub date: Option<DateTime<Utc>>,
@@ -210,9 +210,9 @@ pub struct SkippedCell {
     pub reason: SkipReason,
 }
 
-/// Where a request goes.
+/// The resource a backend_id resolved to: where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Target {
+pub struct ResolvedResource {
     pub uuid: Uuid,
     pub backend_id: String,
 }
@@ -221,7 +221,7 @@ pub struct Target {
 /// what Waldur holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedRequest {
-    pub target: Target,
+    pub target: ResolvedResource,
     pub month: BillingMonth,
     /// `None` for the current month (offering managers may not send `date` at all); for a past
     /// month an instant inside it.
@@ -275,13 +275,41 @@ pub struct Plan {
     /// Owned cells tally computes nothing for that are sent as 0.00 or already hold 0.00: the
     /// per-user plan sets their users to 0.00 too.
     #[serde(skip)]
-    pub zeroed: BTreeMap<HoldingKey, Target>,
+    pub zeroed: BTreeMap<HoldingKey, ResolvedResource>,
 }
 
 impl Plan {
     /// Cells the requests carry.
     pub fn cells_to_send(&self) -> usize {
         self.requests.iter().map(|r| r.items.len()).sum()
+    }
+}
+
+/// The `date` a report of `month` is sent with (`None`: the current month, sent undated), or
+/// why it cannot be sent: a future month never; a past month only to a server known to honour
+/// `date` (8.0 and later) unless the operator says otherwise, because older servers silently
+/// drop it and write the current month. The one guard for totals and per-user breakdowns.
+pub fn send_date(
+    server: &ServerInfo,
+    past_months: PastMonths,
+    month: BillingMonth,
+    current: BillingMonth,
+    tz: Tz,
+) -> Result<Option<DateTime<Utc>>, SkipReason> {
+    if month > current {
+        return Err(SkipReason::FutureMonth { current });
+    }
+    if month == current {
+        return Ok(None);
+    }
+    match (server.honours_date, past_months) {
+        (Some(true), _) | (_, PastMonths::AssumeDateSupport) => Ok(Some(date_inside(month, tz))),
+        (Some(false), PastMonths::OnlyIfServerHonoursDate) => Err(SkipReason::ServerIgnoresDate {
+            version: server.version.clone(),
+        }),
+        (None, PastMonths::OnlyIfServerHonoursDate) => Err(SkipReason::ServerVersionUnknown {
+            version: server.version.clone(),
+        }),
     }
 }
 
@@ -342,7 +370,7 @@ struct Router<'r, 'i> {
     /// (target, month, billing group) -> items; past months split usage- from limit-billed
     /// components, because Waldur refuses a dated request to a provider if any item is
     /// usage-billed, which would otherwise take the limit components down with it.
-    grouped: BTreeMap<(Target, BillingMonth, bool), PlannedRequest>,
+    grouped: BTreeMap<(ResolvedResource, BillingMonth, bool), PlannedRequest>,
 }
 
 impl Router<'_, '_> {
@@ -350,7 +378,7 @@ impl Router<'_, '_> {
     fn route(
         &mut self,
         cell: &UsageCell,
-        target: Target,
+        target: ResolvedResource,
         limit_billed: bool,
         held: Option<Decimal>,
         computes_nothing: bool,
@@ -361,36 +389,22 @@ impl Router<'_, '_> {
             cell: cell.clone(),
             reason,
         };
-        let date = if cell.period > current {
-            self.out
-                .skipped
-                .push(skip(SkipReason::FutureMonth { current }));
-            return;
-        } else if cell.period == current {
-            if self.in_margin {
+        let date = match send_date(
+            input.server,
+            input.past_months,
+            cell.period,
+            current,
+            input.billing_timezone,
+        ) {
+            Ok(None) if self.in_margin => {
                 self.out.skipped.push(skip(SkipReason::MonthEndMargin));
                 return;
             }
-            None
-        } else {
-            match (input.server.honours_date, input.past_months) {
-                (Some(true), _) | (_, PastMonths::AssumeDateSupport) => {}
-                (Some(false), PastMonths::OnlyIfServerHonoursDate) => {
-                    self.out.skipped.push(skip(SkipReason::ServerIgnoresDate {
-                        version: input.server.version.clone(),
-                    }));
-                    return;
-                }
-                (None, PastMonths::OnlyIfServerHonoursDate) => {
-                    self.out
-                        .skipped
-                        .push(skip(SkipReason::ServerVersionUnknown {
-                            version: input.server.version.clone(),
-                        }));
-                    return;
-                }
+            Ok(date) => date,
+            Err(reason) => {
+                self.out.skipped.push(skip(reason));
+                return;
             }
-            Some(date_inside(cell.period, input.billing_timezone))
         };
         if let Some(h) = held.filter(|h| *h > Decimal::ZERO && cell.amount < *h) {
             let decrease = Decrease {
@@ -529,7 +543,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             out.unchanged.push(cell.clone());
             continue;
         }
-        let target = Target {
+        let target = ResolvedResource {
             uuid: resource.uuid,
             backend_id: cell.resource.clone(),
         };
@@ -575,7 +589,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 continue;
             }
         }
-        let target = Target {
+        let target = ResolvedResource {
             uuid: *uuid,
             backend_id: resource.backend_id.clone(),
         };
@@ -629,17 +643,8 @@ mod tests {
     }
 
     use super::*;
-    use std::str::FromStr;
+    use crate::test_values::{d, m, u};
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).expect("decimal")
-    }
-    fn m(s: &str) -> BillingMonth {
-        s.parse().expect("month")
-    }
-    fn u(n: u128) -> Uuid {
-        Uuid::from_u128(n)
-    }
     fn cell(r: &str, p: &str, c: &str, a: &str) -> UsageCell {
         UsageCell {
             resource: r.into(),

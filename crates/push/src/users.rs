@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 pub use tally_holdings::{uuid_of_url, HeldUser, UsageIds, UserDirectory, UserHoldings};
 
-use crate::plan::{date_inside, HoldingKey, PastMonths, Plan, ServerInfo, SkipReason, Target};
+use crate::plan::{
+    send_date, HoldingKey, PastMonths, Plan, ResolvedResource, ServerInfo, SkipReason,
+};
 
 /// One user's line in a `set_user_usages` call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,7 +38,7 @@ pub struct UserShare {
 /// One `set_user_usages` call: the whole breakdown of one cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedUserUsages {
-    pub target: Target,
+    pub target: ResolvedResource,
     pub month: BillingMonth,
     pub component: String,
     /// As for `set_usage`: `None` for the current month, an instant inside a past month.
@@ -115,7 +117,8 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
     let Some(current) = input.plan.current_month else {
         return out;
     };
-    let mut sent: BTreeMap<CellKey<'_>, (&Target, Option<DateTime<Utc>>)> = BTreeMap::new();
+    let mut sent: BTreeMap<CellKey<'_>, (&ResolvedResource, Option<DateTime<Utc>>)> =
+        BTreeMap::new();
     for r in &input.plan.requests {
         for (component, _) in &r.items {
             sent.insert(
@@ -156,7 +159,7 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
                     continue;
                 };
                 (
-                    Target {
+                    ResolvedResource {
                         uuid: *uuid,
                         backend_id: backend.to_owned(),
                     },
@@ -286,21 +289,13 @@ fn user_call_date(
 ) -> Result<Option<DateTime<Utc>>, SkipReason> {
     match known {
         Some(d) => Ok(d),
-        None if month > current => Err(SkipReason::FutureMonth { current }),
-        None if month == current => Ok(None),
-        None => match (input.server.honours_date, input.past_months) {
-            (Some(true), _) | (_, PastMonths::AssumeDateSupport) => {
-                Ok(Some(date_inside(month, input.billing_timezone)))
-            }
-            (Some(false), PastMonths::OnlyIfServerHonoursDate) => {
-                Err(SkipReason::ServerIgnoresDate {
-                    version: input.server.version.clone(),
-                })
-            }
-            (None, PastMonths::OnlyIfServerHonoursDate) => Err(SkipReason::ServerVersionUnknown {
-                version: input.server.version.clone(),
-            }),
-        },
+        None => send_date(
+            input.server,
+            input.past_months,
+            month,
+            current,
+            input.billing_timezone,
+        ),
     }
 }
 
@@ -310,20 +305,11 @@ mod tests {
     use crate::plan::{
         plan, DropGuard, Holdings, Ownership, PlanInput, WaldurComponent, WaldurResource,
     };
-    use std::str::FromStr;
+    use crate::test_values::{d, m, u};
     use tally_model::MonthRange;
     use tally_model::UsageCell;
     use tally_waldur::{BillingType, ResourceState};
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).expect("decimal")
-    }
-    fn m(s: &str) -> BillingMonth {
-        s.parse().expect("month")
-    }
-    fn u(n: u128) -> Uuid {
-        Uuid::from_u128(n)
-    }
     fn uc(r: &str, p: &str, c: &str, user: &str, a: &str) -> UserUsageCell {
         UserUsageCell {
             resource: r.into(),
