@@ -142,30 +142,33 @@ fn months_to_read(job: &PushJob<'_>) -> BTreeSet<BillingMonth> {
     months
 }
 
+/// One log event about a decrease, with the cell and both amounts as fields.
+macro_rules! decrease_event {
+    ($level:ident, $d:expr, $($message:tt)+) => {
+        tracing::$level!(
+            resource = %$d.target.backend_id,
+            month = %$d.month,
+            component = %$d.component,
+            held = %$d.held,
+            computed = %$d.computed,
+            $($message)+
+        )
+    };
+}
+
 /// Logs each cell the drop guard held back (and each larger decrease applied because it was
 /// told to), and records the held ones in the ledger.
 fn report_decreases(plan: &Plan, job: &PushJob<'_>) -> Result<(), PipelineError> {
     for d in &plan.held_back {
-        tracing::error!(
-            resource = %d.target.backend_id,
-            month = %d.month,
-            component = %d.component,
-            held = %d.held,
-            computed = %d.computed,
-            "HELD BACK: {}",
-            d.why()
-        );
+        decrease_event!(error, d, "HELD BACK: {}", d.why());
         if let (Some((l, run_id)), false) = (&job.ledger, job.dry_run) {
             l.record_held_back(run_id, d)?;
         }
     }
     for d in &plan.allowed_decreases {
-        tracing::warn!(
-            resource = %d.target.backend_id,
-            month = %d.month,
-            component = %d.component,
-            held = %d.held,
-            computed = %d.computed,
+        decrease_event!(
+            warn,
+            d,
             "decrease applied (allowed): {} -> {}",
             d.held,
             d.computed
