@@ -1,15 +1,11 @@
 //! `tally check`: every difference between what tally computes and what Waldur holds.
 
-use std::collections::BTreeSet;
-
-use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tally_check::{CheckReport, OwnershipRule};
+use tally_check::CheckReport;
 use tally_config::Config;
-use tally_model::{BillingMonth, MonthRange, UsageCell, UserUsageCell};
+use tally_pipeline::Verdict;
 
 use crate::args::CollectionArgs;
-use crate::client;
 use crate::collect;
 use crate::exit::Exit;
 
@@ -28,49 +24,6 @@ pub enum CheckFormat {
     Json,
 }
 
-/// Reads and compares the months of `range`; the per-user breakdown too unless
-/// `user_usage = false` (or no record names a user).
-pub async fn check(
-    config: &Config,
-    target: &client::Target,
-    cells: &[UsageCell],
-    user_cells: &[UserUsageCell],
-    range: MonthRange,
-) -> anyhow::Result<CheckReport> {
-    let months: BTreeSet<BillingMonth> = range.iter().collect();
-    // The components push owns: the configured ones and those the cells carry.
-    let components: BTreeSet<String> = config
-        .rules
-        .iter()
-        .map(|r| r.component.clone())
-        .chain(
-            cells
-                .iter()
-                .filter(|c| range.contains(c.period))
-                .map(|c| c.component.clone()),
-        )
-        .collect();
-    let users = (config.user_usage && !user_cells.is_empty()).then_some(user_cells);
-    let written = crate::push::written_read_only(target);
-    let reach = crate::push::mapping_reach(config);
-    tally_check::read_and_compare(
-        &target.client,
-        target.offering,
-        cells,
-        users,
-        &months,
-        &components,
-        Some(OwnershipRule {
-            mode: crate::push::ownership_mode(config),
-            reach: &reach,
-            written: &written,
-        }),
-    )
-    .await
-    .map_err(crate::push::waldur_error)
-    .context("reading what Waldur holds")
-}
-
 /// Prints the report; `Exit::Differences` when there is any.
 pub fn print(report: &CheckReport, format: CheckFormat) -> anyhow::Result<Exit> {
     crate::output::print_check(report, format)?;
@@ -83,26 +36,22 @@ pub fn print(report: &CheckReport, format: CheckFormat) -> anyhow::Result<Exit> 
         user_differences = report.user_differences.len(),
         "check"
     );
-    Ok(if report.agrees() {
-        Exit::Ok
-    } else {
-        Exit::Differences
-    })
+    Ok(Verdict::of_check(report).into())
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
     let config = Config::load(&args.collection.config)?;
     let window = collect::window(&config, &args.collection)?;
     let rt = crate::push::runtime()?;
-    let target = {
+    let connection = {
         let _guard = rt.enter();
-        client::build(&config, None, None)?
+        tally_pipeline::connect(&config, None, None)?
     };
     let collected = collect::collect(&config, &window)?;
     crate::output::summarize(&collected);
-    let report = rt.block_on(check(
+    let report = rt.block_on(tally_pipeline::check(
         &config,
-        &target,
+        &connection,
         &collected.usages,
         &collected.user_usages,
         window.range,
