@@ -214,7 +214,7 @@ def main():
              body={"type": "storage", "name": "Storage", "measured_unit": "GB", "billing_type": "usage"},
              save="create-component-after-plans")
     api.call("GET", f"/api/marketplace-public-offerings/{off['uuid']}/", token=owner,
-             query={"field": ["components", "plans"]}, save="public-offering-plan-without-component")
+             query={"field": ["uuid", "components", "plans"]}, save="public-offering-plan-without-component")
     api.call("POST", "/api/marketplace-component-usages/set_usage/", token=owner,
              body={"plan_period": new["uuid"], "usages": [{"type": "storage", "amount": "40"}]},
              save="set-usage-unpriced-component")
