@@ -160,9 +160,10 @@ impl<K> PlanTimeline<K> {
         after.checked_sub(1)
     }
 
-    /// The instant at which the piece containing `t` ends: the next period's start, the last
-    /// period's end, or `i64::MAX`.
-    fn piece_end(&self, t: i64) -> i64 {
+    /// The instant (microseconds) at which the piece containing `t` ends: the next period's
+    /// start, the last period's end, or `i64::MAX`. An aggregator walking a job's time cuts at
+    /// `min(month end, piece_end(t))`, as [`Self::split`] does, without a `Vec` per job.
+    pub fn piece_end(&self, t: i64) -> i64 {
         let next = self.starts.partition_point(|&s| s <= t);
         if let Some(&s) = self.starts.get(next) {
             if t < self.last_end {
