@@ -323,8 +323,18 @@ pub fn assess(input: &InvoicingInput<'_>) -> Vec<InvoicingFinding> {
         if total.is_zero() {
             continue;
         }
+        // The plans that bill it: those of the periods tally's parts are under, or of every
+        // period in the month when tally did not split it.
+        let split: BTreeSet<Uuid> = figures
+            .iter()
+            .filter(|f| !f.amount.is_zero())
+            .filter_map(|f| f.plan_period)
+            .collect();
         let mut plans_seen = BTreeSet::new();
-        for p in periods_in_month(periods_of(resource), *month, tz) {
+        for p in periods_in_month(periods_of(resource), *month, tz)
+            .into_iter()
+            .filter(|p| split.is_empty() || split.contains(&p.uuid))
+        {
             if !plans_seen.insert(p.plan) {
                 continue;
             }

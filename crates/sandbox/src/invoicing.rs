@@ -18,7 +18,9 @@
 //! Both generations run the same invoice step here: on 8.x the row is one per month whose plan
 //! period is overwritten, so the step looks up the item of the period the row is under now.
 //! No 8.x invoicing code was read; this is the 2024 registrator applied to 8.x storage.
-//! Items billed from `limit` components (the ordered limit per month) are not modelled.
+//! Items billed from `limit` components (the ordered limit per month) are not modelled. A plan
+//! has a plan component for a component when its `prices` has the key (every component of the
+//! offering when the plan was made; `create_offering_component` adds one to no plan).
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -106,7 +108,9 @@ impl State {
         let Some(plan) = offering.plan(&period.plan) else {
             return;
         };
-        let price = plan.prices.get(&u.type_).copied().unwrap_or_default();
+        let Some(price) = plan.prices.get(&u.type_).copied() else {
+            return;
+        };
         let customer = self
             .projects
             .get(&resource.project)

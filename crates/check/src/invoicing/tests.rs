@@ -229,8 +229,11 @@ fn a_component_the_plans_do_not_price_is_an_error_and_a_zero_price_a_warning() {
         .iter()
         .filter(|x| matches!(x, InvoicingFinding::ComponentWithoutPrice { .. }))
         .collect();
-    // Both plans of the month lack storage.
-    assert_eq!(unpriced.len(), 2, "{f:?}");
+    // tally's storage is all under the large period: only large is named.
+    assert_eq!(unpriced.len(), 1, "{f:?}");
+    assert!(
+        matches!(unpriced[0], InvoicingFinding::ComponentWithoutPrice { plan_name: Some(n), .. } if n == "large")
+    );
     assert!(unpriced.iter().all(|x| x.fix_at() == FixAt::OfferingPlan));
     let zero: Vec<_> = f
         .iter()
@@ -239,6 +242,15 @@ fn a_component_the_plans_do_not_price_is_an_error_and_a_zero_price_a_warning() {
     assert_eq!(zero.len(), 1);
     assert_eq!(zero[0].severity(), Severity::Warning);
     assert!(zero[0].advice().contains("plan large prices gpu at 0.00"));
+    // A month not split over the periods: both plans of the month bill it, both lack storage.
+    let mut w2 = world();
+    w2.expected.push(figure(None, "storage", "40"));
+    let f2 = run(&w2);
+    let unpriced2 = f2
+        .iter()
+        .filter(|x| matches!(x, InvoicingFinding::ComponentWithoutPrice { .. }))
+        .count();
+    assert_eq!(unpriced2, 2, "{f2:?}");
     // small prices gpu at 2.00: only large is named.
     assert!(
         matches!(zero[0], InvoicingFinding::ZeroPrice { plan_name: Some(n), .. } if n == "large")

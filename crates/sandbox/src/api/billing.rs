@@ -249,3 +249,54 @@ pub(crate) async fn invoice_items(
         ctx.paginate(items, |i| render_item(st, &ctx.base, i))
     })
 }
+
+/// `POST /api/marketplace-provider-offerings/{uuid}/create_offering_component/` `{type, name,
+/// measured_unit, billing_type}`: staff or the provider organisation's owner; 201, empty. The new
+/// component is in no plan (capture pp-31/pp-32): its usage is stored and never invoiced.
+pub(crate) async fn create_offering_component(
+    AxState(app): AxState<AppState>,
+    Caller(u): Caller,
+    Path(id): Path<String>,
+    DrfJson(body): DrfJson,
+) -> Result<Response, ApiError> {
+    app.write(|st| {
+        let off = parse_uuid(&id)
+            .and_then(|id| st.offerings.get(&id))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("Offering"))?;
+        if !(u.is_staff || st.is_org_owner(&u, &off.org)) {
+            return Err(ApiError::Forbidden);
+        }
+        let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+        let Some(type_) = text("type").filter(|t| !t.is_empty()) else {
+            return Err(ApiError::field("type", "This field is required."));
+        };
+        if off.component(&type_).is_some() {
+            return Err(ApiError::non_field(format!(
+                "Component with type {type_} already exists."
+            )));
+        }
+        let billing_type = text("billing_type").unwrap_or_else(|| "fixed".into());
+        if !["fixed", "usage", "limit", "one", "few"].contains(&billing_type.as_str()) {
+            return Err(ApiError::field(
+                "billing_type",
+                format!("\"{billing_type}\" is not a valid choice."),
+            ));
+        }
+        let offering = st
+            .offerings
+            .get_mut(&off.uuid)
+            .ok_or_else(|| ApiError::not_found("Offering"))?;
+        offering.components.push(Component {
+            uuid: Uuid::new_v4(),
+            name: text("name").unwrap_or_else(|| type_.clone()),
+            type_,
+            description: text("description").unwrap_or_default(),
+            measured_unit: text("measured_unit").unwrap_or_default(),
+            billing_type,
+            limit_period: None,
+            limit_amount: None,
+        });
+        Ok(StatusCode::CREATED.into_response())
+    })
+}

@@ -52,6 +52,10 @@ pub(crate) fn routes(legacy: bool) -> Router<AppState> {
             post(billing::switch_plan),
         )
         .route("/api/invoice-items/", get(billing::invoice_items))
+        .route(
+            "/api/marketplace-provider-offerings/{uuid}/create_offering_component/",
+            post(billing::create_offering_component),
+        )
         // resources
         .route("/api/marketplace-resources/", get(resources::list_consumer))
         .route(
