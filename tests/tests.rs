@@ -4,6 +4,7 @@ mod collect;
 mod identity;
 mod ops;
 mod peer_smoke;
+mod plan_periods;
 mod push;
 mod real_slurm;
 mod real_waldur;

@@ -6,6 +6,8 @@
 //! (tally-holdings): one resource listing and one usage listing per month (plus one per-user
 //! listing per month when the per-user breakdown is compared), and the same owned cells.
 
+pub mod invoicing;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;

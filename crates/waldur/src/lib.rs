@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod billing;
 mod client;
 mod decimal;
 mod endpoints;
@@ -62,6 +63,10 @@ pub use settings::{
 };
 pub use token::{Token, TokenError, TOKEN_ENV_VAR};
 
+pub use types::invoices::{
+    attach_plan_periods, HeldUsage, InvoiceItem, InvoiceItemDetails, InvoiceItemFilter,
+    InvoiceItemsRead, OfferingPricing,
+};
 pub use types::offerings::{
     BillingType, Offering, OfferingComponent, OfferingFilter, OfferingState, OfferingView, Plan,
     PlanComponent, PlanComponentFilter,

@@ -9,6 +9,7 @@ use axum::Router;
 
 use crate::app::AppState;
 
+mod billing;
 mod offerings;
 mod orders;
 mod people;
@@ -65,6 +66,20 @@ pub(crate) fn routes(legacy: bool) -> Router<AppState> {
         .route(
             "/api/marketplace-component-user-usages/",
             get(usage::list_user_usages),
+        )
+        // plans, plan switches, invoices (api/billing.rs)
+        .route(
+            "/api/marketplace-plans/{uuid}/update_prices/",
+            post(billing::update_prices),
+        )
+        .route(
+            "/api/marketplace-resources/{uuid}/switch_plan/",
+            post(billing::switch_plan),
+        )
+        .route("/api/invoice-items/", get(billing::invoice_items))
+        .route(
+            "/api/marketplace-provider-offerings/{uuid}/create_offering_component/",
+            post(billing::create_offering_component),
         )
         // resources
         .route("/api/marketplace-resources/", get(resources::list))

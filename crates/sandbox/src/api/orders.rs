@@ -319,7 +319,10 @@ pub(crate) async fn set_state_done(
             o.state = "done".into();
             o.completed_at = Some(now);
             o.modified = now;
-            let (rid, type_) = (o.resource, o.type_.clone());
+            let (rid, type_, plan) = (o.resource, o.type_.clone(), o.plan);
+            if let (true, Some(plan)) = (type_ == "Update", plan) {
+                st.switch_plan(&rid, plan, now);
+            }
             let target = if type_ == "Terminate" {
                 "Terminated"
             } else {

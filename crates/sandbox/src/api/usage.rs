@@ -424,7 +424,8 @@ pub(crate) async fn set_usage(
         let mut current = std::collections::BTreeMap::new();
         for it in items {
             current.insert(it.type_.clone(), it.amount.to_string());
-            st.upsert_usage(ComponentUsage {
+            // The older generation keys rows by plan period too; both run the invoice step.
+            let (row, changed) = st.upsert_usage_keyed(ComponentUsage {
                 uuid: Uuid::new_v4(),
                 resource: resource.uuid,
                 type_: it.type_,
@@ -437,7 +438,8 @@ pub(crate) async fn set_usage(
                 recurring: it.recurring,
                 plan_period: pp,
                 modified_by: Some(user.id),
-            });
+            }, legacy);
+            st.invoice_usage(row, changed);
         }
         if let Some(r) = st.resources.get_mut(&resource.uuid) {
             r.current_usages = current;
