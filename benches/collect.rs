@@ -22,6 +22,8 @@ struct Measure {
 }
 
 /// Runs a command with stdout to /dev/null; returns wall time and peak RSS of that child.
+// wait4: the child's peak RSS, which std::process does not report.
+#[allow(unsafe_code)]
 fn measure(cmd: &mut Command) -> Measure {
     let started = Instant::now();
     let child = cmd.stdout(Stdio::null()).spawn().expect("spawn");
@@ -46,7 +48,7 @@ fn data_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
     let dir = target.join("bench-data");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("create the data directory");
     dir
 }
 
@@ -54,7 +56,10 @@ fn dump(format: &str, lines: u64) -> PathBuf {
     let path = data_dir().join(format!("{format}-{lines}.txt"));
     if !path.exists() {
         let tmp = path.with_extension("tmp");
-        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).unwrap());
+        let mut w = BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(&tmp).expect("create the input file"),
+        );
         let opts = tally_testgen::GenOptions {
             lines,
             accounts: 300,
@@ -67,10 +72,10 @@ fn dump(format: &str, lines: u64) -> PathBuf {
             "lsf" => generate_lsf(&opts, &mut w),
             _ => tally_testgen::generate(&opts, &mut w),
         }
-        .unwrap();
-        w.flush().unwrap();
+        .expect("generate the input");
+        w.flush().expect("write the input");
         drop(w);
-        std::fs::rename(&tmp, &path).unwrap();
+        std::fs::rename(&tmp, &path).expect("move the input into place");
     }
     path
 }
@@ -113,7 +118,7 @@ fn main() {
         &config,
         format!("[[sources]]\n{source}\npaths = [\"sacct-input.txt\"]\n{components}"),
     )
-    .unwrap();
+    .expect("write the config");
     let (delimiter, field) = match format.as_str() {
         "sacct" => ("-d|", "-f4"),
         "lsf" => ("-d ", "-f4"),
@@ -125,8 +130,8 @@ fn main() {
         let path = dump(&format, lines);
         let link = data_dir().join("sacct-input.txt");
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        let bytes = std::fs::metadata(&path).unwrap().len();
+        std::os::unix::fs::symlink(&path, &link).expect("link the input");
+        let bytes = std::fs::metadata(&path).expect("input size").len();
         let mut best = f64::MAX;
         let mut rss = 0;
         for _ in 0..3 {

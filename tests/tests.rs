@@ -5,6 +5,7 @@ mod grid;
 mod identity;
 mod ops;
 mod peer_smoke;
+mod plan_periods;
 mod push;
 mod real_slurm;
 mod real_waldur;
