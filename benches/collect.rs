@@ -1,6 +1,6 @@
 //! Collection throughput and memory, measured on the real binary.
 //!
-//! `cargo bench --bench collect [-- --lines 888000,10000000]`
+//! `cargo bench --bench collect [-- --lines 888000,10000000] [--format sacct|sge|uge|lsf]`
 //!
 //! For each size and each of two dumps (crates/testgen, generated under target/bench-data/
 //! once): `bench` (300 accounts, 1,200 users, every user in nearly every account: the worst
@@ -22,6 +22,10 @@
 //! job plus its index, the split works in integer cents, and the output is built in order.
 //! What remains above 256 MiB on the `bench` dump is the output itself: 1.59 M per-user cells
 //! with three owned `String`s each.
+//!
+//! `--format sge|uge|lsf` measures a generated Grid Engine (seconds or Univa milliseconds) or
+//! LSF file instead (`tally_testgen::grid`, 300 accounts), its floor being `cut` on that
+//! format's delimiter.
 
 use std::io::{BufWriter, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -35,6 +39,8 @@ struct Measure {
 }
 
 /// Runs a command with stdout to /dev/null; returns wall time and peak RSS of that child.
+// wait4: the child's peak RSS, which std::process does not report.
+#[allow(unsafe_code)]
 fn measure(cmd: &mut Command) -> Measure {
     let started = Instant::now();
     let child = cmd.stdout(Stdio::null()).spawn().expect("spawn");
@@ -115,8 +121,16 @@ fn best_of_three(mut cmd: impl FnMut() -> Command) -> (f64, i64) {
 
 fn main() {
     let mut sizes = vec![888_000u64, 10_000_000];
+    let mut format = "sacct".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--format" {
+            format = args.next().expect("--format sacct|sge|uge|lsf");
+            assert!(
+                ["sacct", "sge", "uge", "lsf"].contains(&format.as_str()),
+                "--format sacct|sge|uge|lsf"
+            );
+        }
         if a == "--lines" {
             sizes = args
                 .next()
@@ -126,6 +140,9 @@ fn main() {
                 .collect();
         }
         // Other arguments (e.g. --bench from cargo) are ignored.
+    }
+    if format != "sacct" {
+        return grid(&format, &sizes);
     }
     let configs = [(true, config(true)), (false, config(false))];
     println!(
@@ -164,5 +181,77 @@ fn main() {
                 );
             }
         }
+    }
+}
+
+/// `--format sge|uge|lsf`: a generated Grid Engine or LSF file per size, `cpu` only.
+fn grid(format: &str, sizes: &[u64]) {
+    use tally_testgen::grid::{generate_lsf, generate_sge, GridEngine};
+    let config = data_dir().join(format!("tally-{format}.toml"));
+    let source = if format == "lsf" { "lsf" } else { "sge" };
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\nformat = \"{source}\"\npaths = [\"{format}-input.txt\"]\n\
+             [components.cpu]\ntres = \"cpu\"\n"
+        ),
+    )
+    .expect("write the config");
+    let (delimiter, field) = match format {
+        "lsf" => ("-d ", "-f4"),
+        _ => ("-d:", "-f6"),
+    };
+    println!(
+        "| {format} lines | MB | tally best of 3 (s) | lines/s | peak RSS (MiB) | cut {delimiter} {field} (s) | tally / cut |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for &lines in sizes {
+        let path = data_dir().join(format!("{format}-{lines}.txt"));
+        if !path.exists() {
+            let tmp = path.with_extension("tmp");
+            let mut w = BufWriter::with_capacity(
+                1 << 20,
+                std::fs::File::create(&tmp).expect("create the input file"),
+            );
+            let opts = tally_testgen::GenOptions {
+                lines,
+                accounts: 300,
+                ..Default::default()
+            };
+            match format {
+                "uge" => generate_sge(&opts, GridEngine::Univa, &mut w),
+                "lsf" => generate_lsf(&opts, &mut w),
+                _ => generate_sge(&opts, GridEngine::Sge, &mut w),
+            }
+            .expect("generate the input");
+            w.flush().expect("write the input");
+            drop(w);
+            std::fs::rename(&tmp, &path).expect("move the input into place");
+        }
+        let link = data_dir().join(format!("{format}-input.txt"));
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&path, &link).expect("link the input");
+        let bytes = std::fs::metadata(&path).expect("input size").len();
+        let (cut, _) = best_of_three(|| {
+            let mut c = Command::new("cut");
+            c.args([delimiter, field]).arg(&path);
+            c
+        });
+        let (best, rss) = best_of_three(|| {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_tally"));
+            c.args([
+                "-q", "collect", "--format", "csv", "--from", "2026-09", "--to", "2026-11",
+            ])
+            .args(["--as-of", "2026-11-25T00:00:00Z", "--config"])
+            .arg(&config);
+            c
+        });
+        println!(
+            "| {lines} | {:.0} | {best:.3} | {:.2} M | {:.0} | {cut:.3} | {:.2}x |",
+            bytes as f64 / 1e6,
+            lines as f64 / best / 1e6,
+            rss as f64 / 1024.0,
+            best / cut,
+        );
     }
 }

@@ -87,9 +87,9 @@ fn in_ci() -> bool {
 
 /// The real server: its API base URL (ending in `/api/`) and staff token.
 #[derive(Clone, Debug)]
-struct RealServer {
-    api: String,
-    staff_token: String,
+pub(crate) struct RealServer {
+    pub(crate) api: String,
+    pub(crate) staff_token: String,
 }
 
 /// `TALLY_REAL_WALDUR_ENV` or /tmp/real-waldur/env.sh (written by setup.sh).
@@ -114,7 +114,7 @@ fn skip_or_fail(why: &str) -> Option<RealServer> {
 }
 
 /// The running real server, or None after printing the SKIPPED line (a panic under CI).
-fn real_server() -> Option<RealServer> {
+pub(crate) fn real_server() -> Option<RealServer> {
     static SERVER: OnceLock<Result<RealServer, String>> = OnceLock::new();
     let found = SERVER.get_or_init(|| {
         let path = env_file();

@@ -1,9 +1,11 @@
 //! Integration tests: the real `tally` binary, driven from one harness (`util`).
 
 mod collect;
+mod grid;
 mod identity;
 mod ops;
 mod peer_smoke;
+mod plan_periods;
 mod push;
 mod real_slurm;
 mod real_waldur;

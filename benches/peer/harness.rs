@@ -317,6 +317,8 @@ impl Cycle {
 
 /// SIGKILLs `pid`, its process group and every descendant (run-peer.sh runs the peer under
 /// `timeout`, which makes its own process group).
+// kill(2) of a process group, which std::process cannot signal.
+#[allow(unsafe_code)]
 fn kill_tree(pid: libc::pid_t) {
     let mut parent: Vec<(libc::pid_t, libc::pid_t)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
@@ -351,6 +353,8 @@ fn kill_tree(pid: libc::pid_t) {
 }
 
 /// Runs `cmd`, waiting with wait4 to get the child's (and its waited-for descendants') rusage.
+// wait4: the child's rusage, which std::process does not report.
+#[allow(unsafe_code)]
 fn measured(
     mut cmd: Command,
     timeout: Duration,

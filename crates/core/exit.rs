@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use tally_pipeline::Verdict;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Exit {
@@ -38,34 +40,72 @@ impl From<Exit> for ExitCode {
 /// Maps an error that ended the run to its exit code.
 pub fn classify(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {
-        if let Some(code) = crate::ops::exit_code(cause) {
-            return code;
-        }
-        if cause.is::<tally_config::ConfigError>()
-            || cause.is::<tally_sources::FileListError>()
-            || cause.is::<tally_aggregate::IdentityConflict>()
-        {
-            return Exit::Config;
-        }
-        if let Some(
-            tally_sources::SourceError::Format { .. }
-            | tally_sources::SourceError::Files(_)
-            | tally_sources::SourceError::UnknownClusters { .. },
-        ) = cause.downcast_ref::<tally_sources::SourceError>()
-        {
-            return Exit::Config;
-        }
-        if cause.is::<tally_push::LockError>() {
-            return Exit::Locked;
-        }
-        if cause.is::<UsageError>() {
-            return Exit::Config;
+        let mut next = Some(cause);
+        while let Some(c) = next {
+            if let Some(code) = classify_one(c) {
+                return code;
+            }
+            next = wrapped(c);
         }
     }
     Exit::Failure
 }
 
+/// The error a pipeline error that shows another library's error as it is stands for.
+fn wrapped<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    if let Some(e) = cause.downcast_ref::<tally_pipeline::CollectError>() {
+        return e.wrapped();
+    }
+    if let Some(e) = cause.downcast_ref::<tally_pipeline::PipelineError>() {
+        return e.wrapped();
+    }
+    if let Some(e) = cause.downcast_ref::<tally_pipeline::replay::ReplayError>() {
+        return Some(e.wrapped());
+    }
+    None
+}
+
+fn classify_one(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
+    if let Some(code) = crate::ops::exit_code(cause) {
+        return Some(code);
+    }
+    if cause.is::<tally_config::ConfigError>()
+        || cause.is::<tally_sources::FileListError>()
+        || cause.is::<tally_aggregate::IdentityConflict>()
+    {
+        return Some(Exit::Config);
+    }
+    if let Some(
+        tally_sources::SourceError::Format { .. }
+        | tally_sources::SourceError::Files(_)
+        | tally_sources::SourceError::UnknownClusters { .. },
+    ) = cause.downcast_ref::<tally_sources::SourceError>()
+    {
+        return Some(Exit::Config);
+    }
+    if cause.is::<tally_push::LockError>() {
+        return Some(Exit::Locked);
+    }
+    if cause.is::<UsageError>() {
+        return Some(Exit::Config);
+    }
+    None
+}
+
 /// A command-line value that clap accepted but that makes no sense (e.g. --from after --to).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use tally_pipeline::UsageError;
+
+impl From<Verdict> for Exit {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Ok => Exit::Ok,
+            Verdict::InvalidInput => Exit::InvalidInput,
+            Verdict::NotDone => Exit::NotDone,
+            Verdict::Differences => Exit::Differences,
+            Verdict::AuthFailed => Exit::AuthFailed,
+            Verdict::LedgerFailed => Exit::Failure,
+        }
+    }
+}

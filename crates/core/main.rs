@@ -7,7 +7,6 @@ use clap::Parser;
 
 mod args;
 mod check;
-mod client;
 mod collect;
 mod exit;
 mod logging;

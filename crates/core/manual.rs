@@ -1,8 +1,6 @@
 //! `tally completions SHELL` and `tally man`: generated from the clap definitions, so they
 //! can never disagree with the real arguments.
 
-use std::io::Write;
-
 use clap::{Args, CommandFactory, ValueEnum};
 use clap_complete::Shell;
 
@@ -35,13 +33,9 @@ pub fn completions(args: &CompletionsArgs) -> anyhow::Result<Exit> {
     write_out(&buf)
 }
 
-/// A closed pipe (`tally man | head`) is not an error.
 fn write_out(buf: &[u8]) -> anyhow::Result<Exit> {
-    let mut out = std::io::stdout();
-    match out.write_all(buf).and_then(|_| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(Exit::Ok),
-    }
+    crate::output::to_stdout(|out| out.write_all(buf))?;
+    Ok(Exit::Ok)
 }
 
 /// Writes the man page (roff) of `tally` to stdout: `tally man > /usr/share/man/man1/tally.1`.

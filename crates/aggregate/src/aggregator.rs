@@ -9,11 +9,12 @@ use tally_model::bounds::MAX_CELL_AMOUNT;
 use tally_model::{
     round_amount, split_exactly, BillingMonth, InvalidRecord, MonthRange, UsageCell, UserUsageCell,
 };
-use tally_sources::{AmountRecord, AmountWhen, JobRecord, RecordSink, SourceStats};
+use tally_sources::{AmountRecord, AmountWhen, JobRecord, Millis, RecordSink, SourceStats};
 
 use crate::identity::{IdentityCheck, IdentityConflict, IdentityFile};
 use crate::intern::Interner;
 use crate::jobs::{JobKey, JobTable, Upsert};
+use crate::millis::SubSeconds;
 
 /// How one Waldur offering component is measured from a TRES.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,6 +196,8 @@ pub struct Aggregator {
     identity: Option<IdentityCheck>,
     /// The first sum of amounts that overflowed, reported by [`Aggregator::finish`].
     overflow: Option<AggregateError>,
+    /// Milliseconds beyond the job table's whole seconds (Univa Grid Engine).
+    sub_seconds: SubSeconds,
 }
 
 impl Aggregator {
@@ -222,6 +225,7 @@ impl Aggregator {
             counts: RecordCounts::default(),
             identity: None,
             overflow: None,
+            sub_seconds: SubSeconds::default(),
         }
     }
 
@@ -257,7 +261,7 @@ impl Aggregator {
         })
     }
 
-    fn upsert(&mut self, r: &JobRecord<'_>, equal_end_replaces: bool) {
+    fn upsert(&mut self, r: &JobRecord<'_>, equal_end_replaces: bool, millis: Millis) {
         let key = self.key(r);
         if let Some(check) = &mut self.identity {
             check.see(r, self.clusters.id(r.cluster), key);
@@ -273,14 +277,15 @@ impl Aggregator {
                 id
             }
         };
-        if self.jobs.upsert(
+        let outcome = self.jobs.upsert(
             key,
             owner,
             (r.start, r.end),
             r.quantities,
             equal_end_replaces,
-        ) != Upsert::Inserted
-        {
+        );
+        self.sub_seconds.note(key, &outcome, millis);
+        if outcome != Upsert::Inserted {
             self.counts.duplicates += 1;
         }
     }
@@ -310,6 +315,7 @@ impl Aggregator {
             invalid,
             mut counts,
             overflow,
+            sub_seconds,
             ..
         } = self;
         if let Some(e) = overflow {
@@ -436,6 +442,39 @@ impl Aggregator {
                 t = seg_end;
             }
         }
+        // Milliseconds beyond the whole seconds summed above (Univa Grid Engine; see
+        // `millis`), kept apart in thousandths of the same units: only rows that have any
+        // are converted at the finer scale.
+        let mut milli_sums: FxHashMap<usize, i128> = FxHashMap::default();
+        for (slot, t, millis) in sub_seconds.corrections(&jobs, range_start, as_of.min(range_end)) {
+            let Some(who) = billed_of[jobs.owner(slot) as usize] else {
+                continue;
+            };
+            let (month, _) = months.month_at(t);
+            if !opts.range.contains(month) {
+                continue;
+            }
+            let set = jobs.set_of(slot) as usize;
+            let row = *rows.entry((who, month)).or_insert_with(|| {
+                row_keys.push((who, month));
+                sums.resize(sums.len() + width, 0);
+                (row_keys.len() - 1) as u32
+            }) as usize;
+            for (k, q) in set_values[set * width..(set + 1) * width]
+                .iter()
+                .enumerate()
+            {
+                let sum = milli_sums.entry(row * width + k).or_default();
+                *sum = match q {
+                    Some(0) => continue,
+                    Some(q) => q
+                        .checked_mul(i128::from(millis))
+                        .and_then(|p| sum.checked_add(p)),
+                    None => None,
+                }
+                .ok_or_else(|| overflow(who, month, &wanted[k]))?;
+            }
+        }
         drop(jobs);
         drop(rows);
 
@@ -468,11 +507,18 @@ impl Aggregator {
         for (row, &(who, month)) in row_keys.iter().enumerate() {
             let (resource, user) = billed_list[who as usize];
             for (k, &sum) in sums[row * width..(row + 1) * width].iter().enumerate() {
-                if sum == 0 {
-                    continue;
+                let value = match milli_sums.get(&(row * width + k)) {
+                    None if sum == 0 => continue,
+                    None => to_decimal(sum, scales[k]),
+                    Some(&millis) => {
+                        match sum.checked_mul(1000).and_then(|s| s.checked_add(millis)) {
+                            Some(0) => continue,
+                            Some(total) => to_decimal(total, scales[k] + 3),
+                            None => None,
+                        }
+                    }
                 }
-                let value =
-                    to_decimal(sum, scales[k]).ok_or_else(|| overflow(who, month, &wanted[k]))?;
+                .ok_or_else(|| overflow(who, month, &wanted[k]))?;
                 for &r in &rules_of_tres[k] {
                     parts.push(Part {
                         cell: cell_id((resource, month, rule_components[r])),
@@ -676,11 +722,15 @@ impl RecordSink for Aggregator {
     }
 
     fn record(&mut self, r: &JobRecord<'_>) {
-        self.upsert(r, false);
+        self.upsert(r, false, Millis::default());
     }
 
     fn record_last_wins(&mut self, r: &JobRecord<'_>) {
-        self.upsert(r, true);
+        self.upsert(r, true, Millis::default());
+    }
+
+    fn record_millis(&mut self, r: &JobRecord<'_>, millis: Millis) {
+        self.upsert(r, false, millis);
     }
 
     fn amount(&mut self, r: &AmountRecord<'_>) {

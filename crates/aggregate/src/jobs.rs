@@ -173,6 +173,11 @@ impl JobTable {
         id
     }
 
+    /// The slot of a job, if it is known.
+    pub(crate) fn slot(&self, key: &JobKey) -> Option<usize> {
+        self.index.get(key).map(|&s| s as usize)
+    }
+
     pub(crate) fn owner(&self, slot: usize) -> u32 {
         self.owners[slot]
     }

@@ -14,6 +14,7 @@ pub mod fuzzing;
 mod identity;
 mod intern;
 mod jobs;
+mod millis;
 
 pub use aggregator::{
     AccountMapping, AggregateError, AggregateOptions, Aggregator, Collection, ComponentRule,

@@ -2,19 +2,21 @@
 //!
 //! The comparison ([`compare`]) is a pure function over the same inputs `push` plans from, so
 //! "push then check" can only disagree when the server does not hold what it accepted, someone
-//! else wrote the same figures, or a report was refused. Reading ([`read_and_compare`]) reuses
-//! push's gathering: one resource listing and one usage listing per month (plus one per-user
-//! listing per month when the per-user breakdown is compared).
+//! else wrote the same figures, or a report was refused. Reading ([`read_and_compare`]) is push's
+//! (tally-holdings): one resource listing and one usage listing per month (plus one per-user
+//! listing per month when the per-user breakdown is compared), and the same owned cells.
+
+pub mod invoicing;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 use serde::Serialize;
-use tally_model::{BillingMonth, UsageCell, UserUsageCell};
-use tally_push::{
+use tally_holdings::{
     gather, Holdings, MappingReach, Ownership, OwnershipInput, OwnershipMode, UserHoldings,
     WaldurResource,
 };
+use tally_model::{BillingMonth, UsageCell, UserUsageCell};
 use tally_waldur::{Error, ResourceState, WaldurClient};
 use uuid::Uuid;
 
@@ -208,7 +210,7 @@ pub struct CheckInput<'a> {
     pub components: &'a BTreeSet<String>,
     /// `None`: the per-user breakdown is not compared (`user_usage = false`).
     pub users: Option<UserCheckInput<'a>>,
-    /// The cells tally owns (push's [`tally_push::ownership`]): usage Waldur holds elsewhere is
+    /// The cells tally owns (push's [`tally_holdings::ownership`]): usage Waldur holds elsewhere is
     /// another reporter's and not "unexpected". `None`: every resource of the offering.
     pub owned: Option<&'a Ownership>,
 }
@@ -429,7 +431,7 @@ pub async fn read_and_compare(
             .filter(|c| months.contains(&c.period))
             .cloned()
             .collect();
-        tally_push::ownership(&OwnershipInput {
+        tally_holdings::ownership(&OwnershipInput {
             mode: rule.mode,
             reach: rule.reach,
             resources: &resources,
@@ -542,7 +544,7 @@ mod tests {
 
     #[test]
     fn finds_per_user_differences_where_waldur_holds_the_total() {
-        use tally_push::HeldUser;
+        use tally_holdings::HeldUser;
         let u1 = Uuid::from_u128(1);
         let resources = vec![WaldurResource {
             uuid: u1,
@@ -613,7 +615,7 @@ mod tests {
     /// for totals and user shares alike, and a computed 0.00 needs nothing held.
     #[test]
     fn a_held_zero_is_nothing_held() {
-        use tally_push::HeldUser;
+        use tally_holdings::HeldUser;
         let u1 = Uuid::from_u128(1);
         let resources = vec![WaldurResource {
             uuid: u1,

@@ -14,9 +14,11 @@ pub type Entry = fn(&[u8]) -> Result<(), Violation>;
 
 /// Every fuzz target by name (the name of its file in `fuzz/fuzz_targets/` and of its
 /// directories under `fuzz/corpus/` and `fuzz/regressions/`), with its entry point.
-pub const TARGETS: [(&str, Entry); 7] = [
+pub const TARGETS: [(&str, Entry); 9] = [
     ("sacct", |d| tally_sources::fuzzing::sacct(d).map(drop)),
     ("pbs", |d| tally_sources::fuzzing::pbs(d).map(drop)),
+    ("sge", |d| tally_sources::fuzzing::sge(d).map(drop)),
+    ("lsf", |d| tally_sources::fuzzing::lsf(d).map(drop)),
     ("csv", |d| tally_sources::fuzzing::csv(d).map(drop)),
     ("tres", tally_sources::fuzzing::tres),
     ("timestamp", tally_sources::fuzzing::timestamp),

@@ -15,9 +15,11 @@ use serde::Deserialize;
 use tally_aggregate::{AccountMapping, ComponentRule, UnlistedAccounts};
 use tally_model::bounds::{MAX_FACTOR, MAX_UNIT_SECONDS};
 use tally_sources::csv::{CsvKind, CsvOptions, TimeFormat};
+use tally_sources::lsf::{self, LsfOptions};
 use tally_sources::pbs::PbsOptions;
 use tally_sources::sacct::SacctOptions;
 use tally_sources::sacct_command::{self, SacctCommandOptions};
+use tally_sources::sge::{self, SgeOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -103,6 +105,10 @@ pub enum SourceKind {
     SacctCommand(SacctCommandOptions),
     Pbs(PbsOptions),
     Csv(CsvOptions),
+    /// Grid Engine `accounting` files.
+    Sge(SgeOptions),
+    /// LSF `lsb.acct` files.
+    Lsf(LsfOptions),
 }
 
 impl SourceKind {
@@ -191,6 +197,17 @@ enum RawSource {
     SacctCommand(RawSacctCommand),
     Pbs(RawPbs),
     Csv(Box<RawCsv>),
+    Sge(RawEpochSource),
+    Lsf(RawEpochSource),
+}
+
+/// Grid Engine and LSF: epoch times, so no zone; a resource field and a cluster name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEpochSource {
+    paths: Vec<String>,
+    resource_field: Option<String>,
+    cluster: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -434,6 +451,46 @@ impl Config {
                         kind: SourceKind::Pbs(PbsOptions {
                             timezone: zone(&key("timezone"), &s.timezone)?,
                             resource_field: s.resource_field.unwrap_or_else(|| "account".into()),
+                            cluster: s.cluster.unwrap_or_default(),
+                        }),
+                    }
+                }
+                RawSource::Sge(s) => {
+                    check_paths(&s.paths)?;
+                    let resource_field = s.resource_field.unwrap_or_else(|| "project".into());
+                    if !sge::RESOURCE_FIELDS.contains(&resource_field.as_str()) {
+                        return Err(invalid(
+                            &key("resource_field"),
+                            format!(
+                                "{resource_field:?} is not one of {}",
+                                sge::RESOURCE_FIELDS.join(", ")
+                            ),
+                        ));
+                    }
+                    Source {
+                        paths: s.paths,
+                        kind: SourceKind::Sge(SgeOptions {
+                            resource_field,
+                            cluster: s.cluster.unwrap_or_default(),
+                        }),
+                    }
+                }
+                RawSource::Lsf(s) => {
+                    check_paths(&s.paths)?;
+                    let resource_field = s.resource_field.unwrap_or_else(|| "projectName".into());
+                    if !lsf::RESOURCE_FIELDS.contains(&resource_field.as_str()) {
+                        return Err(invalid(
+                            &key("resource_field"),
+                            format!(
+                                "{resource_field:?} is not one of {}",
+                                lsf::RESOURCE_FIELDS.join(", ")
+                            ),
+                        ));
+                    }
+                    Source {
+                        paths: s.paths,
+                        kind: SourceKind::Lsf(LsfOptions {
+                            resource_field,
                             cluster: s.cluster.unwrap_or_default(),
                         }),
                     }
@@ -887,8 +944,11 @@ factor = "0.0009765625"           # decimal string, default "1"; multiplies afte
             err(&ISSUE_EXAMPLE
                 .replace("unit_seconds = 3600", "unit_seconds = 18446744073709551615"));
         assert!(e.contains("components.cpu.unit_seconds"), "{e}");
+        let e = err(&ISSUE_EXAMPLE.replace("format = \"sacct\"", "format = \"loadleveler\""));
+        assert!(e.contains("loadleveler"), "{e}");
+        // Grid Engine and LSF times are epoch seconds: a `timezone` key is refused, by name.
         let e = err(&ISSUE_EXAMPLE.replace("format = \"sacct\"", "format = \"lsf\""));
-        assert!(e.contains("lsf"), "{e}");
+        assert!(e.contains("timezone"), "{e}");
     }
 
     #[test]

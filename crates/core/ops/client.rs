@@ -1,11 +1,10 @@
-//! The client of the operation commands: the shared builder (`crate::client`) with the
+//! The client of the operation commands: the shared builder (`tally_pipeline::client`) with the
 //! operations' own page size.
 
 use std::path::Path;
 
+use tally_pipeline::{client, waldur_section, ClientOverrides};
 use tally_waldur::WaldurClient;
-
-use crate::client::{client, waldur_section, Overrides};
 
 pub struct Built {
     pub client: WaldurClient,
@@ -20,7 +19,7 @@ pub fn build(config: &Path, page_size: Option<u32>) -> anyhow::Result<Built> {
     let client = client(
         &cfg,
         &waldur,
-        Overrides {
+        ClientOverrides {
             page_size,
             ..Default::default()
         },

@@ -69,7 +69,8 @@ fn show(a: &ShowArgs) -> anyhow::Result<Exit> {
                 &offering,
                 &render::cols(&["uuid", "name", "type", "state", "customer_name"]),
             )?;
-            println!();
+            // A closed pipe after the first table is not an error either.
+            crate::output::to_stdout(|out| out.write_all(b"\n"))?;
             render::rows(ctx.format, &columns, &components)?;
         }
     }

@@ -5,13 +5,12 @@
 //! written in Waldur's own 32-hex form everywhere, so a value copied from any output matches what
 //! the server sends and what tally accepts.
 
-use std::io::{self, Write};
-
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::args::OutputFormat;
 use crate::ops::Outcome;
+use crate::output;
 
 /// A table cell longer than this is cut (table only; JSON and CSV keep everything), so rows with
 /// an SSH key or a long description still fit a terminal. The last column is never cut: it holds
@@ -245,35 +244,13 @@ pub fn outcomes(format: OutputFormat, action: &str, outcomes: &[Outcome]) -> any
 }
 
 fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let r = serde_json::to_writer_pretty(&mut out, v)
-        .map_err(io::Error::other)
-        .and_then(|_| writeln!(out))
-        .and_then(|_| out.flush());
-    Ok(ignore_broken_pipe(r)?)
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
+    Ok(output::print_json(v)?)
 }
 
 fn print_csv(columns: &[String], rows: &[Vec<String>]) -> anyhow::Result<()> {
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let r = (|| {
-        let line = |r: &[String]| r.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",");
-        writeln!(out, "{}", line(columns))?;
-        for r in rows {
-            writeln!(out, "{}", line(r))?;
-        }
-        out.flush()
-    })();
-    Ok(ignore_broken_pipe(r)?)
+    Ok(output::to_stdout(|out| {
+        output::write_csv(out, columns, rows)
+    })?)
 }
 
 /// Cuts a cell to [`MAX_CELL`] characters and flattens line breaks, which would break the rows.
@@ -294,53 +271,23 @@ fn flat(s: &str) -> String {
         .collect()
 }
 
-/// Left-aligned columns separated by two spaces, no trailing blanks; `headers` may be empty.
+/// Left-aligned columns (cells cut to fit, the last one whole); `headers` may be empty; `empty`
+/// is printed under the header when there is no row.
 pub fn format_table(headers: &[String], rows: &[Vec<String>], empty: Option<&str>) -> String {
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
+    let mut table = output::TextTable::new(headers);
+    for r in rows {
+        table.add_row(
             r.iter()
                 .enumerate()
-                .map(|(i, c)| if i + 1 < r.len() { fit(c) } else { flat(c) })
-                .collect()
-        })
-        .collect();
-    let n = headers
-        .len()
-        .max(rows.iter().map(Vec::len).max().unwrap_or(0));
-    let mut widths = vec![0usize; n];
-    for r in std::iter::once(headers).chain(rows.iter().map(Vec::as_slice)) {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
+                .map(|(i, c)| if i + 1 < r.len() { fit(c) } else { flat(c) }),
+        );
     }
-    let mut s = String::new();
-    let mut line = |r: &[String]| {
-        let mut l = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i > 0 {
-                l.push_str("  ");
-            }
-            l.push_str(c);
-            if i + 1 < r.len() {
-                let pad = widths[i].saturating_sub(c.chars().count());
-                l.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        s.push_str(l.trim_end());
-        s.push('\n');
-    };
-    if !headers.is_empty() {
-        line(headers);
-    }
-    for r in &rows {
-        line(r);
-    }
+    let mut text = table.render();
     if let (true, Some(e)) = (rows.is_empty(), empty) {
-        s.push_str(e);
-        s.push('\n');
+        text.push_str(e);
+        text.push('\n');
     }
-    s
+    text
 }
 
 fn print_table(
@@ -349,18 +296,7 @@ fn print_table(
     empty: Option<&str>,
 ) -> anyhow::Result<()> {
     let text = format_table(headers, rows, empty);
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    let r = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-    Ok(ignore_broken_pipe(r)?)
-}
-
-/// A closed pipe (`tally orders list | head`) is not an error.
-fn ignore_broken_pipe(r: io::Result<()>) -> io::Result<()> {
-    match r {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
+    Ok(output::to_stdout(|out| out.write_all(text.as_bytes()))?)
 }
 
 /// Column keys from string literals.

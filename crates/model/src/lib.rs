@@ -7,8 +7,10 @@
 mod amount;
 pub mod bounds;
 mod month;
+pub mod plan_period;
 mod record;
 
 pub use amount::{round_amount, split_exactly, AMOUNT_DECIMALS};
 pub use month::{BillingMonth, MonthError, MonthRange};
+pub use plan_period::{PlanPeriodSpan, PlanSegment, PlanTimeline, PlanTimelineError};
 pub use record::{InvalidRecord, Origin, UsageCell, UserUsageCell};

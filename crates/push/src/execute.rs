@@ -18,8 +18,8 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::gather;
-use crate::ledger::{AttemptResult, Ledger, Purpose, UserAmount};
-use crate::plan::{Holdings, Plan, PlannedRequest, Target};
+use crate::ledger::{AttemptAmounts, AttemptResult, AttemptStart, Ledger, Purpose, UserAmount};
+use crate::plan::{Holdings, Plan, PlannedRequest, ResolvedResource};
 use crate::users::{PlannedUserUsages, UserPlan};
 
 /// What happened to one planned request.
@@ -131,7 +131,7 @@ pub struct RequestResult {
 /// A repair of the current month after a past-month request landed in it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Restore {
-    pub target: Target,
+    pub target: ResolvedResource,
     pub month: BillingMonth,
     /// What the current month held after the past-month request.
     pub found: BTreeMap<String, Decimal>,
@@ -168,7 +168,9 @@ pub struct ExecuteOptions {
 /// Called after each request with the number of cells it carried (progress bars).
 pub type Progress = Arc<dyn Fn(usize) + Send + Sync>;
 
-struct Shared {
+/// What every send task of one execution shares: the client, the ledger, and the flags that
+/// stop the others once the token is refused, the ledger fails or past months are untrusted.
+struct SendContext {
     client: WaldurClient,
     ledger: Option<Arc<Ledger>>,
     run_id: String,
@@ -192,7 +194,7 @@ fn take(slot: &Mutex<Option<String>>) -> Option<String> {
     slot.lock().ok().and_then(|mut s| s.take())
 }
 
-impl Shared {
+impl SendContext {
     fn abort_reason(&self) -> String {
         if let Ok(Some(a)) = self.auth_failure.lock().as_deref() {
             return format!("not sent: the token was rejected earlier in this run ({a})");
@@ -200,26 +202,41 @@ impl Shared {
         "not sent: the ledger could not be written earlier in this run".to_owned()
     }
 
-    /// Sends one request with its ledger rows around it.
+    /// Sends one `set_usage` with its ledger rows around it.
     async fn send(
         &self,
-        target: &Target,
+        target: &ResolvedResource,
         month: BillingMonth,
         req: &PlannedRequest,
         purpose: Purpose,
     ) -> Outcome {
-        let month_text = month.to_string();
+        let body = req.to_request();
+        let start = AttemptStart {
+            run_id: &self.run_id,
+            backend_id: &target.backend_id,
+            resource: target.uuid,
+            month: &month.to_string(),
+            date: req.date,
+            amounts: AttemptAmounts::Totals {
+                purpose,
+                items: &req.items,
+            },
+        };
+        self.send_recorded(&start, self.client.set_usage(&body))
+            .await
+    }
+
+    /// The one send path of totals and breakdowns alike: the ledger's `pending` row before the
+    /// call (so a crash leaves a trace), its outcome after. A refused token or a ledger that
+    /// cannot be written stops every other task of the execution.
+    async fn send_recorded(
+        &self,
+        start: &AttemptStart<'_>,
+        call: impl std::future::Future<Output = Result<(), Error>>,
+    ) -> Outcome {
         let attempt = match &self.ledger {
             None => None,
-            Some(l) => match l.begin_attempt(
-                &self.run_id,
-                &target.backend_id,
-                target.uuid,
-                &month_text,
-                req.date,
-                purpose,
-                &req.items,
-            ) {
+            Some(l) => match l.begin_attempt(start) {
                 Ok(id) => Some(id),
                 Err(e) => {
                     set_once(&self.ledger_failure, e.to_string());
@@ -230,7 +247,7 @@ impl Shared {
                 }
             },
         };
-        let answer = self.client.set_usage(&req.to_request()).await;
+        let answer = call.await;
         let (outcome, status, attempts) = match &answer {
             Ok(()) => (Outcome::Delivered, Some(201), None),
             Err(e) => (
@@ -386,7 +403,7 @@ pub async fn execute(
     opts: &ExecuteOptions,
     progress: Progress,
 ) -> Execution {
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(SendContext {
         client: client.clone(),
         ledger,
         run_id: opts.run_id.clone(),
@@ -612,7 +629,7 @@ pub async fn execute_user_usages(
             }
         }
     }
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(SendContext {
         client: client.clone(),
         ledger,
         run_id: opts.run_id.clone(),
@@ -667,7 +684,7 @@ pub async fn execute_user_usages(
     out
 }
 
-impl Shared {
+impl SendContext {
     /// Sends one breakdown with its ledger rows around it.
     async fn send_users(&self, req: &PlannedUserUsages) -> Outcome {
         if self.abort.load(Ordering::SeqCst) {
@@ -680,70 +697,30 @@ impl Shared {
                 message: "Waldur lists no usage record for this cell after its total was delivered; the next run retries".to_owned(),
             };
         };
-        let attempt = match &self.ledger {
-            None => None,
-            Some(l) => {
-                let users: Vec<UserAmount<'_>> = req
-                    .users
-                    .iter()
-                    .map(|u| UserAmount {
-                        username: &u.username,
-                        offering_user: u.user.as_deref(),
-                        amount: u.amount,
-                    })
-                    .collect();
-                match l.begin_user_attempt(
-                    &self.run_id,
-                    &req.target.backend_id,
-                    req.target.uuid,
-                    &req.month.to_string(),
-                    req.date,
-                    &req.component,
-                    record,
-                    &users,
-                ) {
-                    Ok(id) => Some(id),
-                    Err(e) => {
-                        set_once(&self.ledger_failure, e.to_string());
-                        self.abort.store(true, Ordering::SeqCst);
-                        return Outcome::NotSent {
-                            reason: format!("not sent: {e}"),
-                        };
-                    }
-                }
-            }
+        let users: Vec<UserAmount<'_>> = req
+            .users
+            .iter()
+            .map(|u| UserAmount {
+                username: &u.username,
+                offering_user: u.user.as_deref(),
+                amount: u.amount,
+            })
+            .collect();
+        let body = req.to_requests();
+        let start = AttemptStart {
+            run_id: &self.run_id,
+            backend_id: &req.target.backend_id,
+            resource: req.target.uuid,
+            month: &req.month.to_string(),
+            date: req.date,
+            amounts: AttemptAmounts::Users {
+                component: &req.component,
+                component_usage: record,
+                users: &users,
+            },
         };
-        let answer = self
-            .client
-            .set_user_usages(record, &req.to_requests())
-            .await;
-        let (outcome, status, attempts) = match &answer {
-            Ok(()) => (Outcome::Delivered, Some(201), None),
-            Err(e) => (
-                outcome_of_error(e),
-                e.status(),
-                e.failure().map(|f| f.attempts),
-            ),
-        };
-        if let Outcome::Unauthorized { message } = &outcome {
-            set_once(&self.auth_failure, message.clone());
-            self.abort.store(true, Ordering::SeqCst);
-        }
-        if let (Some(l), Some(id)) = (&self.ledger, attempt) {
-            if let Err(e) = l.finish_attempt(
-                id,
-                &AttemptResult {
-                    outcome: outcome.name(),
-                    http_status: status,
-                    http_attempts: attempts,
-                    message: outcome.message(),
-                },
-            ) {
-                set_once(&self.ledger_failure, e.to_string());
-                self.abort.store(true, Ordering::SeqCst);
-            }
-        }
-        outcome
+        self.send_recorded(&start, self.client.set_user_usages(record, &body))
+            .await
     }
 }
 
@@ -839,7 +816,7 @@ mod tests {
         let client = WaldurClient::new(settings).expect("client");
         let month: BillingMonth = "2026-11".parse().expect("month");
         let request = |n: u128| PlannedRequest {
-            target: Target {
+            target: ResolvedResource {
                 uuid: Uuid::from_u128(n),
                 backend_id: format!("proj_{n}"),
             },

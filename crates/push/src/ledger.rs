@@ -81,7 +81,19 @@ CREATE TABLE IF NOT EXISTS attempt_user_amounts (
 CREATE INDEX IF NOT EXISTS attempts_by_resource_month
     ON attempts(resource_backend_id, month);
 CREATE INDEX IF NOT EXISTS attempts_by_run ON attempts(run_id);
+-- What tally wrote (`delivered_resource_months`, every push and check): only delivered reports,
+-- found by run and covering the columns read, so the query never scans all attempts. Added after
+-- ledgers existed (issue 17): `IF NOT EXISTS` here is the migration, run at every open.
+CREATE INDEX IF NOT EXISTS attempts_delivered_reports
+    ON attempts(run_id, resource_uuid, month)
+    WHERE purpose = 'report' AND outcome = 'delivered';
 "#;
+
+/// The cells tally wrote for an offering (`?1`, 32-hex uuid); served by the index
+/// `attempts_delivered_reports`.
+const DELIVERED_RESOURCE_MONTHS: &str = "SELECT DISTINCT a.resource_uuid, a.month
+   FROM attempts a JOIN runs r USING (run_id)
+  WHERE r.offering_uuid = ?1 AND a.purpose = 'report' AND a.outcome = 'delivered'";
 
 /// What a run is, for its `runs` row.
 #[derive(Debug, Clone)]
@@ -140,6 +152,36 @@ pub struct Reported {
     pub outcome: String,
     pub http_status: Option<u16>,
     pub message: Option<String>,
+}
+
+/// A request about to be sent, as its `attempts` row records it.
+#[derive(Debug, Clone)]
+pub struct AttemptStart<'a> {
+    pub run_id: &'a str,
+    pub backend_id: &'a str,
+    pub resource: Uuid,
+    /// `YYYY-MM`.
+    pub month: &'a str,
+    /// The `date` sent (`None`: undated, the current month).
+    pub date: Option<DateTime<Utc>>,
+    pub amounts: AttemptAmounts<'a>,
+}
+
+/// What a request carries: totals for `set_usage`, one component's users for
+/// `set_user_usages`.
+#[derive(Debug, Clone)]
+pub enum AttemptAmounts<'a> {
+    /// A `set_usage` (purpose report or restore): component and total.
+    Totals {
+        purpose: Purpose,
+        items: &'a [(String, Decimal)],
+    },
+    /// A `set_user_usages` call (purpose `user_usage`) on one component usage record.
+    Users {
+        component: &'a str,
+        component_usage: Uuid,
+        users: &'a [UserAmount<'a>],
+    },
 }
 
 /// One user's figure in a `set_user_usages` call, as the ledger stores it.
@@ -261,18 +303,14 @@ impl Ledger {
         })
     }
 
-    /// Appends a `pending` row for a request about to be sent; returns its id.
-    #[allow(clippy::too_many_arguments)]
-    pub fn begin_attempt(
-        &self,
-        run_id: &str,
-        backend_id: &str,
-        resource: Uuid,
-        month: &str,
-        date: Option<DateTime<Utc>>,
-        purpose: Purpose,
-        items: &[(String, Decimal)],
-    ) -> Result<i64, LedgerError> {
+    /// Appends a `pending` row for a request about to be sent, with the amounts it carries
+    /// (one `attempt_amounts` row per component, or one `attempt_user_amounts` row per user);
+    /// returns its id. Written before the request goes out, so a crash leaves a trace.
+    pub fn begin_attempt(&self, a: &AttemptStart<'_>) -> Result<i64, LedgerError> {
+        let purpose = match a.amounts {
+            AttemptAmounts::Totals { purpose, .. } => purpose,
+            AttemptAmounts::Users { .. } => Purpose::UserUsage,
+        };
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
@@ -280,75 +318,45 @@ impl Ledger {
                                        date_sent, purpose, outcome)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
                 params![
-                    run_id,
+                    a.run_id,
                     ts(Utc::now()),
-                    backend_id,
-                    resource.simple().to_string(),
-                    month,
-                    date.map(ts),
+                    a.backend_id,
+                    a.resource.simple().to_string(),
+                    a.month,
+                    a.date.map(ts),
                     purpose.as_str(),
                 ],
             )?;
             let id = tx.last_insert_rowid();
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO attempt_amounts (attempt_id, component, amount) VALUES (?1, ?2, ?3)",
-                )?;
-                for (component, amount) in items {
-                    stmt.execute(params![id, component, amount.to_string()])?;
+            match &a.amounts {
+                AttemptAmounts::Totals { items, .. } => {
+                    let mut stmt = tx.prepare_cached(
+                        "INSERT OR REPLACE INTO attempt_amounts (attempt_id, component, amount) VALUES (?1, ?2, ?3)",
+                    )?;
+                    for (component, amount) in *items {
+                        stmt.execute(params![id, component, amount.to_string()])?;
+                    }
                 }
-            }
-            tx.commit()?;
-            Ok(id)
-        })
-    }
-
-    /// Appends a `pending` row (purpose `user_usage`) for a `set_user_usages` call about to be
-    /// sent, with one `attempt_user_amounts` row per user; returns its id.
-    #[allow(clippy::too_many_arguments)]
-    pub fn begin_user_attempt(
-        &self,
-        run_id: &str,
-        backend_id: &str,
-        resource: Uuid,
-        month: &str,
-        date: Option<DateTime<Utc>>,
-        component: &str,
-        component_usage: Uuid,
-        users: &[UserAmount<'_>],
-    ) -> Result<i64, LedgerError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO attempts (run_id, started_at, resource_backend_id, resource_uuid, month,
-                                       date_sent, purpose, outcome)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
-                params![
-                    run_id,
-                    ts(Utc::now()),
-                    backend_id,
-                    resource.simple().to_string(),
-                    month,
-                    date.map(ts),
-                    Purpose::UserUsage.as_str(),
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO attempt_user_amounts
-                         (attempt_id, component, component_usage, username, offering_user, amount)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?;
-                for u in users {
-                    stmt.execute(params![
-                        id,
-                        component,
-                        component_usage.simple().to_string(),
-                        u.username,
-                        u.offering_user,
-                        u.amount.to_string()
-                    ])?;
+                AttemptAmounts::Users {
+                    component,
+                    component_usage,
+                    users,
+                } => {
+                    let mut stmt = tx.prepare_cached(
+                        "INSERT OR REPLACE INTO attempt_user_amounts
+                             (attempt_id, component, component_usage, username, offering_user, amount)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?;
+                    for u in *users {
+                        stmt.execute(params![
+                            id,
+                            component,
+                            component_usage.simple().to_string(),
+                            u.username,
+                            u.offering_user,
+                            u.amount.to_string()
+                        ])?;
+                    }
                 }
             }
             tx.commit()?;
@@ -477,11 +485,7 @@ impl Ledger {
             if exists == 0 {
                 return Ok(Vec::new());
             }
-            let mut stmt = c.prepare(
-                "SELECT DISTINCT a.resource_uuid, a.month
-                   FROM attempts a JOIN runs r USING (run_id)
-                  WHERE r.offering_uuid = ?1 AND a.purpose = 'report' AND a.outcome = 'delivered'",
-            )?;
+            let mut stmt = c.prepare(DELIVERED_RESOURCE_MONTHS)?;
             let rows = stmt.query_map(params![offering.simple().to_string()], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
@@ -496,15 +500,17 @@ impl Ledger {
     /// Records a cell the drop guard held back: an attempt of purpose `report` with outcome
     /// `held_back`, the amount it would have set, and why. Nothing was sent.
     pub fn record_held_back(&self, run_id: &str, d: &Decrease) -> Result<(), LedgerError> {
-        let id = self.begin_attempt(
+        let id = self.begin_attempt(&AttemptStart {
             run_id,
-            &d.target.backend_id,
-            d.target.uuid,
-            &d.month.to_string(),
-            d.date,
-            Purpose::Report,
-            &[(d.component.clone(), d.computed)],
-        )?;
+            backend_id: &d.target.backend_id,
+            resource: d.target.uuid,
+            month: &d.month.to_string(),
+            date: d.date,
+            amounts: AttemptAmounts::Totals {
+                purpose: Purpose::Report,
+                items: &[(d.component.clone(), d.computed)],
+            },
+        })?;
         let why = format!(
             "held back by the drop guard: Waldur holds {}; {}",
             d.held,
@@ -561,34 +567,41 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
+    /// A run row for `offering` covering `months`, started now.
+    fn start(l: &Ledger, run_id: &str, offering: Uuid, months: &str) {
+        let now = Utc::now();
+        l.start_run(&RunRecord {
+            run_id,
+            command: "push",
+            started_at: now,
+            config: Path::new("/etc/tally/tally.toml"),
+            waldur_url: "https://w/api/",
+            offering_uuid: offering,
+            months,
+            as_of: now,
+        })
+        .expect("run");
+    }
+
     #[test]
     fn rows_answer_what_was_reported_for_a_resource_in_a_month() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("ledger.db");
         let l = Ledger::open(&path).expect("open");
-        let now = Utc::now();
-        l.start_run(&RunRecord {
-            run_id: "r1",
-            command: "push",
-            started_at: now,
-            config: Path::new("/etc/tally/tally.toml"),
-            waldur_url: "https://w/api/",
-            offering_uuid: Uuid::nil(),
-            months: "2026-10..2026-11",
-            as_of: now,
-        })
-        .expect("run");
+        start(&l, "r1", Uuid::nil(), "2026-10..2026-11");
         l.set_server_version("r1", "8.0.5").expect("version");
         let id = l
-            .begin_attempt(
-                "r1",
-                "proj_alpha",
-                Uuid::nil(),
-                "2026-10",
-                None,
-                Purpose::Report,
-                &[("cpu".into(), Decimal::from_str("480.00").expect("d"))],
-            )
+            .begin_attempt(&AttemptStart {
+                run_id: "r1",
+                backend_id: "proj_alpha",
+                resource: Uuid::nil(),
+                month: "2026-10",
+                date: None,
+                amounts: AttemptAmounts::Totals {
+                    purpose: Purpose::Report,
+                    items: &[("cpu".into(), Decimal::from_str("480.00").expect("d"))],
+                },
+            })
             .expect("begin");
         assert_eq!(l.outcome_of(id).expect("q").as_deref(), Some("pending"));
         l.finish_attempt(
@@ -631,41 +644,32 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("ledger.db");
         let l = Ledger::open(&path).expect("open");
-        let now = Utc::now();
-        l.start_run(&RunRecord {
-            run_id: "r1",
-            command: "push",
-            started_at: now,
-            config: Path::new("/etc/tally/tally.toml"),
-            waldur_url: "https://w/api/",
-            offering_uuid: Uuid::nil(),
-            months: "2026-11..2026-11",
-            as_of: now,
-        })
-        .expect("run");
+        start(&l, "r1", Uuid::nil(), "2026-11..2026-11");
         let d = |s: &str| Decimal::from_str(s).expect("d");
         let id = l
-            .begin_user_attempt(
-                "r1",
-                "proj_alpha",
-                Uuid::nil(),
-                "2026-11",
-                None,
-                "cpu",
-                Uuid::from_u128(5),
-                &[
-                    UserAmount {
-                        username: "alice",
-                        offering_user: Some("https://w/api/marketplace-offering-users/1/"),
-                        amount: d("768.00"),
-                    },
-                    UserAmount {
-                        username: "bob",
-                        offering_user: None,
-                        amount: d("288.00"),
-                    },
-                ],
-            )
+            .begin_attempt(&AttemptStart {
+                run_id: "r1",
+                backend_id: "proj_alpha",
+                resource: Uuid::nil(),
+                month: "2026-11",
+                date: None,
+                amounts: AttemptAmounts::Users {
+                    component: "cpu",
+                    component_usage: Uuid::from_u128(5),
+                    users: &[
+                        UserAmount {
+                            username: "alice",
+                            offering_user: Some("https://w/api/marketplace-offering-users/1/"),
+                            amount: d("768.00"),
+                        },
+                        UserAmount {
+                            username: "bob",
+                            offering_user: None,
+                            amount: d("288.00"),
+                        },
+                    ],
+                },
+            })
             .expect("begin");
         l.finish_attempt(
             id,
@@ -713,37 +717,28 @@ mod tests {
     /// only), and keeps the cells the drop guard held back without counting them as written.
     #[test]
     fn delivered_reports_are_what_tally_wrote_and_held_back_cells_are_recorded() {
-        use crate::plan::{Decrease, Target};
+        use crate::plan::{Decrease, ResolvedResource};
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("ledger.db");
         assert!(Ledger::open_read_only(&path).expect("none").is_none());
         let l = Ledger::open(&path).expect("open");
-        let now = Utc::now();
         let (ours, theirs) = (Uuid::from_u128(7), Uuid::from_u128(8));
         for (run, offering) in [("r1", ours), ("r2", theirs)] {
-            l.start_run(&RunRecord {
-                run_id: run,
-                command: "push",
-                started_at: now,
-                config: Path::new("t.toml"),
-                waldur_url: "https://w/api/",
-                offering_uuid: offering,
-                months: "2026-11..2026-11",
-                as_of: now,
-            })
-            .expect("run");
+            start(&l, run, offering, "2026-11..2026-11");
         }
         let attempt = |run: &str, resource: u128, month: &str, outcome: &str| {
             let id = l
-                .begin_attempt(
-                    run,
-                    "b",
-                    Uuid::from_u128(resource),
+                .begin_attempt(&AttemptStart {
+                    run_id: run,
+                    backend_id: "b",
+                    resource: Uuid::from_u128(resource),
                     month,
-                    None,
-                    Purpose::Report,
-                    &[("cpu".into(), Decimal::ONE)],
-                )
+                    date: None,
+                    amounts: AttemptAmounts::Totals {
+                        purpose: Purpose::Report,
+                        items: &[("cpu".into(), Decimal::ONE)],
+                    },
+                })
                 .expect("begin");
             l.finish_attempt(
                 id,
@@ -761,7 +756,7 @@ mod tests {
         attempt("r2", 3, "2026-11", "delivered");
         let m = |s: &str| s.parse::<BillingMonth>().expect("month");
         let d = Decrease {
-            target: Target {
+            target: ResolvedResource {
                 uuid: Uuid::from_u128(4),
                 backend_id: "proj_gone".into(),
             },
@@ -797,5 +792,62 @@ mod tests {
             .message
             .as_deref()
             .is_some_and(|m| m.contains("Waldur holds 40.00")));
+    }
+
+    /// A ledger written before the index existed gets it when opened, and the "what tally wrote"
+    /// query then reads the index instead of scanning every attempt.
+    #[test]
+    fn an_old_ledger_gets_the_delivered_reports_index_and_the_query_uses_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ledger.db");
+        let index = "attempts_delivered_reports";
+        {
+            let old = Connection::open(&path).expect("old");
+            let without_index: String = SCHEMA
+                .split_once("-- What tally wrote")
+                .expect("index section")
+                .0
+                .to_owned();
+            old.execute_batch(&without_index).expect("old schema");
+            old.execute(
+                "INSERT INTO runs (run_id, command, started_at, tally_version, config, waldur_url,
+                                   offering_uuid, months, as_of)
+                 VALUES ('r0', 'push', 't', '0', 'c', 'u', ?1, 'm', 't')",
+                params![Uuid::from_u128(7).simple().to_string()],
+            )
+            .expect("old run");
+            let count: i64 = old
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                    params![index],
+                    |r| r.get(0),
+                )
+                .expect("count");
+            assert_eq!(count, 0, "the old schema has no such index");
+        }
+        let l = Ledger::open(&path).expect("open");
+        let plan: Vec<String> = l
+            .with(|c| {
+                let count: i64 = c.query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                    params![index],
+                    |r| r.get(0),
+                )?;
+                assert_eq!(count, 1, "opening adds the index");
+                let mut stmt =
+                    c.prepare(&format!("EXPLAIN QUERY PLAN {DELIVERED_RESOURCE_MONTHS}"))?;
+                let rows = stmt.query_map(params!["x"], |r| r.get::<_, String>(3))?;
+                rows.collect()
+            })
+            .expect("plan");
+        let plan = plan.join("\n");
+        // Read through the index (delivered reports only), never by scanning the table.
+        assert!(plan.contains(&format!("COVERING INDEX {index}")), "{plan}");
+        assert!(!plan.lines().any(|l| l.trim() == "SCAN a"), "{plan}");
+        // The old run is still there and the query answers on it.
+        assert!(l
+            .delivered_resource_months(Uuid::from_u128(7))
+            .expect("q")
+            .is_empty());
     }
 }

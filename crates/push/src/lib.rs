@@ -1,7 +1,7 @@
 //! tally-push: makes Waldur hold exactly the usage tally computed, safely and repeatably.
 //!
-//! - [`gather`] reads what the plan needs: the offering's resources (one listing), its
-//!   components, and the usage Waldur holds per month.
+//! - [`gather`] (from tally-holdings, which check shares) reads what the plan needs: the
+//!   offering's resources (one listing), its components, and the usage Waldur holds per month.
 //! - [`plan()`] is a pure function from (cells, resources, components, holdings, server version,
 //!   clock, the cells tally owns, the drop guard) to requests, skipped and held-back cells. Owned
 //!   cells tally computes nothing for are set to 0.00 ([`ownership`] decides which); a push that
@@ -15,11 +15,13 @@
 //! - [`Summary`] counts cells per outcome for the report and the exit code.
 
 pub mod execute;
-pub mod gather;
+pub use tally_holdings::gather;
 pub mod ledger;
 pub mod lock;
 pub mod plan;
 pub mod summary;
+#[cfg(test)]
+mod test_values;
 pub mod users;
 
 pub use execute::{
@@ -27,15 +29,15 @@ pub use execute::{
     RequestResult, Restore, UserExecution, UserRequestResult,
 };
 pub use ledger::{
-    new_run_id, AttemptResult, Ledger, LedgerError, Purpose, Reported, ReportedUser, RunRecord,
-    UserAmount,
+    new_run_id, AttemptAmounts, AttemptResult, AttemptStart, Ledger, LedgerError, Purpose,
+    Reported, ReportedUser, RunRecord, UserAmount,
 };
 pub use lock::{LockError, RunLock};
 pub use plan::{
     date_inside, ownership, plan, Decrease, DropGuard, Holdings, MappingReach, Ownership,
-    OwnershipInput, OwnershipMode, PastMonths, Plan, PlanInput, PlannedRequest, ServerInfo,
-    SkipReason, SkippedCell, Target, WaldurComponent, WaldurResource, DEFAULT_MAX_DECREASE_PERCENT,
-    MONTH_END_MARGIN_MINUTES,
+    OwnershipInput, OwnershipMode, PastMonths, Plan, PlanInput, PlannedRequest, ResolvedResource,
+    ServerInfo, SkipReason, SkippedCell, WaldurComponent, WaldurResource,
+    DEFAULT_MAX_DECREASE_PERCENT, MONTH_END_MARGIN_MINUTES,
 };
 pub use summary::{Counts, HeldBackCell, Summary, UserCounts};
 pub use users::{

@@ -1,8 +1,9 @@
 //! One advisory lock per ledger, so two `tally run`s (a slow night and the next timer, cron and a
-//! person) never push at the same time. `flock(2)` is released by the kernel when the process
-//! ends, however it ends (kill -9 included): no stale lock files to clean up.
+//! person) never push at the same time. The standard library's [`File::try_lock`] (`flock(2)` on
+//! Unix, `LockFileEx` on Windows) is released by the operating system when the process ends,
+//! however it ends (kill -9 included): no stale lock files to clean up.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,12 @@ pub enum LockError {
     },
     #[error("cannot open the lock file {path}: {source}")]
     Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot lock {path}: {source}")]
+    Lock {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -44,15 +51,26 @@ impl RunLock {
                 path: path.to_path_buf(),
                 source,
             })?;
-        if !try_flock(&file) {
-            let holder = std::fs::read_to_string(path)
-                .ok()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty());
-            return Err(LockError::Held {
-                path: path.to_path_buf(),
-                holder,
-            });
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(path)
+                    .ok()
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty());
+                return Err(LockError::Held {
+                    path: path.to_path_buf(),
+                    holder,
+                });
+            }
+            // A file system without locks (some network mounts): taking no lock would let two runs
+            // push at once, so this is an error like a file that cannot be opened.
+            Err(TryLockError::Error(source)) => {
+                return Err(LockError::Lock {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
         }
         let mut lock = RunLock {
             file,
@@ -79,18 +97,6 @@ impl RunLock {
     }
 }
 
-#[cfg(unix)]
-fn try_flock(file: &File) -> bool {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
-}
-
-#[cfg(not(unix))]
-fn try_flock(_file: &File) -> bool {
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,7 +106,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("tally.lock");
         let first = RunLock::try_acquire(&path).expect("first");
-        // flock locks belong to the open file description: a second open conflicts even in the
+        // File locks belong to the open file description: a second open conflicts even in the
         // same process, as a second process would.
         let err = RunLock::try_acquire(&path).expect_err("second");
         let text = err.to_string();

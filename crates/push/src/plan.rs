@@ -9,6 +9,10 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
+pub use tally_holdings::{
+    ownership, HoldingKey, Holdings, MappingReach, Ownership, OwnershipInput, OwnershipMode,
+    ServerInfo, WaldurComponent, WaldurResource,
+};
 use tally_model::{BillingMonth, MonthRange, UsageCell};
 use tally_waldur::{BillingType, ResourceState, SetUsageRequest, UsageItem};
 use uuid::Uuid;
@@ -20,39 +24,6 @@ use uuid::Uuid;
 /// next month, where nothing corrects it if the resource has no usage there. Inside this margin
 /// the current month's cells are held back; the last run of a month must start before it.
 pub const MONTH_END_MARGIN_MINUTES: i64 = 5;
-
-/// A resource of the offering, as the provider listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WaldurResource {
-    pub uuid: Uuid,
-    /// `""` when the resource has none.
-    pub backend_id: String,
-    pub state: Option<ResourceState>,
-    pub name: Option<String>,
-}
-
-/// An offering component and how it bills.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WaldurComponent {
-    pub component: String,
-    pub billing_type: Option<BillingType>,
-}
-
-/// One stored figure: resource, billing month, component.
-pub type HoldingKey = (Uuid, BillingMonth, String);
-
-/// What Waldur holds for the months read: the total per (resource, month, component).
-pub type Holdings = BTreeMap<HoldingKey, Decimal>;
-
-/// The server's version and what follows from it for past months.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ServerInfo {
-    /// As `/api/version/` says it (`"unknown"` on unpackaged installs).
-    pub version: String,
-    /// `Some(true)` from 8.0 on; `Some(false)` before (the `date` field is silently dropped and
-    /// the current month written); `None` when the version does not say.
-    pub honours_date: Option<bool>,
-}
 
 /// Whether past months may be sent to a server not known to honour `date`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,99 +58,6 @@ pub struct PlanInput<'a> {
     pub drop_guard: DropGuard,
 }
 
-/// How tally decides which resources of the offering are its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OwnershipMode {
-    /// tally is the only reporter of the offering's configured components (the default): it owns
-    /// every resource its mapping can name, and every resource the ledger shows it wrote to.
-    #[default]
-    Offering,
-    /// Another reporter writes to the same offering (`[push] shared_offering = true`): tally owns
-    /// only the resources it computes a cell for in the window, and each (resource, month) the
-    /// ledger shows it delivered a report to.
-    Shared,
-}
-
-/// The backend_ids tally's account mapping can produce.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MappingReach {
-    /// `unlisted = "identity"`: any account is a backend_id, so every resource of the offering
-    /// that has one.
-    EveryBackendId,
-    /// `unlisted = "unmapped"`: the targets of `[mapping.accounts]` only.
-    Only(BTreeSet<String>),
-}
-
-/// What [`ownership`] is computed from.
-#[derive(Debug, Clone)]
-pub struct OwnershipInput<'a> {
-    pub mode: OwnershipMode,
-    pub reach: &'a MappingReach,
-    pub resources: &'a [WaldurResource],
-    /// The cells tally computes for the window.
-    pub cells: &'a [UsageCell],
-    /// (resource, month) pairs the ledger shows a delivered report for (this offering).
-    pub written: &'a BTreeSet<(Uuid, BillingMonth)>,
-    /// The components tally reports (the configured ones): other components are another
-    /// reporter's business and never zeroed.
-    pub components: &'a BTreeSet<String>,
-}
-
-/// The cells tally owns: for these, Waldur must end up holding tally's amount, 0.00 where
-/// tally computes nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ownership {
-    /// Resources owned in every month.
-    pub resources: BTreeSet<Uuid>,
-    /// Resources owned in one month only (shared offerings: what the ledger shows).
-    pub resource_months: BTreeSet<(Uuid, BillingMonth)>,
-    pub components: BTreeSet<String>,
-}
-
-impl Ownership {
-    pub fn owns(&self, resource: Uuid, month: BillingMonth, component: &str) -> bool {
-        self.components.contains(component)
-            && (self.resources.contains(&resource)
-                || self.resource_months.contains(&(resource, month)))
-    }
-}
-
-/// Decides which cells tally owns. Pure.
-pub fn ownership(input: &OwnershipInput<'_>) -> Ownership {
-    let computed: BTreeSet<&str> = input.cells.iter().map(|c| c.resource.as_str()).collect();
-    let by_computed = input
-        .resources
-        .iter()
-        .filter(|r| !r.backend_id.is_empty() && computed.contains(r.backend_id.as_str()))
-        .map(|r| r.uuid);
-    let mut out = Ownership {
-        components: input.components.clone(),
-        ..Ownership::default()
-    };
-    match input.mode {
-        OwnershipMode::Offering => {
-            out.resources.extend(by_computed);
-            out.resources.extend(
-                input
-                    .resources
-                    .iter()
-                    .filter(|r| match input.reach {
-                        MappingReach::EveryBackendId => !r.backend_id.is_empty(),
-                        MappingReach::Only(ids) => ids.contains(&r.backend_id),
-                    })
-                    .map(|r| r.uuid),
-            );
-            out.resources.extend(input.written.iter().map(|(u, _)| *u));
-        }
-        OwnershipMode::Shared => {
-            out.resources.extend(by_computed);
-            out.resource_months = input.written.clone();
-        }
-    }
-    out
-}
-
 /// The drop guard: a push that would lower what Waldur holds for a cell by more than
 /// `max_share` holds that change back (exit 4) unless `allow` (`--allow-decrease`).
 ///
@@ -209,7 +87,7 @@ impl Default for DropGuard {
 /// A cell whose amount would fall by more than the guard allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decrease {
-    pub target: Target,
+    pub target: ResolvedResource,
     pub month: BillingMonth,
     /// The `date` the request would carry (`None`: the current month).
     pub date: Option<DateTime<Utc>>,
@@ -332,9 +210,9 @@ pub struct SkippedCell {
     pub reason: SkipReason,
 }
 
-/// Where a request goes.
+/// The resource a backend_id resolved to: where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Target {
+pub struct ResolvedResource {
     pub uuid: Uuid,
     pub backend_id: String,
 }
@@ -343,7 +221,7 @@ pub struct Target {
 /// what Waldur holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedRequest {
-    pub target: Target,
+    pub target: ResolvedResource,
     pub month: BillingMonth,
     /// `None` for the current month (offering managers may not send `date` at all); for a past
     /// month an instant inside it.
@@ -397,13 +275,41 @@ pub struct Plan {
     /// Owned cells tally computes nothing for that are sent as 0.00 or already hold 0.00: the
     /// per-user plan sets their users to 0.00 too.
     #[serde(skip)]
-    pub zeroed: BTreeMap<HoldingKey, Target>,
+    pub zeroed: BTreeMap<HoldingKey, ResolvedResource>,
 }
 
 impl Plan {
     /// Cells the requests carry.
     pub fn cells_to_send(&self) -> usize {
         self.requests.iter().map(|r| r.items.len()).sum()
+    }
+}
+
+/// The `date` a report of `month` is sent with (`None`: the current month, sent undated), or
+/// why it cannot be sent: a future month never; a past month only to a server known to honour
+/// `date` (8.0 and later) unless the operator says otherwise, because older servers silently
+/// drop it and write the current month. The one guard for totals and per-user breakdowns.
+pub fn send_date(
+    server: &ServerInfo,
+    past_months: PastMonths,
+    month: BillingMonth,
+    current: BillingMonth,
+    tz: Tz,
+) -> Result<Option<DateTime<Utc>>, SkipReason> {
+    if month > current {
+        return Err(SkipReason::FutureMonth { current });
+    }
+    if month == current {
+        return Ok(None);
+    }
+    match (server.honours_date, past_months) {
+        (Some(true), _) | (_, PastMonths::AssumeDateSupport) => Ok(Some(date_inside(month, tz))),
+        (Some(false), PastMonths::OnlyIfServerHonoursDate) => Err(SkipReason::ServerIgnoresDate {
+            version: server.version.clone(),
+        }),
+        (None, PastMonths::OnlyIfServerHonoursDate) => Err(SkipReason::ServerVersionUnknown {
+            version: server.version.clone(),
+        }),
     }
 }
 
@@ -464,7 +370,7 @@ struct Router<'r, 'i> {
     /// (target, month, billing group) -> items; past months split usage- from limit-billed
     /// components, because Waldur refuses a dated request to a provider if any item is
     /// usage-billed, which would otherwise take the limit components down with it.
-    grouped: BTreeMap<(Target, BillingMonth, bool), PlannedRequest>,
+    grouped: BTreeMap<(ResolvedResource, BillingMonth, bool), PlannedRequest>,
 }
 
 impl Router<'_, '_> {
@@ -472,7 +378,7 @@ impl Router<'_, '_> {
     fn route(
         &mut self,
         cell: &UsageCell,
-        target: Target,
+        target: ResolvedResource,
         limit_billed: bool,
         held: Option<Decimal>,
         computes_nothing: bool,
@@ -483,36 +389,22 @@ impl Router<'_, '_> {
             cell: cell.clone(),
             reason,
         };
-        let date = if cell.period > current {
-            self.out
-                .skipped
-                .push(skip(SkipReason::FutureMonth { current }));
-            return;
-        } else if cell.period == current {
-            if self.in_margin {
+        let date = match send_date(
+            input.server,
+            input.past_months,
+            cell.period,
+            current,
+            input.billing_timezone,
+        ) {
+            Ok(None) if self.in_margin => {
                 self.out.skipped.push(skip(SkipReason::MonthEndMargin));
                 return;
             }
-            None
-        } else {
-            match (input.server.honours_date, input.past_months) {
-                (Some(true), _) | (_, PastMonths::AssumeDateSupport) => {}
-                (Some(false), PastMonths::OnlyIfServerHonoursDate) => {
-                    self.out.skipped.push(skip(SkipReason::ServerIgnoresDate {
-                        version: input.server.version.clone(),
-                    }));
-                    return;
-                }
-                (None, PastMonths::OnlyIfServerHonoursDate) => {
-                    self.out
-                        .skipped
-                        .push(skip(SkipReason::ServerVersionUnknown {
-                            version: input.server.version.clone(),
-                        }));
-                    return;
-                }
+            Ok(date) => date,
+            Err(reason) => {
+                self.out.skipped.push(skip(reason));
+                return;
             }
-            Some(date_inside(cell.period, input.billing_timezone))
         };
         if let Some(h) = held.filter(|h| *h > Decimal::ZERO && cell.amount < *h) {
             let decrease = Decrease {
@@ -651,7 +543,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             out.unchanged.push(cell.clone());
             continue;
         }
-        let target = Target {
+        let target = ResolvedResource {
             uuid: resource.uuid,
             backend_id: cell.resource.clone(),
         };
@@ -697,7 +589,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 continue;
             }
         }
-        let target = Target {
+        let target = ResolvedResource {
             uuid: *uuid,
             backend_id: resource.backend_id.clone(),
         };
@@ -751,17 +643,8 @@ mod tests {
     }
 
     use super::*;
-    use std::str::FromStr;
+    use crate::test_values::{d, m, u};
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).expect("decimal")
-    }
-    fn m(s: &str) -> BillingMonth {
-        s.parse().expect("month")
-    }
-    fn u(n: u128) -> Uuid {
-        Uuid::from_u128(n)
-    }
     fn cell(r: &str, p: &str, c: &str, a: &str) -> UsageCell {
         UsageCell {
             resource: r.into(),

@@ -17,35 +17,11 @@ use tally_model::{BillingMonth, UserUsageCell};
 use tally_waldur::UserUsageRequest;
 use uuid::Uuid;
 
-use crate::plan::{date_inside, HoldingKey, PastMonths, Plan, ServerInfo, SkipReason, Target};
+pub use tally_holdings::{uuid_of_url, HeldUser, UsageIds, UserDirectory, UserHoldings};
 
-/// One user's stored share, as the component-user-usages listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HeldUser {
-    /// Summed over rows of the same username (older servers keep one record per plan period).
-    pub amount: Decimal,
-    /// The offering user it is linked to (uuid taken from the `user` URL), if any.
-    pub user: Option<Uuid>,
-}
-
-/// What Waldur holds per user: (resource, month, component) -> username -> share.
-pub type UserHoldings = BTreeMap<HoldingKey, BTreeMap<String, HeldUser>>;
-
-/// The component usage record of each (resource, month, component): the `{uuid}` of
-/// `set_user_usages`, read from the same per-month listing the plan already makes.
-pub type UsageIds = BTreeMap<HoldingKey, Uuid>;
-
-/// Local username -> offering-user URL (`marketplace-offering-users/{uuid}/`), from the
-/// offering's offering users. A username missing here is reported by username alone.
-pub type UserDirectory = BTreeMap<String, String>;
-
-/// The uuid at the end of an API detail URL (`.../marketplace-offering-users/<hex>/`).
-pub fn uuid_of_url(url: &str) -> Option<Uuid> {
-    url.trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .and_then(|s| Uuid::parse_str(s).ok())
-}
+use crate::plan::{
+    send_date, HoldingKey, PastMonths, Plan, ResolvedResource, ServerInfo, SkipReason,
+};
 
 /// One user's line in a `set_user_usages` call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,7 +38,7 @@ pub struct UserShare {
 /// One `set_user_usages` call: the whole breakdown of one cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedUserUsages {
-    pub target: Target,
+    pub target: ResolvedResource,
     pub month: BillingMonth,
     pub component: String,
     /// As for `set_usage`: `None` for the current month, an instant inside a past month.
@@ -141,7 +117,8 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
     let Some(current) = input.plan.current_month else {
         return out;
     };
-    let mut sent: BTreeMap<CellKey<'_>, (&Target, Option<DateTime<Utc>>)> = BTreeMap::new();
+    let mut sent: BTreeMap<CellKey<'_>, (&ResolvedResource, Option<DateTime<Utc>>)> =
+        BTreeMap::new();
     for r in &input.plan.requests {
         for (component, _) in &r.items {
             sent.insert(
@@ -182,7 +159,7 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
                     continue;
                 };
                 (
-                    Target {
+                    ResolvedResource {
                         uuid: *uuid,
                         backend_id: backend.to_owned(),
                     },
@@ -312,21 +289,13 @@ fn user_call_date(
 ) -> Result<Option<DateTime<Utc>>, SkipReason> {
     match known {
         Some(d) => Ok(d),
-        None if month > current => Err(SkipReason::FutureMonth { current }),
-        None if month == current => Ok(None),
-        None => match (input.server.honours_date, input.past_months) {
-            (Some(true), _) | (_, PastMonths::AssumeDateSupport) => {
-                Ok(Some(date_inside(month, input.billing_timezone)))
-            }
-            (Some(false), PastMonths::OnlyIfServerHonoursDate) => {
-                Err(SkipReason::ServerIgnoresDate {
-                    version: input.server.version.clone(),
-                })
-            }
-            (None, PastMonths::OnlyIfServerHonoursDate) => Err(SkipReason::ServerVersionUnknown {
-                version: input.server.version.clone(),
-            }),
-        },
+        None => send_date(
+            input.server,
+            input.past_months,
+            month,
+            current,
+            input.billing_timezone,
+        ),
     }
 }
 
@@ -336,20 +305,11 @@ mod tests {
     use crate::plan::{
         plan, DropGuard, Holdings, Ownership, PlanInput, WaldurComponent, WaldurResource,
     };
-    use std::str::FromStr;
+    use crate::test_values::{d, m, u};
     use tally_model::MonthRange;
     use tally_model::UsageCell;
     use tally_waldur::{BillingType, ResourceState};
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).expect("decimal")
-    }
-    fn m(s: &str) -> BillingMonth {
-        s.parse().expect("month")
-    }
-    fn u(n: u128) -> Uuid {
-        Uuid::from_u128(n)
-    }
     fn uc(r: &str, p: &str, c: &str, user: &str, a: &str) -> UserUsageCell {
         UserUsageCell {
             resource: r.into(),

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::api;
+use crate::api::views::V;
 use crate::faults::{counter_layer, fault_layer, Counters, FaultEngine, Faults};
 use crate::json::{json_response, ApiError, Obj};
 use crate::state::{State, User};
@@ -121,6 +122,21 @@ impl AppState {
     pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
         let st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
         f(&st)
+    }
+
+    /// Run `f` on the state under the lock, with what every view of an object needs: the request's
+    /// base URL, the server generation and the clock (read before the state is locked).
+    pub(crate) fn read_view<R>(&self, ctx: &Ctx, f: impl FnOnce(&V<'_>) -> R) -> R {
+        let now = self.now();
+        let legacy = self.legacy_7x();
+        self.read(|st| {
+            f(&V {
+                st,
+                base: &ctx.base,
+                legacy,
+                now,
+            })
+        })
     }
 
     /// Run a mutation; when it succeeds and a state file is configured, persist the state.

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 mod api;
 mod app;
 mod faults;
+mod invoicing;
 mod json;
 mod planted;
 mod seed;

@@ -578,6 +578,11 @@ fn build(seed: SeedFile, origin: &str) -> Result<World, SeedError> {
                 })?;
                 prices.insert(k.clone(), d);
             }
+            // A plan made with its offering has a plan component for every component (priced
+            // 0.00 unless said); only a component added later has none (docs/plan-periods.md).
+            for c in &components {
+                prices.entry(c.type_.clone()).or_insert(Decimal::ZERO);
+            }
             plans.push(Plan {
                 uuid: pid,
                 name: p.name.clone(),

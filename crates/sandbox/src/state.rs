@@ -271,6 +271,31 @@ pub struct UserUsage {
     pub modified: DateTime<Utc>,
 }
 
+/// An invoice item made from a usage row (`MarketplaceRegistrator.
+/// update_invoice_when_usage_is_reported`, see `crate::invoicing`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvoiceItem {
+    pub uuid: Uuid,
+    pub resource: Uuid,
+    /// The consumer organisation the invoice belongs to.
+    pub customer: Uuid,
+    pub project: Uuid,
+    /// The invoice's month (first day).
+    pub billing_period: NaiveDate,
+    pub component: String,
+    pub component_name: String,
+    pub measured_unit: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// The resource's plan when the item was made (not necessarily the period's).
+    pub plan: Option<Uuid>,
+    pub plan_name: String,
+    pub offering: Uuid,
+    pub offering_type: String,
+}
+
 keyed!(
     User,
     Org,
@@ -282,7 +307,8 @@ keyed!(
     SshKey,
     OfferingUser,
     ComponentUsage,
-    UserUsage
+    UserUsage,
+    InvoiceItem
 );
 
 /// Everything the sandbox stores.
@@ -299,8 +325,12 @@ pub struct State {
     pub offering_users: Table<OfferingUser>,
     pub usages: Table<ComponentUsage>,
     pub user_usages: Table<UserUsage>,
+    #[serde(default)]
+    pub invoice_items: Table<InvoiceItem>,
+    /// (resource, component, month) -> its rows: one on 8.x, one per plan period on the older
+    /// generation (2024), which keys rows by plan period too.
     #[serde(skip)]
-    usage_key: HashMap<(Uuid, String, NaiveDate), Uuid>,
+    usage_key: HashMap<(Uuid, String, NaiveDate), Vec<Uuid>>,
     #[serde(skip)]
     token_index: HashMap<String, Uuid>,
 }
@@ -362,11 +392,14 @@ impl State {
         self.offering_users.reindex();
         self.usages.reindex();
         self.user_usages.reindex();
-        self.usage_key = self
-            .usages
-            .iter()
-            .map(|u| ((u.resource, u.type_.clone(), u.billing_period), u.uuid))
-            .collect();
+        self.invoice_items.reindex();
+        self.usage_key = HashMap::new();
+        for u in self.usages.iter() {
+            self.usage_key
+                .entry((u.resource, u.type_.clone(), u.billing_period))
+                .or_default()
+                .push(u.uuid);
+        }
         self.token_index = self
             .users
             .iter()
@@ -382,23 +415,59 @@ impl State {
         self.users.iter().find(|u| u.id == id)
     }
 
-    /// Component usage row for (resource, component type, billing month).
+    /// The component usage row for (resource, component type, billing month); where the older
+    /// generation holds several (one per plan period), the one written last.
     pub fn usage_for(
         &self,
         resource: &Uuid,
         type_: &str,
         period: NaiveDate,
     ) -> Option<&ComponentUsage> {
-        self.usage_key
-            .get(&(*resource, type_.to_string(), period))
-            .and_then(|u| self.usages.get(u))
+        self.usage_rows(resource, type_, period)
+            .max_by_key(|u| (u.date, u.created))
     }
 
-    /// Insert or overwrite the usage keyed by (resource, component, billing month).
+    /// Every row of (resource, component type, billing month).
+    pub fn usage_rows<'a>(
+        &'a self,
+        resource: &Uuid,
+        type_: &str,
+        period: NaiveDate,
+    ) -> impl Iterator<Item = &'a ComponentUsage> + 'a {
+        self.usage_key
+            .get(&(*resource, type_.to_string(), period))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.usages.get(id))
+    }
+
+    /// Insert or overwrite the usage keyed by (resource, component, billing month), as 8.x does.
     pub fn upsert_usage(&mut self, row: ComponentUsage) -> Uuid {
+        self.upsert_usage_keyed(row, false).0
+    }
+
+    /// Insert or overwrite a usage row. `by_plan_period`: the older generation's key
+    /// (resource, component, plan period, month), so a report under another plan period adds a
+    /// row; otherwise 8.x's (resource, component, month), whose plan period is overwritten.
+    /// Returns the row and whether it is new or its amount changed (what makes the invoice step
+    /// run).
+    pub fn upsert_usage_keyed(
+        &mut self,
+        row: ComponentUsage,
+        by_plan_period: bool,
+    ) -> (Uuid, bool) {
         let key = (row.resource, row.type_.clone(), row.billing_period);
-        if let Some(id) = self.usage_key.get(&key).copied() {
+        let ids = self.usage_key.get(&key).cloned().unwrap_or_default();
+        let found = ids.iter().copied().find(|id| {
+            !by_plan_period
+                || self
+                    .usages
+                    .get(id)
+                    .is_some_and(|u| u.plan_period == row.plan_period)
+        });
+        if let Some(id) = found {
             if let Some(existing) = self.usages.get_mut(&id) {
+                let changed = existing.usage != row.usage;
                 existing.usage = row.usage;
                 existing.date = row.date;
                 existing.modified = row.modified;
@@ -406,13 +475,13 @@ impl State {
                 existing.recurring = row.recurring;
                 existing.plan_period = row.plan_period;
                 existing.modified_by = row.modified_by;
-                return id;
+                return (id, changed);
             }
         }
         let id = row.uuid;
-        self.usage_key.insert(key, id);
+        self.usage_key.entry(key).or_default().push(id);
         self.usages.push(row);
-        id
+        (id, true)
     }
 
     pub fn resource_offering(&self, r: &Resource) -> Option<&Offering> {

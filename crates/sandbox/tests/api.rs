@@ -802,3 +802,79 @@ async fn counters_clock_and_planting_over_http() {
             && u["usage"] == "42.50"
             && u["billing_period"] == "2026-12-01"));
 }
+
+/// One handler serves both views of offerings and of resources; the path decides who may see
+/// what and which URL the objects carry.
+#[tokio::test]
+async fn one_handler_serves_the_public_and_the_provider_view() {
+    let t = sandbox();
+    let o = offering();
+    let public = t
+        .req(
+            "GET",
+            &format!("/api/marketplace-public-offerings/{o}/"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(public.status, 200);
+    assert!(public.json()["url"]
+        .as_str()
+        .unwrap()
+        .contains("/marketplace-public-offerings/"));
+    let anonymous = t
+        .req(
+            "GET",
+            &format!("/api/marketplace-provider-offerings/{o}/"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(
+        t.req("GET", "/api/marketplace-provider-offerings/", None, None)
+            .await
+            .status,
+        401
+    );
+    let provider = t
+        .get(
+            &format!("/api/marketplace-provider-offerings/{o}/"),
+            PROVIDER,
+        )
+        .await;
+    assert_eq!(provider.status, 200);
+    assert!(provider.json()["url"]
+        .as_str()
+        .unwrap()
+        .contains("/marketplace-provider-offerings/"));
+    // An outsider sees the public offering but not the provider's.
+    let outsider = t
+        .get(
+            &format!("/api/marketplace-provider-offerings/{o}/"),
+            OUTSIDER,
+        )
+        .await;
+    assert_eq!(outsider.status, 404);
+    let listed = t.get("/api/marketplace-public-offerings/", OUTSIDER).await;
+    assert!(listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["uuid"] == o.as_str()));
+    // Resources: the provider's staff see the offering's resources in the provider view only.
+    let alpha = resource("alpha-alloc");
+    let as_provider = t
+        .get(
+            &format!("/api/marketplace-provider-resources/{alpha}/"),
+            PROVIDER,
+        )
+        .await;
+    assert_eq!(as_provider.status, 200);
+    assert_eq!(as_provider.json()["backend_id"], "proj_alpha");
+    let as_consumer = t
+        .get(&format!("/api/marketplace-resources/{alpha}/"), OUTSIDER)
+        .await;
+    assert_eq!(as_consumer.status, 404);
+}

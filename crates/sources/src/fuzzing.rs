@@ -49,6 +49,8 @@ pub const SACCT_FIELDS: [&str; 10] = [
 pub const SACCT_TRES: [&str; 4] = ["cpu", "mem", "gres/gpu", "node"];
 /// The quantities a PBS target asks for.
 pub const PBS_TRES: [&str; 4] = ["ncpus", "mem", "ngpus", "nodect"];
+/// The quantities a Grid Engine or LSF target asks for (`cpu` is read, `mem` never is).
+pub const GRID_TRES: [&str; 2] = ["cpu", "mem"];
 /// The quantities a CSV interval target asks for.
 pub const CSV_TRES: [&str; 2] = ["cpu", "mem"];
 
@@ -201,6 +203,16 @@ impl RecordSink for CheckingSink {
         }
     }
 
+    fn record_millis(&mut self, r: &JobRecord<'_>, m: crate::Millis) {
+        if m.start > 999 || m.end > 999 || r.end == Some(r.start) && m.end < m.start {
+            self.violations.push(format!(
+                "line {}: milliseconds {m:?} out of bounds or ending before they start",
+                r.line
+            ));
+        }
+        self.record(r);
+    }
+
     fn amount(&mut self, r: &AmountRecord<'_>) {
         self.amounts += 1;
         self.check_line(r.line, "an amount");
@@ -313,6 +325,26 @@ pub fn sacct(data: &[u8]) -> Result<Option<SourceStats>, Violation> {
 pub fn pbs(data: &[u8]) -> Result<Option<SourceStats>, Violation> {
     let mut sink = CheckingSink::new(&PBS_TRES, data);
     let result = crate::pbs::read(data, Path::new("fuzz"), 0, &pbs_options(), &mut sink);
+    let stats = whole_file(result, &sink)?;
+    every_non_blank_line_counted(stats.as_ref(), data)?;
+    Ok(stats)
+}
+
+/// The Grid Engine accounting reader on arbitrary bytes.
+pub fn sge(data: &[u8]) -> Result<Option<SourceStats>, Violation> {
+    let mut sink = CheckingSink::new(&GRID_TRES, data);
+    let opts = crate::sge::SgeOptions::default();
+    let result = crate::sge::read(data, Path::new("fuzz"), 0, &opts, &mut sink);
+    let stats = whole_file(result, &sink)?;
+    every_non_blank_line_counted(stats.as_ref(), data)?;
+    Ok(stats)
+}
+
+/// The LSF `lsb.acct` reader on arbitrary bytes.
+pub fn lsf(data: &[u8]) -> Result<Option<SourceStats>, Violation> {
+    let mut sink = CheckingSink::new(&GRID_TRES, data);
+    let opts = crate::lsf::LsfOptions::default();
+    let result = crate::lsf::read(data, Path::new("fuzz"), 0, &opts, &mut sink);
     let stats = whole_file(result, &sink)?;
     every_non_blank_line_counted(stats.as_ref(), data)?;
     Ok(stats)

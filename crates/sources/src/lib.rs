@@ -9,9 +9,11 @@ pub mod csv;
 mod files;
 pub mod fuzzing;
 mod lines;
+pub mod lsf;
 pub mod pbs;
 pub mod sacct;
 pub mod sacct_command;
+pub mod sge;
 mod time;
 mod tres;
 
@@ -47,6 +49,16 @@ pub struct JobRecord<'a> {
     /// Index of the file in the source's file list.
     pub file_index: u32,
     pub line: u64,
+}
+
+/// The milliseconds beyond a record's `start` and `end` seconds (0..=999 each), from sources
+/// that write milliseconds (Univa/Altair Grid Engine): the run lasts from
+/// `start + start/1000` to `end + end/1000`, and cutting it to seconds would bill a different
+/// amount.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Millis {
+    pub start: u16,
+    pub end: u16,
 }
 
 /// Which parts of a job's identity (Cluster, JobIDRaw, Submit) a dump carries. Two dumps that
@@ -117,6 +129,13 @@ pub trait RecordSink {
     /// row), where scheduler dumps keep the first. The rest of the choice is
     /// [`RecordSink::record`]'s.
     fn record_last_wins(&mut self, record: &JobRecord<'_>) {
+        self.record(record);
+    }
+    /// A record whose start and end carry milliseconds ([`Millis`]). A sink that sums usage
+    /// must keep them (the aggregator does); the default, for sinks that only look at
+    /// records, passes the record on without them.
+    fn record_millis(&mut self, record: &JobRecord<'_>, millis: Millis) {
+        let _ = millis;
         self.record(record);
     }
     fn amount(&mut self, record: &AmountRecord<'_>);

@@ -28,6 +28,25 @@ const PBS: &str = "\
 04/01/2026 11:00:04;R;103.srv;user=a account=p start=1775037600 end=1775041200 Resource_List.ngpus=1 Resource_List.nodect=2
 ";
 
+/// Grid Engine: the `#` banner, a Son of Grid Engine line, its per-task record, a job that
+/// never started and a Univa line in milliseconds with 74 fields (fixtures/real).
+const SGE: &str = "\
+# Version: 8.1.9
+member.q:cin-id3:group4:owner09:sleep.sh:1:sge:0:1502823561:1502823576:1502823614:100:137:38:0.076421:0.145688:5552:0:0:0:0:27515:1:0:256:24:0:0:0:276:68:project4:defaultdepartment:NONE:1:100:0.222109:0.000008:0.002004:NONE:0:NONE:2306048:0:0
+long.q:cc-id2:group4:owner09:mpi.sh:2:sge:19:1502823623:1502823636:1502823936:0:0:300:0.072634:0.203422:8144:0:0:0:0:28924:17:0:3696:56:0:0:0:548:72:project4:defaultdepartment:mpi:24:0:0.276056:0.000015:0.002006:-pe mpi 24:0:1.cc-id2:2310144:0:0
+long.q:cc-id2:group4:owner09:mpi.sh:2:sge:19:1502823623:1502823636:1502823936:0:0:300:0.072634:0.203422:8144:0:0:0:0:28924:17:0:3696:56:0:0:0:548:72:project4:defaultdepartment:mpi:24:0:0.276056:0.000015:0.002006:-pe mpi 24:0:NONE:2310144:0:0
+long.q:cc-id4:group1:owner02:x.sh:3:sge:0:0:0:0:1:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:NONE:defaultdepartment:NONE:1:0:0:0:0:NONE:0:NONE:0:0:0
+gpu_queue:gpuhost:gpugroup:gpuowner:gpujob:4437956:sge:0:1652111621288:1652111622875:1652124460193:0:0:12837.318:198688.218:102.134:648376:0:0:0:0:3023988:0:0:0:8:0:0:0:656204:268918:NONE:department:threads:16:0:198790.352:1680849.506333:0.490467:-u gpuuser,department -q gpu_queue -l gpu=1,m_mem_free=1.000G -pe threads 16:0.000000:NONE:9323855872:0:0:NONE:NONE:668106752:638583808:dev1:REDACTED:qsub script.sh:12838.830000:954601:NONE:1,REDACTED:REDACTED:NONE:REDACTED:0:0:0.000000:0.000000:0.000000:NONE:0:0:NONE:gpu=1,m_mem_free=1G:NONE:gpu_queue:NONE:REDACTED:REDACTED
+";
+
+/// LSF: a JOB_FINISH with a `16*host` list and doubled quotes, one killed while pending, a
+/// JOB_RESIZE (xdmod-lsf, shortened).
+const LSF: &str = "\
+\"JOB_FINISH\" \"9.11\" 1389683139 404717 22025 33882739 128 1389642318 0 0 1389642771 \"anonuser\" \"regular\" \"span[ptile=16]\" \"\" \"\" \"hostlogin4-ib\" \"/scratch\" \"\" \"%J.out\" \"%J.err\" \"1389642318.404717\" 0 2 \"16*host1201-ib\" \"16*host1234-ib\" 64 60.0 \"aàb\" \"#BSUB -R \"\"span[ptile=16]\"\";date\" 5793844.230000 679.060000 966960 0 -1 0 0 3026323 0 0 0 0 -1 0 0 0 12529329 6498459 -1 \"\" \"anonproject\" 0 128 \"\" \"\" 0 10725376 0 \"\" \"\" \"\" \"\" 0 \"\" 0 \"\"
+\"JOB_FINISH\" \"9.11\" 1389683139 404718 22025 33882739 4 1389642318 0 0 0 \"anonuser\" \"regular\" \"\" \"\" \"\" \"h\" \"/s\" \"\" \"o\" \"e\" \"j\" 0 0 32 60.0 \"j\" \"c\" 0 0 0 0 -1 0 0 0 0 0 0 0 -1 0 0 0 0 0 -1 \"\" \"p\" 0 4 \"\" \"\" 3
+\"JOB_RESIZE\" \"9.11\" 1389683139 404717 22025
+";
+
 /// Interval rows in the fuzz targets' columns (selector 2: strftime times, no dedup key).
 const CSV_INTERVAL: &str = "\
 Id,Project,User,Begin,Finish,Cores,Memory
@@ -134,6 +153,22 @@ proptest! {
     }
 
     #[test]
+    fn sge_accounts_for_every_damaged_line(damages in prop::collection::vec(damage(), 0..12)) {
+        let input = apply(SGE, &damages);
+        let stats = fuzzing::sge(&input).map_err(|v| TestCaseError::fail(v.to_string()))?;
+        let stats = stats.expect("an accounting file is never refused as a whole");
+        prop_assert_eq!(stats.lines, fuzzing::non_blank_lines(&input));
+    }
+
+    #[test]
+    fn lsf_accounts_for_every_damaged_line(damages in prop::collection::vec(damage(), 0..12)) {
+        let input = apply(LSF, &damages);
+        let stats = fuzzing::lsf(&input).map_err(|v| TestCaseError::fail(v.to_string()))?;
+        let stats = stats.expect("an lsb.acct file is never refused as a whole");
+        prop_assert_eq!(stats.lines, fuzzing::non_blank_lines(&input));
+    }
+
+    #[test]
     fn csv_accounts_for_every_damaged_line(damages in prop::collection::vec(damage(), 0..12), selector in 0u8..16) {
         let mut input = vec![2u8 | (selector & 8)];
         let text = if selector & 8 == 0 { CSV_INTERVAL.to_string() } else { CSV_INTERVAL.replace(',', ";") };
@@ -190,4 +225,26 @@ impl tally_sources::RecordSink for Collect {
     fn invalid(&mut self, i: tally_sources::InvalidRecord) {
         self.invalid_lines.push(i.line);
     }
+}
+
+/// The undamaged samples read as intended, so the properties above start from real records.
+#[test]
+fn the_grid_engine_and_lsf_samples_read_cleanly() {
+    let sge = fuzzing::sge(SGE.as_bytes()).unwrap().unwrap();
+    assert_eq!(
+        (
+            sge.lines,
+            sge.headers,
+            sge.jobs,
+            sge.steps,
+            sge.not_started,
+            sge.invalid
+        ),
+        (6, 1, 3, 1, 1, 0)
+    );
+    let lsf = fuzzing::lsf(LSF.as_bytes()).unwrap().unwrap();
+    assert_eq!(
+        (lsf.lines, lsf.jobs, lsf.not_started, lsf.other, lsf.invalid),
+        (3, 1, 1, 1, 0)
+    );
 }

@@ -11,6 +11,8 @@
 //! worst case for the per-user breakdown), and [`GenOptions::site_like`] draws them as a large
 //! site has them (each user in 1-3 accounts, jobs with only `.batch` and `.extern` steps).
 
+pub mod grid;
+
 use std::io::{self, Write};
 
 /// What to generate.

@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod billing;
 mod client;
 mod decimal;
 mod endpoints;
@@ -62,6 +63,10 @@ pub use settings::{
 };
 pub use token::{Token, TokenError, TOKEN_ENV_VAR};
 
+pub use types::invoices::{
+    attach_plan_periods, HeldUsage, InvoiceItem, InvoiceItemDetails, InvoiceItemFilter,
+    InvoiceItemsRead, OfferingPricing,
+};
 pub use types::offerings::{
     BillingType, Offering, OfferingComponent, OfferingFilter, OfferingState, OfferingView, Plan,
     PlanComponent, PlanComponentFilter,
@@ -69,8 +74,8 @@ pub use types::offerings::{
 pub use types::orders::{Order, OrderActionResult, OrderFilter, OrderState, OrderType};
 pub use types::people::{
     KeyFilter, NewOfferingUser, ObjectRef, OfferingUser, OfferingUserFilter, OfferingUserState,
-    Project, ProjectPermission, ProjectPermissionFilter, ServerVersion, ServiceProvider,
-    ServiceProviderFilter, SshKey, User, UserFilter, OFFERING_USERS_NOT_ALLOWED,
+    Project, ProjectPermission, ProjectPermissionFilter, ProjectRole, ServerVersion,
+    ServiceProvider, ServiceProviderFilter, SshKey, User, UserFilter, OFFERING_USERS_NOT_ALLOWED,
     OFFERING_USERS_NOT_ALLOWED_HINT,
 };
 pub use types::resources::{

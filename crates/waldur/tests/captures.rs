@@ -294,3 +294,112 @@ fn request_bodies_match_the_captures() {
     );
     assert_eq!(&serde_json::to_value(&ours).expect("json"), sent);
 }
+
+// ---- plan periods, prices and invoice items (captures pp-*, docs/plan-periods.md) -------------
+
+fn uuid(s: &str) -> uuid::Uuid {
+    uuid::Uuid::try_parse(s).expect("uuid")
+}
+
+#[test]
+fn rows_after_a_switch_attach_to_their_own_plan_periods() {
+    // After a mid-month switch and a set_usage without plan_period, the genuine server holds two
+    // cpu rows for the month: 10 under the old period (small), 25 under the new one (large).
+    let periods: Vec<PlanPeriod> = decode("pp-20-");
+    let rows: Vec<ComponentUsage> = decode("pp-19-");
+    assert_eq!(periods.len(), 2);
+    let old = periods
+        .iter()
+        .find(|p| p.end.is_some())
+        .expect("closed period");
+    let new = periods
+        .iter()
+        .find(|p| p.end.is_none())
+        .expect("open period");
+    assert_eq!(old.plan_name.as_deref(), Some("small"));
+    assert_eq!(new.plan_name.as_deref(), Some("large"));
+    assert!(old.end.unwrap() < new.start.unwrap(), "Waldur leaves a gap");
+    let held = attach_plan_periods(rows, &periods);
+    let cpu: Vec<(Decimal, Option<uuid::Uuid>)> = held
+        .iter()
+        .filter(|h| h.row.component == "cpu")
+        .map(|h| (h.row.usage, h.plan_period))
+        .collect();
+    assert_eq!(cpu.len(), 2);
+    assert!(cpu.contains(&(d("10"), Some(old.uuid))));
+    assert!(cpu.contains(&(d("25"), Some(new.uuid))));
+    assert!(held.iter().all(|h| h.plan_period.is_some()));
+}
+
+#[test]
+fn offering_pricing_reads_prices_and_billing_types_of_the_real_server() {
+    let o: Offering = decode("pp-04-");
+    let p = OfferingPricing::from_offering(&o);
+    assert_eq!(p.offering_type.as_deref(), Some("Marketplace.Slurm"));
+    assert_eq!(p.billing_types["cpu"], Some(BillingType::Usage));
+    assert_eq!(p.billing_types["ram"], Some(BillingType::Limit));
+    let small = p
+        .plans
+        .iter()
+        .find(|(_, (n, _))| n.as_deref() == Some("small"))
+        .map(|(u, _)| *u)
+        .expect("plan small");
+    assert_eq!(p.price(small, "cpu"), Some(d("0.5")));
+    assert_eq!(p.price(small, "gpu"), Some(d("2")));
+    // A component added after the plans were made has no plan component: no price at all.
+    // (that capture asked for `components` and `plans` only; the client always adds `uuid`)
+    let mut later = capture("pp-32-")["response"]["body"].clone();
+    later["uuid"] = Value::from(o.uuid.simple().to_string());
+    let later: Offering = serde_json::from_value(later).expect("offering");
+    let p = OfferingPricing::from_offering(&later);
+    assert!(p.billing_types.contains_key("storage"));
+    assert!(p
+        .plans
+        .keys()
+        .all(|plan| p.price(*plan, "storage").is_none()));
+}
+
+#[test]
+fn invoice_items_read_exactly_including_the_correction_after_a_switch() {
+    let items: Vec<InvoiceItem> = decode("pp-27-");
+    let old_period = uuid("c8d10454a45143c9b3c5357c121c5bfb");
+    let periods: Vec<PlanPeriod> = decode("pp-26-");
+    let old = periods.iter().find(|p| p.uuid == old_period).expect("old");
+    let cpu: Vec<&InvoiceItem> = items
+        .iter()
+        .filter(|i| i.details.offering_component_type.as_deref() == Some("cpu"))
+        .collect();
+    // Three cpu items: the old period's original (10 @ 0.50, end a few ms past the period's
+    // end), its correction (8 @ 0.50, named after the NEW plan) and the new period's 17 @ 1.25.
+    assert_eq!(cpu.len(), 3);
+    let at_old_price: Vec<&&InvoiceItem> =
+        cpu.iter().filter(|i| i.unit_price == d("0.5")).collect();
+    assert_eq!(at_old_price.len(), 2);
+    assert!(at_old_price
+        .iter()
+        .any(|i| i.quantity == d("10") && i.end > old.end));
+    assert!(at_old_price.iter().any(|i| i.quantity == d("8")
+        && i.end == old.end
+        && i.details.plan_name.as_deref() == Some("large")));
+    assert!(cpu
+        .iter()
+        .any(|i| i.quantity == d("17") && i.unit_price == d("1.25")));
+    assert!(cpu.iter().all(|i| i.is_usage_item()));
+    // The limit component's items bill the ordered limit per month, not usage.
+    let ram: Vec<&InvoiceItem> = items
+        .iter()
+        .filter(|i| i.details.offering_component_type.as_deref() == Some("ram"))
+        .collect();
+    assert!(
+        !ram.is_empty()
+            && ram
+                .iter()
+                .all(|i| !i.is_usage_item() && i.quantity == d("100"))
+    );
+    assert!(items
+        .iter()
+        .all(|i| i.resource_uuid() == Some(uuid("1177703b6a7e4fe99807eea320d65271"))));
+    // A provider owner's token lists none, without an error (pp-11).
+    let hidden: Vec<InvoiceItem> = decode("pp-11-");
+    assert!(hidden.is_empty());
+}

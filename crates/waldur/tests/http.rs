@@ -1110,3 +1110,87 @@ fn dry_run_preview_is_exactly_the_body() {
         ));
     });
 }
+
+// ---- invoice items: what the token may see ---------------------------------------------------
+
+fn items_filter() -> InvoiceItemFilter {
+    InvoiceItemFilter {
+        resource_uuid: Some(resource()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn invoice_items_refused_is_not_permitted_not_an_error() {
+    let (url, script) = serve(vec![canned(
+        403,
+        r#"{"detail": "You do not have permission to perform this action."}"#,
+    )])
+    .await;
+    let read = client(url)
+        .invoice_items(&items_filter())
+        .await
+        .expect("read");
+    assert_eq!(read, InvoiceItemsRead::NotPermitted);
+    let seen = script.seen();
+    assert_eq!(seen.len(), 1, "a 403 is not retried");
+    assert!(
+        seen[0].uri.contains("/api/invoice-items/?"),
+        "{}",
+        seen[0].uri
+    );
+    assert!(seen[0]
+        .uri
+        .contains("resource_uuid=49f75862116146d7bdc8a99ce8c611bc"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_list_means_nothing_only_to_staff() {
+    // A provider's token: [] and then users/me/ says it is neither staff nor support.
+    let (url, script) = serve(vec![
+        canned(200, "[]"),
+        canned(
+            200,
+            r#"{"uuid": "2b7c1c2e6b6f4c1f9a3c2d7f0a1b2c3d", "username": "tly-pp-owner", "is_staff": false, "is_support": false}"#,
+        ),
+    ])
+    .await;
+    let read = client(url)
+        .invoice_items(&items_filter())
+        .await
+        .expect("read");
+    assert_eq!(read, InvoiceItemsRead::EmptyMaybeHidden);
+    assert!(script.seen()[1].uri.ends_with("/api/users/me/"));
+    // Staff: an empty list is an empty list.
+    let (url, _) = serve(vec![
+        canned(200, "[]"),
+        canned(
+            200,
+            r#"{"uuid": "2b7c1c2e6b6f4c1f9a3c2d7f0a1b2c3d", "username": "admin", "is_staff": true}"#,
+        ),
+    ])
+    .await;
+    let read = client(url)
+        .invoice_items(&items_filter())
+        .await
+        .expect("read");
+    assert_eq!(read, InvoiceItemsRead::Visible(vec![]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn set_usage_for_a_plan_period_names_the_period_and_no_resource() {
+    let (url, script) = serve(vec![canned(201, "")]).await;
+    let period = uuid::Uuid::parse_str("ed44b265ba184c73ad8b0642a30e5186").expect("uuid");
+    let req = SetUsageRequest::for_plan_period(
+        period,
+        vec![UsageItem::new("cpu", "17".parse().expect("decimal"))],
+    );
+    client(url).set_usage(&req).await.expect("set");
+    let body: serde_json::Value =
+        serde_json::from_slice(&script.seen()[0].body).expect("json body");
+    assert_eq!(
+        body,
+        serde_json::json!({"plan_period": "ed44b265ba184c73ad8b0642a30e5186",
+                           "usages": [{"type": "cpu", "amount": "17"}]})
+    );
+}

@@ -2,11 +2,14 @@
 //! `Ctx` for query/pagination, `DrfJson` for the body; return `Result<Response, ApiError>`) and add
 //! a `.route(...)` line below.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::app::AppState;
 
+mod billing;
 mod offerings;
 mod orders;
 mod people;
@@ -14,6 +17,29 @@ mod resources;
 mod site_agent;
 pub(crate) mod usage;
 pub(crate) mod views;
+
+/// Which side of the marketplace a request looks from. Waldur serves the same objects under two
+/// paths that differ only in who may see what and how much is shown (`marketplace-resources` and
+/// `marketplace-provider-resources`, `marketplace-public-offerings` and
+/// `marketplace-provider-offerings`): one handler serves both and reads the view from the path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum View {
+    /// The customer's (resources) or the public's (offerings).
+    Consumer,
+    /// The service provider's.
+    Provider,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for View {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(if parts.uri.path().contains("/marketplace-provider-") {
+            View::Provider
+        } else {
+            View::Consumer
+        })
+    }
+}
 
 /// The routes of the server generation: the older one (`legacy`, as the 2024 develop server) has
 /// no `set_user_usages`, `set_as_ok` or `set_state_ok`, so Django's router answers them with its
@@ -41,35 +67,43 @@ pub(crate) fn routes(legacy: bool) -> Router<AppState> {
             "/api/marketplace-component-user-usages/",
             get(usage::list_user_usages),
         )
-        // resources
-        .route("/api/marketplace-resources/", get(resources::list_consumer))
+        // plans, plan switches, invoices (api/billing.rs)
         .route(
-            "/api/marketplace-resources/{uuid}/",
-            get(resources::get_consumer),
+            "/api/marketplace-plans/{uuid}/update_prices/",
+            post(billing::update_prices),
         )
         .route(
+            "/api/marketplace-resources/{uuid}/switch_plan/",
+            post(billing::switch_plan),
+        )
+        .route("/api/invoice-items/", get(billing::invoice_items))
+        .route(
+            "/api/marketplace-provider-offerings/{uuid}/create_offering_component/",
+            post(billing::create_offering_component),
+        )
+        // resources
+        .route("/api/marketplace-resources/", get(resources::list))
+        .route("/api/marketplace-resources/{uuid}/", get(resources::get))
+        .route(
             "/api/marketplace-resources/{uuid}/plan_periods/",
-            get(resources::plan_periods_consumer),
+            get(resources::plan_periods),
         )
         .route(
             "/api/marketplace-resources/{uuid}/team/",
-            get(resources::team_consumer),
+            get(resources::team),
         )
-        .route(
-            "/api/marketplace-provider-resources/",
-            get(resources::list_provider),
-        )
+        .route("/api/marketplace-provider-resources/", get(resources::list))
         .route(
             "/api/marketplace-provider-resources/{uuid}/",
-            get(resources::get_provider),
+            get(resources::get),
         )
         .route(
             "/api/marketplace-provider-resources/{uuid}/plan_periods/",
-            get(resources::plan_periods_provider),
+            get(resources::plan_periods),
         )
         .route(
             "/api/marketplace-provider-resources/{uuid}/team/",
-            get(resources::team_provider),
+            get(resources::team),
         )
         .route(
             "/api/marketplace-provider-resources/{uuid}/set_backend_id/",
@@ -84,21 +118,15 @@ pub(crate) fn routes(legacy: bool) -> Router<AppState> {
             post(resources::set_as_erred),
         )
         // offerings
-        .route(
-            "/api/marketplace-public-offerings/",
-            get(offerings::list_public),
-        )
+        .route("/api/marketplace-public-offerings/", get(offerings::list))
         .route(
             "/api/marketplace-public-offerings/{uuid}/",
-            get(offerings::get_public),
+            get(offerings::get),
         )
-        .route(
-            "/api/marketplace-provider-offerings/",
-            get(offerings::list_provider),
-        )
+        .route("/api/marketplace-provider-offerings/", get(offerings::list))
         .route(
             "/api/marketplace-provider-offerings/{uuid}/",
-            get(offerings::get_provider),
+            get(offerings::get),
         )
         .route(
             "/api/marketplace-provider-offerings/{uuid}/user-attribute-config/",

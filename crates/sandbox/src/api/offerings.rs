@@ -1,20 +1,16 @@
-//! Offerings (public and provider views) and plan components.
+//! Offerings (public and provider views, one handler each) and plan components.
 
 use axum::extract::{Path, State as AxState};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::views::V;
-use crate::app::{AppState, Caller, Ctx, MaybeCaller};
+use super::View;
+use crate::app::{AppState, Ctx, MaybeCaller};
 use crate::json::{ApiError, Obj};
 use crate::state::*;
 
 fn public_visible(o: &Offering) -> bool {
     o.state == "Active" || o.state == "Paused"
-}
-
-fn provider_visible(st: &State, u: &User, o: &Offering) -> bool {
-    st.can_manage_offering(u, o)
 }
 
 fn filter<'a>(
@@ -53,91 +49,55 @@ fn filter<'a>(
         .collect())
 }
 
-pub(crate) async fn list_public(
+/// Who sees an offering: the public (anonymous too) the active and paused ones, a provider's
+/// staff the ones they manage.
+fn visible(st: &State, view: View, caller: Option<&User>, o: &Offering) -> bool {
+    match (view, caller) {
+        (View::Consumer, _) => public_visible(o),
+        (View::Provider, Some(u)) => st.can_manage_offering(u, o),
+        (View::Provider, None) => false,
+    }
+}
+
+/// The caller the view needs: the provider view is for authenticated users only.
+fn caller_for(view: View, caller: Option<User>) -> Result<Option<User>, ApiError> {
+    match (view, caller) {
+        (View::Provider, None) => Err(ApiError::NotAuthenticated),
+        (_, caller) => Ok(caller),
+    }
+}
+
+/// `GET /api/marketplace-public-offerings/` and `GET /api/marketplace-provider-offerings/`
+pub(crate) async fn list(
     AxState(app): AxState<AppState>,
-    MaybeCaller(_u): MaybeCaller,
+    view: View,
+    MaybeCaller(caller): MaybeCaller,
     ctx: Ctx,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
-        let rows = filter(st, &ctx, public_visible)?;
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
-        ctx.paginate(rows, |o| v.offering(o, false))
+    let caller = caller_for(view, caller)?;
+    app.read_view(&ctx, |v| {
+        let st = v.st;
+        let rows = filter(st, &ctx, |o| visible(st, view, caller.as_ref(), o))?;
+        ctx.paginate(rows, |o| v.offering(o, view == View::Provider))
     })
 }
 
-pub(crate) async fn get_public(
+/// `GET .../{uuid}/` of either view.
+pub(crate) async fn get(
     AxState(app): AxState<AppState>,
-    MaybeCaller(_u): MaybeCaller,
+    view: View,
+    MaybeCaller(caller): MaybeCaller,
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    let caller = caller_for(view, caller)?;
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let o = parse_uuid(&id)
             .and_then(|id| st.offerings.get(&id))
-            .filter(|o| public_visible(o))
+            .filter(|o| visible(st, view, caller.as_ref(), o))
             .ok_or_else(|| ApiError::not_found("Offering"))?;
-        Ok(ctx.one_obj(
-            V {
-                st,
-                base: &ctx.base,
-                legacy,
-                now,
-            }
-            .offering(o, false),
-        ))
-    })
-}
-
-pub(crate) async fn list_provider(
-    AxState(app): AxState<AppState>,
-    Caller(u): Caller,
-    ctx: Ctx,
-) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
-        let rows = filter(st, &ctx, |o| provider_visible(st, &u, o))?;
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
-        ctx.paginate(rows, |o| v.offering(o, true))
-    })
-}
-
-pub(crate) async fn get_provider(
-    AxState(app): AxState<AppState>,
-    Caller(u): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
-        let o = parse_uuid(&id)
-            .and_then(|id| st.offerings.get(&id))
-            .filter(|o| provider_visible(st, &u, o))
-            .ok_or_else(|| ApiError::not_found("Offering"))?;
-        Ok(ctx.one_obj(
-            V {
-                st,
-                base: &ctx.base,
-                legacy,
-                now,
-            }
-            .offering(o, true),
-        ))
+        Ok(ctx.one_obj(v.offering(o, view == View::Provider)))
     })
 }
 

@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::views::V;
 use crate::app::{AppState, Caller, Ctx};
 use crate::json::{json_response, ApiError, DrfJson};
 use crate::state::*;
@@ -54,9 +53,8 @@ pub(crate) async fn list(
     let as_provider = ctx.boolean("can_approve_as_provider");
     let as_consumer = ctx.boolean("can_approve_as_consumer");
     let query = ctx.one("query").map(|s| s.to_lowercase());
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let mut rows: Vec<&Order> = st
             .orders
             .iter()
@@ -96,12 +94,6 @@ pub(crate) async fn list(
                 rows.reverse();
             }
         }
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |o| v.order(o))
     })
 }
@@ -119,19 +111,10 @@ pub(crate) async fn retrieve(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let o = find(st, &u, &id)?;
-        Ok(ctx.one_obj(
-            V {
-                st,
-                base: &ctx.base,
-                legacy,
-                now,
-            }
-            .order(o),
-        ))
+        Ok(ctx.one_obj(v.order(o)))
     })
 }
 
@@ -336,7 +319,10 @@ pub(crate) async fn set_state_done(
             o.state = "done".into();
             o.completed_at = Some(now);
             o.modified = now;
-            let (rid, type_) = (o.resource, o.type_.clone());
+            let (rid, type_, plan) = (o.resource, o.type_.clone(), o.plan);
+            if let (true, Some(plan)) = (type_ == "Update", plan) {
+                st.switch_plan(&rid, plan, now);
+            }
             let target = if type_ == "Terminate" {
                 "Terminated"
             } else {

@@ -78,10 +78,9 @@ pub(crate) async fn list_users(
     Caller(me): Caller,
     ctx: Ctx,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
     let started = app.shared.started;
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let connected = if me.is_staff {
             Vec::new()
         } else {
@@ -93,12 +92,6 @@ pub(crate) async fn list_users(
             .filter(|u| me.is_staff || connected.contains(&u.uuid))
             .collect();
         let rows = user_filter(st, &ctx, pool)?;
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |u| v.user(u, u.uuid == me.uuid, started))
     })
 }
@@ -108,20 +101,11 @@ pub(crate) async fn me(
     Caller(me): Caller,
     ctx: Ctx,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
     let started = app.shared.started;
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let u = st.users.get(&me.uuid).ok_or(ApiError::NotAuthenticated)?;
-        Ok(ctx.one_obj(
-            V {
-                st,
-                base: &ctx.base,
-                legacy,
-                now,
-            }
-            .user(u, true, started),
-        ))
+        Ok(ctx.one_obj(v.user(u, true, started)))
     })
 }
 
@@ -131,23 +115,14 @@ pub(crate) async fn get_user(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
     let started = app.shared.started;
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let u = parse_uuid(&id)
             .and_then(|id| st.users.get(&id))
             .filter(|u| me.is_staff || st.connected_users(&me).contains(&u.uuid))
             .ok_or_else(|| ApiError::not_found("User"))?;
-        Ok(ctx.one_obj(
-            V {
-                st,
-                base: &ctx.base,
-                legacy,
-                now,
-            }
-            .user(u, u.uuid == me.uuid, started),
-        ))
+        Ok(ctx.one_obj(v.user(u, u.uuid == me.uuid, started)))
     })
 }
 
@@ -226,21 +201,14 @@ pub(crate) async fn list_keys(
     Caller(me): Caller,
     ctx: Ctx,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let rows = key_filter(
             &ctx,
             st.ssh_keys
                 .iter()
                 .filter(|k| me.is_staff || k.user == me.uuid || k.is_shared),
         )?;
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |k| v.key(k))
     })
 }
@@ -251,22 +219,13 @@ pub(crate) async fn get_key(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let k = parse_uuid(&id)
             .and_then(|id| st.ssh_keys.get(&id))
             .filter(|k| me.is_staff || k.user == me.uuid || k.is_shared)
             .ok_or_else(|| ApiError::not_found("SshPublicKey"))?;
-        Ok(ctx.one_obj(
-            V {
-                st,
-                base: &ctx.base,
-                legacy,
-                now,
-            }
-            .key(k),
-        ))
+        Ok(ctx.one_obj(v.key(k)))
     })
 }
 
@@ -300,9 +259,8 @@ pub(crate) async fn list_offering_users(
     };
     let restricted = ctx.boolean("is_restricted");
     let query = ctx.one("query").map(|s| s.to_lowercase());
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let rows: Vec<&OfferingUser> = st
             .offering_users
             .iter()
@@ -333,12 +291,6 @@ pub(crate) async fn list_offering_users(
                 })
             })
             .collect();
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |ou| v.offering_user(ou))
     })
 }
@@ -349,22 +301,13 @@ pub(crate) async fn get_offering_user(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let ou = parse_uuid(&id)
             .and_then(|id| st.offering_users.get(&id))
             .filter(|ou| ou_visible(st, &me, ou))
             .ok_or_else(|| ApiError::not_found("OfferingUser"))?;
-        Ok(ctx.one_obj(
-            V {
-                st,
-                base: &ctx.base,
-                legacy,
-                now,
-            }
-            .offering_user(ou),
-        ))
+        Ok(ctx.one_obj(v.offering_user(ou)))
     })
 }
 
@@ -529,13 +472,13 @@ pub(crate) async fn create_offering_user(
             created: now,
             modified: now,
         };
-        let v = V {
+        let body = V {
             st,
             base: &ctx.base,
             legacy,
             now,
-        };
-        let body = v.offering_user(&ou);
+        }
+        .offering_user(&ou);
         let mut resp = json_response(StatusCode::CREATED, &body);
         if let Ok(h) = axum::http::HeaderValue::from_str(&format!(
             "{}/api/marketplace-offering-users/{}/",
@@ -567,9 +510,8 @@ pub(crate) async fn list_sps(
             Some(url_uuid(url).ok_or_else(|| ApiError::field("customer", "Enter a valid URL."))?);
     }
     let keyword = ctx.one("customer_keyword").map(|s| s.to_lowercase());
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let mut rows: Vec<(&Org, Uuid)> = sp_pairs(st)
             .into_iter()
             .filter(|(o, _)| customer.is_none_or(|c| o.uuid == c))
@@ -587,12 +529,6 @@ pub(crate) async fn list_sps(
                 }
             }
         }
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |(o, sp)| v.service_provider(o, sp))
     })
 }
@@ -610,19 +546,10 @@ pub(crate) async fn get_sp(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let (o, sp) = find_sp(st, &id)?;
-        Ok(ctx.one_obj(
-            V {
-                st,
-                base: &ctx.base,
-                legacy,
-                now,
-            }
-            .service_provider(o, &sp),
-        ))
+        Ok(ctx.one_obj(v.service_provider(o, &sp)))
     })
 }
 
@@ -739,19 +666,12 @@ fn sp_list(
     id: &str,
     what: &'static str,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(ctx, |v| {
+        let st = v.st;
         let (org, _) = find_sp(st, id)?;
         if !sp_manager(me, org) {
             return Err(ApiError::Forbidden);
         }
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         match what {
             "users" => {
                 let rows = user_filter(st, ctx, st.sp_users(&org.uuid))?;

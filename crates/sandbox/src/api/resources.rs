@@ -5,16 +5,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::views::V;
+use super::View;
 use crate::app::{AppState, Caller, Ctx};
 use crate::json::{json_response, ApiError, DrfJson};
 use crate::state::*;
-
-#[derive(Clone, Copy, PartialEq)]
-pub(crate) enum View {
-    Consumer,
-    Provider,
-}
 
 impl View {
     fn visible(self, st: &State, u: &User, r: &Resource) -> bool {
@@ -32,7 +26,13 @@ fn find<'a>(st: &'a State, view: View, user: &User, id: &str) -> Result<&'a Reso
         .ok_or_else(|| ApiError::not_found("Resource"))
 }
 
-fn list(app: &AppState, view: View, user: &User, ctx: &Ctx) -> Result<Response, ApiError> {
+/// `GET /api/marketplace-resources/` and `GET /api/marketplace-provider-resources/`
+pub(crate) async fn list(
+    AxState(app): AxState<AppState>,
+    view: View,
+    Caller(user): Caller,
+    ctx: Ctx,
+) -> Result<Response, ApiError> {
     let offerings = ctx.uuid_list("offering_uuid")?;
     let provider = ctx.uuid("provider_uuid")?;
     let customer = ctx.uuid("customer_uuid")?;
@@ -55,13 +55,12 @@ fn list(app: &AppState, view: View, user: &User, ctx: &Ctx) -> Result<Response, 
     let limit_based = ctx
         .boolean("limit_based")
         .or(ctx.boolean("only_limit_based"));
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let mut rows: Vec<&Resource> = st
             .resources
             .iter()
-            .filter(|r| view.visible(st, user, r))
+            .filter(|r| view.visible(st, &user, r))
             .filter(|r| offerings.as_ref().is_none_or(|l| l.contains(&r.offering)))
             .filter(|r| {
                 provider.is_none_or(|p| st.offerings.get(&r.offering).is_some_and(|o| o.org == p))
@@ -122,89 +121,37 @@ fn list(app: &AppState, view: View, user: &User, ctx: &Ctx) -> Result<Response, 
                 rows.reverse();
             }
         }
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |r| v.resource(r))
     })
 }
 
-pub(crate) async fn list_consumer(
+/// `GET .../{uuid}/` of either view
+pub(crate) async fn get(
     AxState(app): AxState<AppState>,
-    Caller(u): Caller,
-    ctx: Ctx,
-) -> Result<Response, ApiError> {
-    list(&app, View::Consumer, &u, &ctx)
-}
-pub(crate) async fn list_provider(
-    AxState(app): AxState<AppState>,
-    Caller(u): Caller,
-    ctx: Ctx,
-) -> Result<Response, ApiError> {
-    list(&app, View::Provider, &u, &ctx)
-}
-
-fn retrieve(
-    app: &AppState,
     view: View,
-    user: &User,
-    ctx: &Ctx,
-    id: &str,
+    Caller(user): Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
-        let r = find(st, view, user, id)?;
-        Ok(ctx.one_obj(
-            V {
-                st,
-                base: &ctx.base,
-                legacy,
-                now,
-            }
-            .resource(r),
-        ))
+    app.read_view(&ctx, |v| {
+        let st = v.st;
+        let r = find(st, view, &user, &id)?;
+        Ok(ctx.one_obj(v.resource(r)))
     })
 }
 
-pub(crate) async fn get_consumer(
+/// `GET .../{uuid}/plan_periods/` of either view
+pub(crate) async fn plan_periods(
     AxState(app): AxState<AppState>,
-    Caller(u): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    retrieve(&app, View::Consumer, &u, &ctx, &id)
-}
-pub(crate) async fn get_provider(
-    AxState(app): AxState<AppState>,
-    Caller(u): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    retrieve(&app, View::Provider, &u, &ctx, &id)
-}
-
-fn plan_periods(
-    app: &AppState,
     view: View,
-    user: &User,
-    ctx: &Ctx,
-    id: &str,
+    Caller(user): Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
-        let r = find(st, view, user, id)?;
-        let start = month_start_instant(&now);
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
+    app.read_view(&ctx, |v| {
+        let st = v.st;
+        let r = find(st, view, &user, &id)?;
+        let start = month_start_instant(&v.now);
         let body: Vec<_> = st
             .plan_periods
             .iter()
@@ -215,40 +162,17 @@ fn plan_periods(
     })
 }
 
-pub(crate) async fn plan_periods_consumer(
+/// `GET .../{uuid}/team/` of either view
+pub(crate) async fn team(
     AxState(app): AxState<AppState>,
-    Caller(u): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    plan_periods(&app, View::Consumer, &u, &ctx, &id)
-}
-pub(crate) async fn plan_periods_provider(
-    AxState(app): AxState<AppState>,
-    Caller(u): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    plan_periods(&app, View::Provider, &u, &ctx, &id)
-}
-
-fn team(
-    app: &AppState,
     view: View,
-    user: &User,
-    ctx: &Ctx,
-    id: &str,
+    Caller(user): Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
-        let r = find(st, view, user, id)?;
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
+    app.read_view(&ctx, |v| {
+        let st = v.st;
+        let r = find(st, view, &user, &id)?;
         let body: Vec<_> = st
             .projects
             .get(&r.project)
@@ -261,23 +185,6 @@ fn team(
             .unwrap_or_default();
         Ok(json_response(StatusCode::OK, &body))
     })
-}
-
-pub(crate) async fn team_consumer(
-    AxState(app): AxState<AppState>,
-    Caller(u): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    team(&app, View::Consumer, &u, &ctx, &id)
-}
-pub(crate) async fn team_provider(
-    AxState(app): AxState<AppState>,
-    Caller(u): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    team(&app, View::Provider, &u, &ctx, &id)
 }
 
 /// Provider action skeleton: find in the provider view (404), validate, check the permission (403),

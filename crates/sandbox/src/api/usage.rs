@@ -8,7 +8,6 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::views::V;
 use crate::app::{AppState, Caller, Ctx};
 use crate::json::{ApiError, DrfJson};
 use crate::state::*;
@@ -425,7 +424,8 @@ pub(crate) async fn set_usage(
         let mut current = std::collections::BTreeMap::new();
         for it in items {
             current.insert(it.type_.clone(), it.amount.to_string());
-            st.upsert_usage(ComponentUsage {
+            // The older generation keys rows by plan period too; both run the invoice step.
+            let (row, changed) = st.upsert_usage_keyed(ComponentUsage {
                 uuid: Uuid::new_v4(),
                 resource: resource.uuid,
                 type_: it.type_,
@@ -438,7 +438,8 @@ pub(crate) async fn set_usage(
                 recurring: it.recurring,
                 plan_period: pp,
                 modified_by: Some(user.id),
-            });
+            }, legacy);
+            st.invoice_usage(row, changed);
         }
         if let Some(r) = st.resources.get_mut(&resource.uuid) {
             r.current_usages = current;
@@ -539,9 +540,8 @@ pub(crate) async fn list_usages(
     ctx: Ctx,
 ) -> Result<Response, ApiError> {
     let f = UsageFilter::from_ctx(&ctx, "billing_period")?;
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let mut rows: Vec<&ComponentUsage> = st
             .usages
             .iter()
@@ -567,12 +567,6 @@ pub(crate) async fn list_usages(
                 _ => {}
             }
         }
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |u| v.usage(u))
     })
 }
@@ -584,18 +578,11 @@ pub(crate) async fn get_usage(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let u = parse_uuid(&id)
             .and_then(|id| st.usages.get(&id))
             .ok_or_else(|| ApiError::not_found("ComponentUsage"))?;
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         Ok(ctx.one_obj(v.usage(u)))
     })
 }
@@ -849,9 +836,8 @@ pub(crate) async fn list_user_usages(
 ) -> Result<Response, ApiError> {
     let f = UsageFilter::from_ctx(&ctx, "component_usage__billing_period")?;
     let username = ctx.one("username").map(|s| s.to_string());
-    let now = app.now();
-    let legacy = app.legacy_7x();
-    app.read(|st| {
+    app.read_view(&ctx, |v| {
+        let st = v.st;
         let mut rows: Vec<&UserUsage> = st
             .user_usages
             .iter()
@@ -867,12 +853,6 @@ pub(crate) async fn list_user_usages(
                 .cmp(&a.date)
                 .then_with(|| a.username.cmp(&b.username))
         });
-        let v = V {
-            st,
-            base: &ctx.base,
-            legacy,
-            now,
-        };
         ctx.paginate(rows, |x| v.user_usage(x))
     })
 }

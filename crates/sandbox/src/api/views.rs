@@ -85,7 +85,13 @@ impl V<'_> {
         let mut prices = Map::new();
         let mut future = Map::new();
         let mut quotas = Map::new();
-        for c in &off.components {
+        // Only the plan's plan components: a component added to the offering after the plan
+        // was made has none, and no price.
+        for c in off
+            .components
+            .iter()
+            .filter(|c| p.prices.contains_key(&c.type_))
+        {
             prices.insert(
                 c.type_.clone(),
                 p.prices.get(&c.type_).map(dec_number).unwrap_or(json!(0)),

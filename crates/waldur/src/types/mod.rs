@@ -5,6 +5,7 @@
 //! `report`, `end_date`), and a `field=` selection drops the rest. Unknown keys are ignored, so
 //! 8.0 and 8.1 servers both read. Amounts are `Decimal`, read from the JSON text, never via `f64`.
 
+pub mod invoices;
 pub mod offerings;
 pub mod orders;
 pub mod people;

@@ -193,32 +193,25 @@ impl OfferingFilter {
 }
 
 /// `GET marketplace-plan-components/` item (carries `component_name`, not the type, on 8.0).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PlanComponent {
-    #[serde(default)]
     pub offering_uuid: Option<Uuid>,
-    #[serde(default)]
     pub offering_name: Option<String>,
-    #[serde(default)]
     pub plan_uuid: Option<Uuid>,
-    #[serde(default)]
     pub plan_name: Option<String>,
-    #[serde(default)]
     pub plan_unit: Option<String>,
-    #[serde(default)]
     pub component_name: Option<String>,
     /// 8.1.x only.
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub component_type: Option<String>,
-    #[serde(default)]
     pub measured_unit: Option<String>,
-    #[serde(default)]
     pub billing_type: Option<BillingType>,
-    #[serde(default, deserialize_with = "opt_decimal")]
+    #[serde(deserialize_with = "opt_decimal")]
     pub amount: Option<Decimal>,
-    #[serde(default, deserialize_with = "opt_decimal")]
+    #[serde(deserialize_with = "opt_decimal")]
     pub price: Option<Decimal>,
-    #[serde(default, deserialize_with = "opt_decimal")]
+    #[serde(deserialize_with = "opt_decimal")]
     pub future_price: Option<Decimal>,
 }
 

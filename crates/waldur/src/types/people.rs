@@ -355,78 +355,49 @@ pub struct Project {
     pub end_date: Option<NaiveDate>,
 }
 
-/// An active project role (`ProjectPermissionLog`; it has no uuid of its own).
-///
-/// 8.x sends `role_name` (`PROJECT.ADMIN`) and `role` as a URL; the 2024 generation sends only
-/// `role` as the name (`admin`, `member`). Read from either, `role_name` holds the name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(from = "ProjectPermissionWire")]
+/// An active project role (`ProjectPermissionLog`; it has no uuid of its own). Every field may be
+/// absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProjectPermission {
-    #[serde(default)]
     pub created: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub expiration_time: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub project: Option<String>,
-    #[serde(default)]
     pub project_uuid: Option<Uuid>,
-    #[serde(default)]
     pub project_name: Option<String>,
-    #[serde(default)]
     pub customer_uuid: Option<Uuid>,
-    #[serde(default)]
     pub customer_name: Option<String>,
-    #[serde(default)]
-    pub role: Option<String>,
-    #[serde(default)]
-    pub role_name: Option<String>,
-    #[serde(default)]
+    /// `role` and `role_name`, at the top level of the JSON.
+    #[serde(flatten)]
+    pub role: ProjectRole,
     pub user: Option<String>,
-    #[serde(default)]
     pub user_uuid: Option<Uuid>,
-    #[serde(default)]
     pub user_username: Option<String>,
-    #[serde(default)]
     pub user_full_name: Option<String>,
-    #[serde(default)]
     pub user_email: Option<String>,
 }
 
-/// [`ProjectPermission`] as either generation sends it.
+/// The role of a [`ProjectPermission`]. 8.x sends `role_name` (`PROJECT.ADMIN`) and `role` as a
+/// URL; the 2024 generation sends only `role` as the name (`admin`, `member`). Read from either,
+/// `role_name` holds the name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ProjectRoleWire")]
+pub struct ProjectRole {
+    pub role: Option<String>,
+    pub role_name: Option<String>,
+}
+
+/// [`ProjectRole`] as the server sent it.
 #[derive(Deserialize)]
-struct ProjectPermissionWire {
+struct ProjectRoleWire {
     #[serde(default)]
-    pub created: Option<DateTime<Utc>>,
+    role: Option<String>,
     #[serde(default)]
-    pub expiration_time: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub project: Option<String>,
-    #[serde(default)]
-    pub project_uuid: Option<Uuid>,
-    #[serde(default)]
-    pub project_name: Option<String>,
-    #[serde(default)]
-    pub customer_uuid: Option<Uuid>,
-    #[serde(default)]
-    pub customer_name: Option<String>,
-    #[serde(default)]
-    pub role: Option<String>,
-    #[serde(default)]
-    pub role_name: Option<String>,
-    #[serde(default)]
-    pub user: Option<String>,
-    #[serde(default)]
-    pub user_uuid: Option<Uuid>,
-    #[serde(default)]
-    pub user_username: Option<String>,
-    #[serde(default)]
-    pub user_full_name: Option<String>,
-    #[serde(default)]
-    pub user_email: Option<String>,
+    role_name: Option<String>,
 }
 
-impl From<ProjectPermissionWire> for ProjectPermission {
-    fn from(w: ProjectPermissionWire) -> Self {
+impl From<ProjectRoleWire> for ProjectRole {
+    fn from(w: ProjectRoleWire) -> Self {
         let role_is_a_name = w
             .role
             .as_deref()
@@ -435,21 +406,9 @@ impl From<ProjectPermissionWire> for ProjectPermission {
             .role_name
             .filter(|n| !n.is_empty())
             .or_else(|| w.role.clone().filter(|_| role_is_a_name));
-        ProjectPermission {
-            created: w.created,
-            expiration_time: w.expiration_time,
-            project: w.project,
-            project_uuid: w.project_uuid,
-            project_name: w.project_name,
-            customer_uuid: w.customer_uuid,
-            customer_name: w.customer_name,
+        ProjectRole {
             role: w.role,
             role_name,
-            user: w.user,
-            user_uuid: w.user_uuid,
-            user_username: w.user_username,
-            user_full_name: w.user_full_name,
-            user_email: w.user_email,
         }
     }
 }
@@ -540,15 +499,20 @@ mod tests {
         };
         // 2024: `role` is the name.
         let old = read(serde_json::json!({"role": "admin", "user_username": "alice"}));
-        assert_eq!(old.role_name.as_deref(), Some("admin"));
-        assert_eq!(old.role.as_deref(), Some("admin"));
+        assert_eq!(old.role.role_name.as_deref(), Some("admin"));
+        assert_eq!(old.role.role.as_deref(), Some("admin"));
+        // Written back flat, as the server's keys (the ops tables pick `role_name`).
+        let written = serde_json::to_value(&old).expect("json");
+        assert_eq!(written["role_name"], "admin");
+        assert_eq!(written["user_username"], "alice");
+        assert!(written.get("role").is_some_and(|r| r == "admin"));
         // 8.x: `role_name` is the name, `role` a URL.
         let new = read(serde_json::json!({
             "role": "https://w/api/roles/1f/", "role_name": "PROJECT.ADMIN"
         }));
-        assert_eq!(new.role_name.as_deref(), Some("PROJECT.ADMIN"));
+        assert_eq!(new.role.role_name.as_deref(), Some("PROJECT.ADMIN"));
         let url_only = read(serde_json::json!({"role": "https://w/api/roles/1f/"}));
-        assert_eq!(url_only.role_name, None);
+        assert_eq!(url_only.role.role_name, None);
     }
 
     #[test]

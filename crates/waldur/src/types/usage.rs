@@ -72,6 +72,18 @@ impl SetUsageRequest {
         }
     }
 
+    /// Current-month usage of the resource's plan period `plan_period`: on a server that keys
+    /// rows by plan period (2024), the way to write each part of a month with a plan switch
+    /// into its own period's row (captures pp-22, pp-24).
+    pub fn for_plan_period(plan_period: Uuid, usages: Vec<UsageItem>) -> Self {
+        SetUsageRequest {
+            resource: None,
+            plan_period: Some(plan_period),
+            date: None,
+            usages,
+        }
+    }
+
     /// Usage for the month containing `date` (see [`SetUsageRequest::date`]).
     pub fn dated(resource: Uuid, date: DateTime<Utc>, usages: Vec<UsageItem>) -> Self {
         SetUsageRequest {

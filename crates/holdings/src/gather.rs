@@ -11,8 +11,10 @@ use tally_waldur::{
 };
 use uuid::Uuid;
 
-use crate::plan::{Holdings, ServerInfo, WaldurComponent, WaldurResource};
-use crate::users::{uuid_of_url, HeldUser, UsageIds, UserDirectory, UserHoldings};
+use crate::{
+    uuid_of_url, HeldUser, Holdings, ServerInfo, UsageIds, UserDirectory, UserHoldings,
+    WaldurComponent, WaldurResource,
+};
 
 /// `GET /api/version/`, and what it means for past months.
 pub async fn server_info(client: &WaldurClient) -> Result<ServerInfo, Error> {

@@ -1,0 +1,226 @@
+//! The collection every command starts with: the month window, then every configured source
+//! read into one aggregator.
+
+use std::path::{Path, PathBuf};
+
+use crate::UsageError;
+use chrono::{DateTime, Utc};
+use tally_aggregate::{
+    AggregateError, AggregateOptions, Aggregator, Collection, IdentityConflict, IdentityFile,
+};
+use tally_config::{Config, SourceKind};
+use tally_model::{BillingMonth, MonthRange};
+use tally_sources::{
+    csv, expand_paths, lsf, pbs, sacct, sacct_command, sge, FileListError, JobIdentity, RecordSink,
+    SourceError, SourceStats,
+};
+
+/// How many invalid lines are kept for the report; all of them are counted.
+const KEEP_INVALID: usize = 1000;
+
+/// The resolved window of a collection: the billing months and the instant usage is counted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub range: MonthRange,
+    pub as_of: DateTime<Utc>,
+}
+
+/// The window of `--from`, `--to` and `--as-of`: by default the month of `as_of` (now);
+/// `--from` alone runs to the current month (or `--from` itself, when later).
+pub fn window(
+    config: &Config,
+    from: Option<BillingMonth>,
+    to: Option<BillingMonth>,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Window, UsageError> {
+    let as_of = as_of.unwrap_or_else(Utc::now);
+    let current = BillingMonth::containing(as_of, config.billing_timezone);
+    let first = from.unwrap_or(current);
+    let last = to.unwrap_or(if from.is_some() {
+        first.max(current)
+    } else {
+        current
+    });
+    let range = MonthRange::new(first, last).map_err(|e| UsageError(e.to_string()))?;
+    let start = range.from.start(config.billing_timezone);
+    if as_of <= start {
+        // Nothing could count: every job after --as-of is ignored. A live sacct would be
+        // asked for a window that ends before it starts.
+        return Err(UsageError(format!(
+            "--as-of {} is not after the start of the first month asked for ({}, from {} in {}): \
+             nothing could be counted; give a later --as-of or an earlier --from",
+            as_of.to_rfc3339(),
+            range.from,
+            start.with_timezone(&config.billing_timezone).to_rfc3339(),
+            config.billing_timezone
+        )));
+    }
+    Ok(Window { range, as_of })
+}
+
+/// Why a collection stopped. The variants that wrap another library's error show it as it is
+/// ([`CollectError::wrapped`] hands it to whoever classifies errors).
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// A source's file list could not be made (a pattern matching nothing, an unreadable dir).
+    #[error("source {index} of {}", config.display())]
+    Files {
+        index: usize,
+        config: PathBuf,
+        #[source]
+        source: FileListError,
+    },
+    /// A live sacct source failed.
+    #[error("source {index} of {}", config.display())]
+    SacctCommand {
+        index: usize,
+        config: PathBuf,
+        #[source]
+        source: SourceError,
+    },
+    #[error("cannot open {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Read(#[from] SourceError),
+    #[error(transparent)]
+    Identity(#[from] IdentityConflict),
+    #[error(transparent)]
+    Aggregate(#[from] AggregateError),
+}
+
+impl CollectError {
+    /// The other library's error a transparent variant carries (its kind decides the exit code).
+    pub fn wrapped(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CollectError::Read(e) => Some(e),
+            CollectError::Identity(e) => Some(e),
+            CollectError::Aggregate(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Reads every configured source and aggregates it over `window`.
+///
+/// Every source's files are listed first (a missing file stops the run before anything is
+/// read), then the identity columns of each job dump are compared, so that one job is never
+/// counted twice under two identities; only then is anything read.
+pub fn collect(config: &Config, window: &Window) -> Result<Collection, CollectError> {
+    let mut agg = Aggregator::new(AggregateOptions {
+        billing_timezone: config.billing_timezone,
+        rules: config.rules.clone(),
+        mapping: config.mapping.clone(),
+        range: window.range,
+        as_of: window.as_of,
+        keep_invalid: KEEP_INVALID,
+        user_usage: config.user_usage,
+    });
+    let mut inputs: Vec<Vec<PathBuf>> = Vec::new();
+    let mut identities: Vec<Option<IdentityFile>> = Vec::new();
+    for (i, source) in config.sources.iter().enumerate() {
+        let files = match &source.kind {
+            SourceKind::SacctCommand(_) => {
+                identities.push(Some(IdentityFile {
+                    path: sacct_command_name(&config.path, i),
+                    identity: JobIdentity::FULL,
+                }));
+                Vec::new()
+            }
+            kind => {
+                let files = expand_paths(&config.base_dir, &source.paths).map_err(|source| {
+                    CollectError::Files {
+                        index: i + 1,
+                        config: config.path.clone(),
+                        source,
+                    }
+                })?;
+                for path in &files {
+                    identities.push(match kind {
+                        SourceKind::Sacct(opts) => Some(IdentityFile {
+                            path: path.clone(),
+                            identity: sacct::identity(path, opts)?,
+                        }),
+                        _ => None,
+                    });
+                }
+                files
+            }
+        };
+        inputs.push(files);
+    }
+    agg.check_identities(identities);
+    let mut stats_total = SourceStats::default();
+    let mut file_index = 0u32;
+    let sink = &mut agg as &mut dyn RecordSink;
+    for (i, (source, files)) in config.sources.iter().zip(&inputs).enumerate() {
+        if let SourceKind::SacctCommand(opts) = &source.kind {
+            let start = window.range.from.start(config.billing_timezone);
+            let end = window
+                .range
+                .to
+                .end(config.billing_timezone)
+                .min(window.as_of);
+            tracing::info!(sacct = %opts.sacct_path.display(), %start, %end, "running sacct");
+            stats_total +=
+                sacct_command::read(opts, start, end, file_index, sink).map_err(|source| {
+                    CollectError::SacctCommand {
+                        index: i + 1,
+                        config: config.path.clone(),
+                        source,
+                    }
+                })?;
+            file_index += 1;
+            continue;
+        }
+        for path in files {
+            tracing::debug!(file = %path.display(), "reading");
+            stats_total += read_file(&source.kind, path, file_index, sink)?;
+            file_index += 1;
+        }
+    }
+    if let Some(conflict) = agg.identity_conflict() {
+        return Err(conflict.clone().into());
+    }
+    agg.add_source_stats(stats_total);
+    Ok(agg.finish()?)
+}
+
+/// One file of a file source, read by its format's reader.
+fn read_file(
+    kind: &SourceKind,
+    path: &Path,
+    file_index: u32,
+    sink: &mut dyn RecordSink,
+) -> Result<SourceStats, CollectError> {
+    let file = std::fs::File::open(path).map_err(|source| CollectError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(match kind {
+        SourceKind::Sacct(opts) => sacct::read(file, path, file_index, opts, sink)?,
+        SourceKind::Pbs(opts) => pbs::read(file, path, file_index, opts, sink)?,
+        SourceKind::Csv(opts) => csv::read(file, path, file_index, opts, sink)?,
+        SourceKind::Sge(opts) => sge::read(file, path, file_index, opts, sink)?,
+        SourceKind::Lsf(opts) => lsf::read(file, path, file_index, opts, sink)?,
+        SourceKind::SacctCommand(_) => unreachable!("a live sacct source has no files"),
+    })
+}
+
+/// How a live sacct source is named in messages.
+fn sacct_command_name(config: &Path, index: usize) -> PathBuf {
+    PathBuf::from(format!(
+        "sacct-command (source {} of {})",
+        index + 1,
+        config.display()
+    ))
+}
+
+/// Whether the input needs attention beyond jobs that never ran: invalid lines or accounts
+/// that map to no resource (what `--strict` refuses to send).
+pub fn needs_attention(c: &Collection) -> bool {
+    c.records.invalid > 0 || c.records.unmapped > 0
+}

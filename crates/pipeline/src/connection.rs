@@ -1,0 +1,205 @@
+//! The offering tally reports for, and what follows from the configuration for it: the ledger
+//! beside it, the run lock, and the rules of which cells tally owns.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tally_aggregate::UnlistedAccounts;
+use tally_config::{Config, Waldur};
+use tally_model::{BillingMonth, MonthRange};
+use tally_push::{Ledger, MappingReach, OwnershipMode};
+use tally_waldur::{ClientSettings, Token, WaldurClient};
+use uuid::Uuid;
+
+use crate::{PipelineError, UsageError};
+
+/// A client for one offering: what push, check, run and replay talk to.
+pub struct Connection {
+    pub client: WaldurClient,
+    /// The `[waldur]` table (concurrency, ledger path).
+    pub waldur: Waldur,
+    pub offering: Uuid,
+}
+
+/// The run lock beside the ledger (`<ledger>.lock`), taken by `push` and `run` alike, so a push
+/// by hand never overlaps the nightly run.
+pub fn lock_path(waldur: &Waldur) -> PathBuf {
+    let mut p = waldur.ledger.clone().into_os_string();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+/// Opens the ledger and writes the run's row; returns the ledger and the run's id.
+pub fn open_ledger(
+    config: &Config,
+    connection: &Connection,
+    command: &str,
+    range: MonthRange,
+    as_of: DateTime<Utc>,
+) -> Result<(Arc<Ledger>, String), PipelineError> {
+    let path = &connection.waldur.ledger;
+    let ledger = Ledger::open(path)?;
+    let started = Utc::now();
+    let run_id = tally_push::new_run_id(started);
+    ledger.start_run(&tally_push::RunRecord {
+        run_id: &run_id,
+        command,
+        started_at: started,
+        config: &config.path,
+        waldur_url: connection.client.base_url().as_str(),
+        offering_uuid: connection.offering,
+        months: &format!("{}..{}", range.from, range.to),
+        as_of,
+    })?;
+    tracing::info!(run_id = %run_id, ledger = %path.display(), "run started");
+    Ok((Arc::new(ledger), run_id))
+}
+
+/// The backend_ids the config's account mapping can produce.
+pub fn mapping_reach(config: &Config) -> MappingReach {
+    match config.mapping.unlisted {
+        UnlistedAccounts::Identity => MappingReach::EveryBackendId,
+        UnlistedAccounts::Unmapped => {
+            MappingReach::Only(config.mapping.table.values().cloned().collect())
+        }
+    }
+}
+
+/// `[push] shared_offering`: whether another reporter writes the same offering.
+pub fn ownership_mode(config: &Config) -> OwnershipMode {
+    if config.push.shared_offering {
+        OwnershipMode::Shared
+    } else {
+        OwnershipMode::Offering
+    }
+}
+
+/// The (resource, month)s the ledger shows tally delivered a report to, read without creating
+/// or writing the ledger (dry runs, check). An unreadable ledger is a warning and an empty set:
+/// tally then owns what its mapping names, which is what a new ledger would say too.
+pub fn written_read_only(connection: &Connection) -> BTreeSet<(Uuid, BillingMonth)> {
+    let read = Ledger::open_read_only(&connection.waldur.ledger).and_then(|l| match l {
+        Some(l) => l.delivered_resource_months(connection.offering),
+        None => Ok(BTreeSet::new()),
+    });
+    read.unwrap_or_else(|e| {
+        tracing::warn!("cannot read the ledger for the cells tally wrote: {e}");
+        BTreeSet::new()
+    })
+}
+
+/// The components tally reports: the configured ones and those the cells carry.
+pub(crate) fn components<'a>(
+    config: &Config,
+    cells: impl Iterator<Item = &'a tally_model::UsageCell>,
+) -> BTreeSet<String> {
+    config
+        .rules
+        .iter()
+        .map(|r| r.component.clone())
+        .chain(cells.map(|c| c.component.clone()))
+        .collect()
+}
+
+/// The `[waldur]` table, or a configuration error naming what is missing.
+pub fn waldur_section(config: &Config) -> Result<Waldur, UsageError> {
+    config.waldur.clone().ok_or_else(|| {
+        UsageError(format!(
+            "{}: no [waldur] table (url, token_file, offering_uuid, customer_uuid) to reach Waldur with",
+            config.path.display()
+        ))
+    })
+}
+
+/// The `[waldur]` table with the offering the push commands report for.
+pub fn waldur_table(config: &Config) -> Result<(Waldur, Uuid), UsageError> {
+    let waldur = waldur_section(config)?;
+    let Some(text) = waldur.offering_uuid.as_deref() else {
+        return Err(UsageError(format!(
+            "{}: waldur.offering_uuid is needed: the offering whose resources tally reports for",
+            config.path.display()
+        )));
+    };
+    let offering = Uuid::parse_str(text.trim()).map_err(|e| {
+        UsageError(format!(
+            "{}: waldur.offering_uuid {text:?} is not a UUID: {e}",
+            config.path.display()
+        ))
+    })?;
+    Ok((waldur, offering))
+}
+
+/// What a command may set instead of the configuration.
+#[derive(Default)]
+pub struct ClientOverrides<'a> {
+    /// Another API base (replays against the in-process sandbox).
+    pub url: Option<&'a str>,
+    pub token: Option<Token>,
+    pub page_size: Option<u32>,
+}
+
+/// The one place a client is built from `[waldur]`: every command gets the same token rules,
+/// timeouts, rate limit and retry settings. The token comes from `waldur.token_file`, else from
+/// `TALLY_WALDUR_TOKEN`; it is never printed (errors name where it came from, never what it is).
+/// There is no switch for plain http: only the config's `allow_insecure_http` allows it to a
+/// non-loopback host, so a nightly job cannot be talked into it by a stray flag.
+pub fn client(
+    config: &Config,
+    waldur: &Waldur,
+    overrides: ClientOverrides<'_>,
+) -> Result<WaldurClient, UsageError> {
+    let token = match overrides.token {
+        Some(t) => t,
+        None => match &waldur.token_file {
+            Some(path) => Token::from_file(path),
+            None => Token::from_env(),
+        }
+        .map_err(|e| UsageError(e.to_string()))?,
+    };
+    let url_text = overrides.url.unwrap_or(&waldur.url).trim();
+    let url = url::Url::parse(url_text).map_err(|e| {
+        UsageError(format!(
+            "{}: waldur.url {url_text:?} is not a URL: {e}",
+            config.path.display()
+        ))
+    })?;
+    let mut settings = ClientSettings::new(url, token);
+    settings.timeout = Duration::from_secs(waldur.timeout_seconds);
+    settings.rate_per_second = NonZeroU32::new(waldur.rate_per_second).unwrap_or(NonZeroU32::MIN);
+    settings.burst = NonZeroU32::new(waldur.burst).unwrap_or(NonZeroU32::MIN);
+    settings.max_retries = waldur.max_retries;
+    settings.allow_insecure_http = waldur.allow_insecure_http;
+    if let Some(size) = overrides.page_size {
+        settings.page_size = size;
+    }
+    WaldurClient::new(settings)
+        .map_err(|e| UsageError(format!("{}: [waldur]: {e}", config.path.display())))
+}
+
+/// The connection to the configured offering (`url`/`token`: replays against the in-process
+/// sandbox). Must be called inside a Tokio runtime.
+pub fn connect(
+    config: &Config,
+    url: Option<&str>,
+    token: Option<Token>,
+) -> Result<Connection, UsageError> {
+    let (waldur, offering) = waldur_table(config)?;
+    let client = client(
+        config,
+        &waldur,
+        ClientOverrides {
+            url,
+            token,
+            page_size: None,
+        },
+    )?;
+    Ok(Connection {
+        client,
+        waldur,
+        offering,
+    })
+}

@@ -1,0 +1,66 @@
+//! The nightly run: which months it covers, and what its ledger row records.
+
+use chrono::{DateTime, Datelike, Utc};
+use tally_check::CheckReport;
+use tally_model::{BillingMonth, MonthRange};
+
+use crate::PushReport;
+
+/// The months a run covers at `now`: the current month, and the previous one too for the first
+/// `previous_month_days` days of a month (late jobs of the previous month are then still
+/// counted and confirmed).
+pub fn nightly_range(
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+    previous_month_days: u32,
+) -> MonthRange {
+    let current = BillingMonth::containing(now, tz);
+    let day = now.with_timezone(&tz).day();
+    let from = if day <= previous_month_days {
+        current.prev()
+    } else {
+        current
+    };
+    MonthRange { from, to: current }
+}
+
+/// The run's summary in the ledger (`runs.summary`): the push's counts, the check's counts (none
+/// when the push ended on a refused token), and how many current months were restored.
+pub fn ledger_summary(pushed: &PushReport, check: Option<&CheckReport>) -> serde_json::Value {
+    serde_json::json!({
+        "push": pushed.summary,
+        "check": check.map(|r| serde_json::json!({
+            "agreeing": r.agreeing,
+            "missing": r.count("missing"),
+            "different": r.count("different"),
+            "unexpected": r.count("unexpected"),
+            "agreeing_users": r.agreeing_users,
+            "user_missing": r.count_users("missing"),
+            "user_different": r.count_users("different"),
+            "user_unexpected": r.count_users("unexpected"),
+        })),
+        "restores": pushed.execution.as_ref().map(|e| e.restores.len()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_month_is_included_for_the_configured_days() {
+        let tz = chrono_tz::Tz::UTC;
+        let at = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
+        let r = nightly_range(at("2026-11-03T02:00:00Z"), tz, 3);
+        assert_eq!(
+            (r.from.to_string(), r.to.to_string()),
+            ("2026-10".into(), "2026-11".into())
+        );
+        let r = nightly_range(at("2026-11-04T02:00:00Z"), tz, 3);
+        assert_eq!(r.from.to_string(), "2026-11");
+        let r = nightly_range(at("2026-11-01T02:00:00Z"), tz, 0);
+        assert_eq!(r.from.to_string(), "2026-11");
+        let r = nightly_range(at("2027-01-01T00:30:00Z"), tz, 1);
+        assert_eq!(r.from.to_string(), "2026-12");
+    }
+}

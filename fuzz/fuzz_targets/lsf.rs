@@ -1,0 +1,10 @@
+//! Fuzz target `lsf`: a thin call into the shared entry point; a broken invariant is a crash.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(violation) = tally_sources::fuzzing::lsf(data) {
+        panic!("{violation}");
+    }
+});
