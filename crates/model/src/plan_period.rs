@@ -367,7 +367,9 @@ mod tests {
                     let e = (instants[i + 1] - gap_micros).max(instants[i] + 1);
                     Some(DateTime::from_timestamp_micros(e).unwrap())
                 } else if last_has_end {
-                    Some(DateTime::from_timestamp_micros(m_end - 3_600 * MICROS_PER_SECOND).unwrap())
+                    // An hour before the month ends, or just after a later switch.
+                    let e = (m_end - 3_600 * MICROS_PER_SECOND).max(instants[i] + 1);
+                    Some(DateTime::from_timestamp_micros(e).unwrap())
                 } else {
                     None
                 };
