@@ -22,7 +22,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use clap::Args;
-use serde::Serialize;
+use tally_ops::Batch;
 use tally_waldur::{ListRequest, WaldurClient};
 use uuid::Uuid;
 
@@ -141,36 +141,14 @@ impl Ctx {
         req: &R,
         paging: &Paging,
     ) -> anyhow::Result<render::Listing<R::Item>> {
-        match paging.page {
-            None => {
-                let items = self.block_on(self.client.list(req)).map_err(api)?;
-                Ok(render::Listing::all(items))
-            }
-            Some(page) => {
-                let p = self
-                    .block_on(self.client.page(req, page, paging.page_size))
-                    .map_err(api)?;
-                Ok(render::Listing {
-                    total: p.total,
-                    page: Some(page),
-                    has_next: p.has_next,
-                    items: p.items,
-                })
-            }
-        }
+        self.block_on(tally_ops::fetch(
+            &self.client,
+            req,
+            paging.page,
+            paging.page_size,
+        ))
+        .map_err(api)
     }
-}
-
-/// Why a run failed with a dedicated exit code (see [`exit_code`]).
-#[derive(Debug, thiserror::Error)]
-pub enum OpsError {
-    /// Some of the requested operations were not done; each one's result was printed.
-    #[error("{failed} of {total} {what} failed (results above)")]
-    NotDone {
-        failed: usize,
-        total: usize,
-        what: String,
-    },
 }
 
 /// Exit code for the errors of this module and of the Waldur client: 6 when Waldur refused the
@@ -181,7 +159,7 @@ pub fn exit_code(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
             return Some(Exit::AuthFailed);
         }
     }
-    if cause.is::<OpsError>() {
+    if cause.is::<tally_ops::NotDone>() {
         return Some(Exit::NotDone);
     }
     None
@@ -199,102 +177,14 @@ pub fn api(e: tally_waldur::Error) -> anyhow::Error {
     anyhow::Error::new(e)
 }
 
-/// What one operation on one object came to.
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    /// The object (order, resource, user) the operation was about.
-    pub uuid: String,
-    pub ok: bool,
-    /// The object's state after the operation (or at the time of a failure), when known.
-    pub state: Option<String>,
-    /// HTTP status of a failed answer, when there was one.
-    pub status: Option<u16>,
-    /// The server's message (success text, or the error with the server's words).
-    pub message: String,
-}
-
-impl Outcome {
-    pub fn done(uuid: Uuid, state: Option<String>, message: impl Into<String>) -> Self {
-        Outcome {
-            uuid: uuid.simple().to_string(),
-            ok: true,
-            state,
-            status: None,
-            message: message.into(),
-        }
-    }
-
-    pub fn failed(uuid: Uuid, e: &tally_waldur::Error, state: Option<String>) -> Self {
-        Self::failed_for(uuid.simple().to_string(), e, state)
-    }
-
-    /// A failure about an object that has no uuid yet (e.g. an offering user not created).
-    pub fn failed_for(id: String, e: &tally_waldur::Error, state: Option<String>) -> Self {
-        let message = match e.failure() {
-            Some(f) => f.message.render(),
-            None => e.to_string(),
-        };
-        Outcome {
-            uuid: id,
-            ok: false,
-            state,
-            status: e.status(),
-            message,
-        }
-    }
-}
-
-/// Words of tally's own in a result's MESSAGE, marked as such: that column otherwise holds the
-/// server's words, and an operator must be able to tell which is which (e.g. when asking the
-/// server's operators about a message).
-pub fn tally_says(text: impl std::fmt::Display) -> String {
-    format!("tally: {text}")
-}
-
-/// Runs `op` on each object in order. A 401 stops the run (every further call would fail the
-/// same way) and is returned, so the exit code says "authentication" rather than "not done".
-pub async fn each<F, Fut>(uuids: &[Uuid], mut op: F) -> (Vec<Outcome>, Option<tally_waldur::Error>)
-where
-    F: FnMut(Uuid) -> Fut,
-    Fut: Future<Output = Result<Outcome, (Outcome, tally_waldur::Error)>>,
-{
-    let mut out = Vec::with_capacity(uuids.len());
-    for &u in uuids {
-        match op(u).await {
-            Ok(o) => out.push(o),
-            Err((o, e)) => {
-                out.push(o);
-                if matches!(e, tally_waldur::Error::Unauthorized(_)) {
-                    return (out, Some(e));
-                }
-            }
-        }
-    }
-    (out, None)
-}
-
-/// Prints the per-object results and turns failures into the run's result.
-pub fn finish(
-    ctx: &Ctx,
-    action: &str,
-    what: &str,
-    total: usize,
-    outcomes: Vec<Outcome>,
-    fatal: Option<tally_waldur::Error>,
-) -> anyhow::Result<Exit> {
-    render::outcomes(ctx.format, action, &outcomes)?;
-    if let Some(e) = fatal {
+/// Prints the per-object results and turns failures into the run's result: a 401 that stopped
+/// the run is the error (exit 6), else any failed object makes it "not done" (exit 4).
+pub fn finish(ctx: &Ctx, action: &str, what: &str, batch: Batch) -> anyhow::Result<Exit> {
+    render::outcomes(ctx.format, action, &batch.outcomes)?;
+    if let Some(e) = batch.fatal {
         return Err(api(e));
     }
-    let failed = outcomes.iter().filter(|o| !o.ok).count();
-    if failed > 0 {
-        return Err(OpsError::NotDone {
-            failed,
-            total,
-            what: what.to_owned(),
-        }
-        .into());
-    }
+    batch.all_done(what)?;
     Ok(Exit::Ok)
 }
 

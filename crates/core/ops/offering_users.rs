@@ -2,14 +2,11 @@
 //! username (`marketplace_offering_users_create`) and listing those grants.
 
 use clap::{Args, Subcommand};
-use tally_waldur::{
-    NewOfferingUser, ObjectRef, OfferingUserFilter, OfferingUserState, OFFERING_USERS_NOT_ALLOWED,
-    OFFERING_USERS_NOT_ALLOWED_HINT,
-};
+use tally_waldur::{ObjectRef, OfferingUserFilter, OfferingUserState};
 use uuid::Uuid;
 
 use crate::exit::Exit;
-use crate::ops::{self, render, Common, Ctx, Outcome, Paging};
+use crate::ops::{self, render, Common, Ctx, Paging};
 
 #[derive(Subcommand, Debug)]
 pub enum OfferingUsersCommand {
@@ -68,58 +65,19 @@ pub fn run(cmd: &OfferingUsersCommand) -> anyhow::Result<Exit> {
     }
 }
 
-fn describe(r: &ObjectRef) -> String {
-    match r {
-        ObjectRef::Url(u) => u.clone(),
-        ObjectRef::Uuid(u) => u.simple().to_string(),
-    }
-}
-
 fn create(a: &CreateArgs) -> anyhow::Result<Exit> {
     let ctx = Ctx::new(&a.common, None)?;
     let offering = match &a.offering {
         Some(o) => o.clone(),
         None => ObjectRef::Uuid(ctx.offering(None)?),
     };
-    let req = NewOfferingUser {
-        offering: offering.clone(),
-        user: a.user.clone(),
-        username: Some(a.username.clone()),
-    };
-    let (outcome, fatal) = match ctx.block_on(ctx.client.create_offering_user(&req)) {
-        Ok(ou) => {
-            let message = ops::tally_says(format!(
-                "user {} has username {} on offering {}",
-                ou.user_username
-                    .clone()
-                    .unwrap_or_else(|| describe(&a.user)),
-                ou.username.clone().unwrap_or_else(|| a.username.clone()),
-                ou.offering_name
-                    .clone()
-                    .unwrap_or_else(|| describe(&offering)),
-            ));
-            (
-                Outcome::done(ou.uuid, ou.state.map(|s| s.to_string()), message),
-                None,
-            )
-        }
-        Err(e) => {
-            let mut o = Outcome::failed_for(describe(&a.user), &e, None);
-            // The refusal names the rule, not who can change it: the offering's owner.
-            if e.failure()
-                .is_some_and(|f| f.message.mentions(OFFERING_USERS_NOT_ALLOWED))
-            {
-                o.message = format!(
-                    "{} ({})",
-                    o.message,
-                    ops::tally_says(OFFERING_USERS_NOT_ALLOWED_HINT)
-                );
-            }
-            let fatal = matches!(e, tally_waldur::Error::Unauthorized(_)).then_some(e);
-            (o, fatal)
-        }
-    };
-    ops::finish(&ctx, "create", "offering users", 1, vec![outcome], fatal)
+    let batch = ctx.block_on(tally_ops::offering_users::create(
+        &ctx.client,
+        &offering,
+        &a.user,
+        &a.username,
+    ));
+    ops::finish(&ctx, "create", "offering users", batch)
 }
 
 fn list(a: &ListArgs) -> anyhow::Result<Exit> {

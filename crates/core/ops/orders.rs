@@ -3,11 +3,12 @@
 //! `marketplace_orders_cancel`).
 
 use clap::{Args, Subcommand};
+use tally_ops::orders::Action;
 use tally_waldur::{OrderFilter, OrderState, OrderType};
 use uuid::Uuid;
 
 use crate::exit::Exit;
-use crate::ops::{self, render, Common, Ctx, Outcome, Paging};
+use crate::ops::{self, render, Common, Ctx, Paging};
 
 #[derive(Subcommand, Debug)]
 pub enum OrdersCommand {
@@ -120,76 +121,8 @@ fn list(a: &ListArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-#[derive(Clone, Copy)]
-enum Action<'a> {
-    Approve,
-    Reject(Option<&'a str>),
-    Cancel,
-}
-
-impl Action<'_> {
-    fn name(self) -> &'static str {
-        match self {
-            Action::Approve => "approve",
-            Action::Reject(_) => "reject",
-            Action::Cancel => "cancel",
-        }
-    }
-
-    fn past_tense(self) -> &'static str {
-        match self {
-            Action::Approve => "approved",
-            Action::Reject(_) => "rejected",
-            Action::Cancel => "canceled",
-        }
-    }
-}
-
 fn act(common: &Common, orders: &[Uuid], action: Action<'_>) -> anyhow::Result<Exit> {
     let ctx = Ctx::new(common, None)?;
-    let client = &ctx.client;
-    let (outcomes, fatal) = ctx.block_on(ops::each(orders, |uuid| async move {
-        // The server's own words when it sends any (8.x approve: `{"detail": ...}`); the 2024
-        // generation and every reject/cancel answer with an empty body, so the line says that
-        // the words are tally's.
-        let done = match action {
-            Action::Approve => client
-                .approve_order(uuid, None)
-                .await
-                .map(|r| r.detail.filter(|d| !d.trim().is_empty())),
-            Action::Reject(comment) => client.reject_order(uuid, comment).await.map(|()| None),
-            Action::Cancel => client.cancel_order(uuid).await.map(|()| None),
-        };
-        // The state after the action (or the one that made it fail): Waldur's 409 names only the
-        // states the action needs, the operator also wants to know which one the order is in.
-        let now = client.order(uuid).await.ok();
-        let state = now.as_ref().and_then(|o| o.state.as_ref()).map(|s| s.to_string());
-        match done {
-            Ok(Some(message)) => Ok(Outcome::done(uuid, state, message)),
-            Ok(None) => {
-                let mut message = format!(
-                    "{} (Waldur answered without a message)",
-                    action.past_tense()
-                );
-                if let (Action::Reject(Some(comment)), Some(order)) = (action, &now) {
-                    match order.provider_rejection_comment.as_deref() {
-                        Some(kept) if kept == comment => {}
-                        Some(_) => message.push_str("; the comment was not stored"),
-                        None => message.push_str(
-                            "; the comment was not stored: this server keeps no provider_rejection_comment",
-                        ),
-                    }
-                }
-                Ok(Outcome::done(uuid, state, ops::tally_says(message)))
-            }
-            Err(e) => {
-                let mut o = Outcome::failed(uuid, &e, state.clone());
-                if let (tally_waldur::Error::Conflict(_), Some(s)) = (&e, &state) {
-                    o.message = format!("{} ({})", o.message, ops::tally_says(format!("the order is {s}")));
-                }
-                Err((o, e))
-            }
-        }
-    }));
-    ops::finish(&ctx, action.name(), "orders", orders.len(), outcomes, fatal)
+    let batch = ctx.block_on(tally_ops::orders::act(&ctx.client, orders, action));
+    ops::finish(&ctx, action.name(), "orders", batch)
 }

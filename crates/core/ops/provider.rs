@@ -3,6 +3,7 @@
 //! organisation (`waldur.customer_uuid`), looked up once per command as the guide does.
 
 use clap::{Args, Subcommand};
+use tally_ops::provider::RecordError;
 use tally_waldur::{
     KeyFilter, ProjectPermissionFilter, ProviderKeys, ProviderProjectPermissions, ProviderProjects,
     ProviderUsers, ServiceProvider, UserFilter,
@@ -10,7 +11,7 @@ use tally_waldur::{
 use uuid::Uuid;
 
 use crate::exit::{Exit, UsageError};
-use crate::ops::{self, render, Common, Ctx, Outcome, Paging};
+use crate::ops::{self, render, Common, Ctx, Paging};
 
 #[derive(Subcommand, Debug)]
 pub enum ProviderCommand {
@@ -80,17 +81,13 @@ pub fn run(cmd: &ProviderCommand) -> anyhow::Result<Exit> {
 }
 
 /// The ServiceProvider record of the organisation; an organisation that is no provider is a
-/// configuration mistake, said in those words rather than as an empty list.
+/// configuration mistake (exit 2).
 fn record(ctx: &Ctx, which: &Which) -> anyhow::Result<ServiceProvider> {
     let customer = ctx.customer(which.customer)?;
-    ctx.block_on(ctx.client.service_provider_of(customer))
-        .map_err(ops::api)?
-        .ok_or_else(|| {
-            UsageError(format!(
-                "organisation {} has no service-provider record (or the token's user cannot see it)",
-                customer.simple()
-            ))
-            .into()
+    ctx.block_on(tally_ops::provider::record(&ctx.client, customer))
+        .map_err(|e| match e {
+            RecordError::Api(e) => ops::api(e),
+            e @ RecordError::NoRecord(_) => UsageError(e.to_string()).into(),
         })
 }
 
@@ -117,30 +114,13 @@ fn set_username(a: &SetUsernameArgs) -> anyhow::Result<Exit> {
     }
     let ctx = Ctx::new(&a.common, None)?;
     let sp = record(&ctx, &a.which)?;
-    let r = ctx.block_on(
-        ctx.client
-            .set_offerings_username(sp.uuid, a.user, &a.username),
-    );
-    let (outcome, fatal) = match r {
-        Ok(()) => (
-            Outcome::done(
-                a.user,
-                None,
-                ops::tally_says(format!(
-                    "username {} set on the offerings of {}",
-                    a.username,
-                    sp.customer_name.as_deref().unwrap_or("the provider")
-                )),
-            ),
-            None,
-        ),
-        Err(e) => {
-            let o = Outcome::failed(a.user, &e, None);
-            let fatal = matches!(e, tally_waldur::Error::Unauthorized(_)).then_some(e);
-            (o, fatal)
-        }
-    };
-    ops::finish(&ctx, "set-username", "users", 1, vec![outcome], fatal)
+    let batch = ctx.block_on(tally_ops::provider::set_username(
+        &ctx.client,
+        &sp,
+        a.user,
+        &a.username,
+    ));
+    ops::finish(&ctx, "set-username", "users", batch)
 }
 
 fn users(a: &ListArgs) -> anyhow::Result<Exit> {

@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::args::OutputFormat;
-use crate::ops::Outcome;
 use crate::output;
+use tally_ops::Outcome;
 
 /// A table cell longer than this is cut (table only; JSON and CSV keep everything), so rows with
 /// an SSH key or a long description still fit a terminal. The last column is never cut: it holds
@@ -18,26 +18,7 @@ use crate::output;
 const MAX_CELL: usize = 60;
 
 /// Items of a list command and where they sit in the whole listing.
-#[derive(Debug)]
-pub struct Listing<T> {
-    pub items: Vec<T>,
-    /// `X-Result-Count`: items over all pages, when known.
-    pub total: Option<u64>,
-    /// The page shown (`--page`), `None` when every page was fetched.
-    pub page: Option<u32>,
-    pub has_next: bool,
-}
-
-impl<T> Listing<T> {
-    pub fn all(items: Vec<T>) -> Self {
-        Listing {
-            total: Some(items.len() as u64),
-            page: None,
-            has_next: false,
-            items,
-        }
-    }
-}
+pub use tally_ops::Listing;
 
 /// The `--format json` document of list commands.
 #[derive(Serialize)]

@@ -5,14 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use tally_waldur::{
-    ErrorDetails, OrderFilter, OrderState, OrderType, PlanPeriods, ReportSection, ResourceFilter,
-    ResourceState, ResourceView, Team,
-};
+use tally_ops::resources::SetState;
+use tally_waldur::{PlanPeriods, ReportSection, ResourceFilter, ResourceState, ResourceView, Team};
 use uuid::Uuid;
 
 use crate::exit::{Exit, UsageError};
-use crate::ops::{self, render, Common, Ctx, Outcome, Paging};
+use crate::ops::{self, render, Common, Ctx, Paging};
 
 #[derive(Subcommand, Debug)]
 pub enum ResourcesCommand {
@@ -224,51 +222,19 @@ fn show(a: &ShowArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// The resource's state now, for the per-object result line.
-async fn state_of(ctx: &Ctx, uuid: Uuid) -> Option<String> {
-    ctx.client
-        .resource(ResourceView::Provider, uuid, &["state".to_owned()])
-        .await
-        .ok()
-        .and_then(|r| r.state)
-        .map(|s| s.to_string())
-}
-
-/// One operation on one resource, printed as a result line like the batch commands.
-fn one(
-    ctx: &Ctx,
-    action: &str,
-    uuid: Uuid,
-    result: Result<String, tally_waldur::Error>,
-) -> anyhow::Result<Exit> {
-    let state = ctx.block_on(state_of(ctx, uuid));
-    let (outcome, fatal) = match result {
-        Ok(message) => (Outcome::done(uuid, state, message), None),
-        Err(e) => {
-            let o = Outcome::failed(uuid, &e, state);
-            let fatal = matches!(e, tally_waldur::Error::Unauthorized(_)).then_some(e);
-            (o, fatal)
-        }
-    };
-    ops::finish(ctx, action, "resources", 1, vec![outcome], fatal)
-}
-
 fn set_backend_id(a: &SetBackendIdArgs) -> anyhow::Result<Exit> {
     let ctx = Ctx::new(&a.common, None)?;
-    let r = ctx
-        .block_on(ctx.client.set_backend_id(a.resource, &a.backend_id))
-        .map(|s| {
-            s.status.or(s.detail).unwrap_or_else(|| {
-                ops::tally_says(format!(
-                    "backend_id set to {:?} (Waldur answered without a message)",
-                    a.backend_id
-                ))
-            })
-        });
-    if let Err(tally_waldur::Error::InvalidRequest(m)) = &r {
-        return Err(UsageError(m.clone()).into());
-    }
-    one(&ctx, "set-backend-id", a.resource, r)
+    let batch = ctx
+        .block_on(tally_ops::resources::set_backend_id(
+            &ctx.client,
+            a.resource,
+            &a.backend_id,
+        ))
+        .map_err(|e| match e {
+            tally_waldur::Error::InvalidRequest(m) => anyhow::Error::new(UsageError(m)),
+            e => ops::api(e),
+        })?;
+    ops::finish(&ctx, "set-backend-id", "resources", batch)
 }
 
 /// Reads `--section "Header=Body"` or `--from-file`.
@@ -276,32 +242,15 @@ fn sections(a: &ReportArgs) -> anyhow::Result<Vec<ReportSection>> {
     if let Some(path) = &a.from_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum File {
-            List(Vec<ReportSection>),
-            Wrapped { report: Vec<ReportSection> },
-        }
-        let parsed: File = serde_json::from_str(&text)
-            .map_err(|e| {
-                UsageError(format!(
-                    "{}: not a report ([{{\"header\": ..., \"body\": ...}}, ...]): {e}",
-                    path.display()
-                ))
-            })
-            .context("--from-file")?;
-        return Ok(match parsed {
-            File::List(s) | File::Wrapped { report: s } => s,
-        });
+        return tally_ops::resources::parse_report(&text)
+            .map_err(|e| UsageError(format!("{}: {e}", path.display())))
+            .context("--from-file");
     }
     a.section
         .iter()
-        .map(|s| match s.split_once('=') {
-            Some((h, b)) if !h.trim().is_empty() => Ok(ReportSection {
-                header: h.trim().to_owned(),
-                body: b.to_owned(),
-            }),
-            _ => Err(UsageError(format!("--section {s:?} is not \"Header=Body\"")).into()),
+        .map(|s| {
+            tally_ops::resources::parse_section(s)
+                .ok_or_else(|| UsageError(format!("--section {s:?} is not \"Header=Body\"")).into())
         })
         .collect()
 }
@@ -312,14 +261,12 @@ fn report(a: &ReportArgs) -> anyhow::Result<Exit> {
         return Err(UsageError("a report needs at least one section".into()).into());
     }
     let ctx = Ctx::new(&a.common, None)?;
-    let r = ctx
-        .block_on(ctx.client.submit_report(a.resource, &report))
-        .map(|s| {
-            s.status.or(s.detail).unwrap_or_else(|| {
-                ops::tally_says("report submitted (Waldur answered without a message)")
-            })
-        });
-    one(&ctx, "report", a.resource, r)
+    let batch = ctx.block_on(tally_ops::resources::submit_report(
+        &ctx.client,
+        a.resource,
+        &report,
+    ));
+    ops::finish(&ctx, "report", "resources", batch)
 }
 
 fn team(a: &OneArgs) -> anyhow::Result<Exit> {
@@ -354,159 +301,29 @@ fn plan_periods(a: &OneArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// `set-state ok|erred` with what the server offers.
-///
-/// 8.x has `set_as_ok` and lets the provider call `set_as_erred`. The 2024 generation has no
-/// `set_as_ok` (an HTML 404), keeps `set_as_erred` for staff (403 to the provider) and does not
-/// store its `error_message`; there a provider finishes a resource through its order
-/// (`set_state_done` / `set_state_erred`, which does store the message). So: the resource action
-/// first; where the server has none for this token, the resource's executing order; where there
-/// is none either, the line says plainly that a provider cannot do it on this server.
+/// `set-state ok|erred`: the resource action, else the resource's executing order
+/// (`tally_ops::resources::set_state` says which servers need which).
 fn set_state(a: &SetStateArgs) -> anyhow::Result<Exit> {
-    if a.state == TargetState::Ok && a.error_message.is_some() {
-        return Err(UsageError("--error-message goes with `erred`, not with `ok`".into()).into());
-    }
+    let state = match a.state {
+        TargetState::Ok if a.error_message.is_some() => {
+            return Err(
+                UsageError("--error-message goes with `erred`, not with `ok`".into()).into(),
+            );
+        }
+        TargetState::Ok => SetState::Ok,
+        TargetState::Erred => SetState::Erred {
+            error_message: a.error_message.as_deref(),
+        },
+    };
     let ctx = Ctx::new(&a.common, None)?;
     let action = match a.state {
         TargetState::Ok => "set-state ok",
         TargetState::Erred => "set-state erred",
     };
-    let details = ErrorDetails {
-        error_message: a.error_message.clone(),
-        error_traceback: None,
-    };
-    let direct = match a.state {
-        TargetState::Ok => ctx.block_on(ctx.client.set_as_ok(a.resource)),
-        TargetState::Erred => ctx.block_on(ctx.client.set_as_erred(a.resource, &details)),
-    };
-    let refused = match direct {
-        Ok(()) => {
-            let mut message = match a.state {
-                TargetState::Ok => "set_as_ok done (Waldur answered without a message)".to_owned(),
-                TargetState::Erred => {
-                    "set_as_erred done (Waldur answered without a message)".to_owned()
-                }
-            };
-            if let Some(given) = &a.error_message {
-                let stored = ctx
-                    .block_on(ctx.client.resource(
-                        ResourceView::Provider,
-                        a.resource,
-                        &["error_message".to_owned()],
-                    ))
-                    .ok()
-                    .and_then(|r| r.error_message);
-                if stored.as_deref() != Some(given.as_str()) {
-                    message.push_str(
-                        "; the server did not store the error message (it keeps the resource's error_message only from its own processing)",
-                    );
-                }
-            }
-            return one(&ctx, action, a.resource, Ok(ops::tally_says(message)));
-        }
-        // Only these mean "not this way on this server / for this token"; a 409 (wrong state),
-        // a JSON 404 (no such resource) and the rest are the answer.
-        Err(e) if e.is_missing_endpoint() || matches!(e, tally_waldur::Error::Forbidden(_)) => e,
-        Err(e) => return one(&ctx, action, a.resource, Err(e)),
-    };
-    let endpoint = match a.state {
-        TargetState::Ok => "set_as_ok",
-        TargetState::Erred => "set_as_erred",
-    };
-    let why = if refused.is_missing_endpoint() {
-        format!("this server has no {endpoint}")
-    } else {
-        format!("{endpoint} is refused to this token (servers of 2024 keep it for staff)")
-    };
-    // Only a Create or Update order: completing a Terminate order would end the resource.
-    let executing = ctx.block_on(ctx.client.orders(&OrderFilter {
-        resource_uuid: Some(a.resource),
-        states: vec![OrderState::Executing],
-        types: vec![OrderType::Create, OrderType::Update],
-        ..Default::default()
-    }));
-    let order = match executing {
-        Ok(orders) => orders.into_iter().max_by_key(|o| o.created),
-        Err(e) => return one(&ctx, action, a.resource, Err(e)),
-    };
-    let Some(order) = order else {
-        return refuse(&ctx, action, a.resource, refused, &why);
-    };
-    let kind = order
-        .order_type
-        .map(|t| t.to_string())
-        .unwrap_or_else(|| "its".to_owned());
-    let via = match a.state {
-        TargetState::Ok => ctx.block_on(ctx.client.set_order_done(order.uuid)),
-        TargetState::Erred => ctx.block_on(ctx.client.set_order_erred(order.uuid, &details)),
-    };
-    match via {
-        Ok(()) => {
-            let call = match a.state {
-                TargetState::Ok => "set_state_done",
-                TargetState::Erred => "set_state_erred",
-            };
-            let mut message = format!(
-                "{why}; completed the resource's executing {kind} order {} with {call} instead",
-                order.uuid.simple()
-            );
-            if let Some(given) = &a.error_message {
-                let stored = ctx
-                    .block_on(ctx.client.order(order.uuid))
-                    .ok()
-                    .and_then(|o| o.error_message);
-                if stored.as_deref() == Some(given.as_str()) {
-                    message.push_str("; the error message is stored on the order");
-                } else {
-                    message.push_str("; the server did not store the error message");
-                }
-            }
-            one(&ctx, action, a.resource, Ok(ops::tally_says(message)))
-        }
-        Err(e) => {
-            let mut o = Outcome::failed(a.resource, &e, None);
-            o.message = format!(
-                "{} ({})",
-                o.message,
-                ops::tally_says(format!(
-                    "{why}; the resource's executing order {} refused too",
-                    order.uuid.simple()
-                ))
-            );
-            finish_one(&ctx, action, a.resource, o, e)
-        }
-    }
-}
-
-/// A set-state the provider cannot do on this server: the server's refusal, and in tally's words
-/// why and what to do.
-fn refuse(
-    ctx: &Ctx,
-    action: &str,
-    resource: Uuid,
-    refused: tally_waldur::Error,
-    why: &str,
-) -> anyhow::Result<Exit> {
-    let mut o = Outcome::failed(resource, &refused, None);
-    o.message = format!(
-        "{} ({})",
-        o.message,
-        ops::tally_says(format!(
-            "{why}, and the resource has no executing Create or Update order to complete instead: a provider cannot set this state here; ask the server's staff"
-        ))
-    );
-    finish_one(ctx, action, resource, o, refused)
-}
-
-/// A failed result line with the resource's state now.
-fn finish_one(
-    ctx: &Ctx,
-    action: &str,
-    resource: Uuid,
-    mut outcome: Outcome,
-    e: tally_waldur::Error,
-) -> anyhow::Result<Exit> {
-    outcome.state = ctx.block_on(state_of(ctx, resource));
-    let fatal = matches!(e, tally_waldur::Error::Unauthorized(_)).then_some(e);
-    ops::finish(ctx, action, "resources", 1, vec![outcome], fatal)
+    let batch = ctx.block_on(tally_ops::resources::set_state(
+        &ctx.client,
+        a.resource,
+        state,
+    ));
+    ops::finish(&ctx, action, "resources", batch)
 }
