@@ -1,4 +1,7 @@
 use std::io::{self, Read};
+use std::path::Path;
+
+use crate::SourceError;
 
 /// Reads lines straight out of one large buffer: no copy per line, and no per-line memchr
 /// from the standard library (which is not vectorised). Memory is bounded by the buffer
@@ -9,6 +12,8 @@ pub(crate) struct LineReader<R> {
     start: usize,
     end: usize,
     eof: bool,
+    /// Physical lines returned so far, blank ones included.
+    line_no: u64,
 }
 
 impl<R: Read> LineReader<R> {
@@ -19,23 +24,48 @@ impl<R: Read> LineReader<R> {
             start: 0,
             end: 0,
             eof: false,
+            line_no: 0,
+        }
+    }
+
+    /// The next line that is not blank, with its physical line number (1-based, blank lines
+    /// counted); `None` at the end of the input. Every line-oriented source reads this way,
+    /// so that line numbers in errors and the lines counted agree across formats.
+    pub(crate) fn next_record(&mut self, path: &Path) -> Result<Option<(u64, &[u8])>, SourceError> {
+        loop {
+            let range = self.next_range().map_err(|source| SourceError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let Some((from, to)) = range else {
+                return Ok(None);
+            };
+            self.line_no += 1;
+            if !self.buf[from..to].iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some((self.line_no, &self.buf[from..to])));
+            }
         }
     }
 
     /// The next line without its `\n` or `\r\n`; `None` at the end of the input. A last
     /// line without a final newline is still a line.
     pub(crate) fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
+        Ok(self.next_range()?.map(|(from, to)| &self.buf[from..to]))
+    }
+
+    /// Where the next line lies in the buffer, without its `\n` or `\r\n`.
+    fn next_range(&mut self) -> io::Result<Option<(usize, usize)>> {
         loop {
             if let Some(p) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                 let line_start = self.start;
                 self.start += p + 1;
-                return Ok(Some(trim_cr(&self.buf[line_start..line_start + p])));
+                return Ok(Some(trim_cr(&self.buf, line_start, line_start + p)));
             }
             if self.eof {
                 if self.start < self.end {
                     let line_start = self.start;
                     self.start = self.end;
-                    return Ok(Some(trim_cr(&self.buf[line_start..self.end])));
+                    return Ok(Some(trim_cr(&self.buf, line_start, self.end)));
                 }
                 return Ok(None);
             }
@@ -62,10 +92,12 @@ impl<R: Read> LineReader<R> {
     }
 }
 
-fn trim_cr(line: &[u8]) -> &[u8] {
-    match line {
-        [rest @ .., b'\r'] => rest,
-        _ => line,
+/// `from..to` without a final `\r`.
+fn trim_cr(buf: &[u8], from: usize, to: usize) -> (usize, usize) {
+    if to > from && buf[to - 1] == b'\r' {
+        (from, to - 1)
+    } else {
+        (from, to)
     }
 }
 

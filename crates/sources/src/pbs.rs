@@ -63,22 +63,7 @@ pub fn read<R: Read>(
     let mut lines = LineReader::new(input, 1 << 20);
     let mut stats = SourceStats::default();
     let mut quantities: Vec<Option<Decimal>> = vec![None; wanted.len()];
-    let mut line_no = 0u64;
-    loop {
-        let line = match lines.next_line() {
-            Ok(Some(l)) => l,
-            Ok(None) => break,
-            Err(source) => {
-                return Err(SourceError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        line_no += 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    while let Some((line_no, line)) = lines.next_record(path)? {
         stats.lines += 1;
         let invalid = |field: &str, reason: String| InvalidRecord {
             file: path.to_path_buf(),

@@ -292,22 +292,7 @@ impl<'o> Reader<'o> {
         let mut lines = LineReader::new(input, 1 << 20);
         let mut fields = Fields::default();
         let mut quantities: Vec<Option<Decimal>> = vec![None; self.wanted.len()];
-        let mut line_no: u64 = 0;
-        loop {
-            let line = match lines.next_line() {
-                Ok(Some(line)) => line,
-                Ok(None) => break,
-                Err(source) => {
-                    return Err(SourceError::Io {
-                        path: self.path.to_path_buf(),
-                        source,
-                    })
-                }
-            };
-            line_no += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
+        while let Some((line_no, line)) = lines.next_record(self.path)? {
             self.stats.lines += 1;
             if self.columns.is_none() {
                 let header = self.detect_columns(line)?;

@@ -190,22 +190,7 @@ pub fn read<R: Read>(
     let mut stats = SourceStats::default();
     let mut quantities: Vec<Option<Decimal>> = vec![None; wanted.len()];
     let mut key = String::with_capacity(48);
-    let mut line_no = 0u64;
-    loop {
-        let line = match lines.next_line() {
-            Ok(Some(l)) => l,
-            Ok(None) => break,
-            Err(source) => {
-                return Err(SourceError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        line_no += 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    while let Some((line_no, line)) = lines.next_record(path)? {
         stats.lines += 1;
         if line.first() == Some(&b'#') {
             stats.headers += 1;
