@@ -117,3 +117,15 @@ pub enum OutputFormat {
     Json,
     Csv,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks the definitions (unique ids, valid defaults) only when a command is parsed:
+    /// this test checks every subcommand at once.
+    #[test]
+    fn the_command_line_definitions_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

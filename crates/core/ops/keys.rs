@@ -4,8 +4,9 @@ use clap::{Args, Subcommand};
 use tally_waldur::KeyFilter;
 use uuid::Uuid;
 
+use crate::args::OutputFormat;
 use crate::exit::Exit;
-use crate::ops::{render, Common, Ctx, Paging};
+use crate::ops;
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
@@ -16,9 +17,7 @@ pub enum KeysCommand {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub paging: Paging,
+    pub list: ops::ListOpts,
     /// Only keys of this user.
     #[arg(long)]
     pub user: Option<Uuid>,
@@ -28,33 +27,26 @@ pub struct ListArgs {
 }
 
 /// Columns of key listings (also `provider keys`); the public key itself is too wide for a table.
-pub fn columns() -> Vec<String> {
-    render::cols(&[
-        "uuid",
-        "name",
-        "user_uuid",
-        "type",
-        "fingerprint_sha256",
-        "is_shared",
-    ])
-}
+pub const COLUMNS: &[&str] = &[
+    "uuid",
+    "name",
+    "user_uuid",
+    "type",
+    "fingerprint_sha256",
+    "is_shared",
+];
 
 pub fn run(cmd: &KeysCommand) -> anyhow::Result<Exit> {
-    match cmd {
-        KeysCommand::List(a) => {
-            let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-            let filter = KeyFilter {
-                user_uuid: a.user,
-                name: a.name.clone(),
-                ..Default::default()
-            };
-            let listing = ctx.fetch(&filter, &a.paging)?;
-            let mut cols = columns();
-            if ctx.format != crate::args::OutputFormat::Table {
-                cols.push("public_key".to_owned());
-            }
-            render::list(ctx.format, &listing, &cols, None)?;
-            Ok(Exit::Ok)
-        }
+    let KeysCommand::List(a) = cmd;
+    let mut columns = ops::render::cols(COLUMNS);
+    if a.list.common.format != OutputFormat::Table {
+        columns.push("public_key".to_owned());
     }
+    ops::list_fields(&a.list, columns, None, |_| {
+        Ok(KeyFilter {
+            user_uuid: a.user,
+            name: a.name.clone(),
+            ..Default::default()
+        })
+    })
 }

@@ -7,7 +7,6 @@
 //! given. Mutating commands print one result per object and fail (exit 4) when any object failed,
 //! so a script learns which ones to look at. The JSON shapes are documented in docs/operations.md.
 
-pub mod client;
 pub mod keys;
 pub mod offering_users;
 pub mod offerings;
@@ -22,6 +21,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use clap::Args;
+use serde::Serialize;
 use tally_ops::Batch;
 use tally_waldur::{ListRequest, WaldurClient};
 use uuid::Uuid;
@@ -53,6 +53,23 @@ pub struct Paging {
     pub page_size: Option<u32>,
 }
 
+/// The flags of every list command: configuration, format and paging.
+#[derive(Args, Debug, Clone)]
+pub struct ListOpts {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub paging: Paging,
+}
+
+/// `--customer`: the provider organisation, else `waldur.customer_uuid` of the configuration.
+#[derive(Args, Debug, Clone)]
+pub struct Customer {
+    /// Provider organisation (default: waldur.customer_uuid).
+    #[arg(long)]
+    pub customer: Option<Uuid>,
+}
+
 /// Everything a command needs once the configuration is read and the client is built.
 pub struct Ctx {
     pub client: WaldurClient,
@@ -63,19 +80,27 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Reads the configuration and builds the client; `page_size` overrides the client's.
+    /// Reads the configuration and builds the client (the shared builder of
+    /// `tally_pipeline::client`); `page_size` overrides the client's. Configuration mistakes
+    /// (missing table, unreadable token, bad URL) are configuration errors (exit 2).
     pub fn new(common: &Common, page_size: Option<u32>) -> anyhow::Result<Ctx> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-        let built = {
+        let cfg = tally_config::Config::load(&common.config)?;
+        let waldur = tally_pipeline::waldur_section(&cfg)?;
+        let client = {
             let _guard = rt.enter();
-            client::build(&common.config, page_size)?
+            let overrides = tally_pipeline::ClientOverrides {
+                page_size,
+                ..Default::default()
+            };
+            tally_pipeline::client(&cfg, &waldur, overrides)?
         };
         Ok(Ctx {
-            client: built.client,
-            waldur: built.waldur,
+            client,
+            waldur,
             config_path: common.config.clone(),
             format: common.format,
             rt,
@@ -88,41 +113,46 @@ impl Ctx {
 
     /// `--customer`, else `customer_uuid` of the configuration: the provider organisation.
     pub fn customer(&self, given: Option<Uuid>) -> anyhow::Result<Uuid> {
-        match given {
-            Some(u) => Ok(u),
-            None => self.config_uuid("customer_uuid", self.waldur.customer_uuid.as_deref())?
-                .ok_or_else(|| {
-                    UsageError(format!(
-                        "no provider organisation: set waldur.customer_uuid in {} or pass --customer",
-                        self.config_path.display()
-                    ))
-                    .into()
-                }),
-        }
+        self.required(given, "customer_uuid", "provider organisation", "customer")
     }
 
-    /// `customer_uuid` of the configuration, if set (used as a default filter).
-    pub fn opt_customer(&self) -> anyhow::Result<Option<Uuid>> {
-        self.config_uuid("customer_uuid", self.waldur.customer_uuid.as_deref())
+    /// `--customer`, else `customer_uuid` of the configuration, if set (a default filter).
+    pub fn opt_customer(&self, given: &Customer) -> anyhow::Result<Option<Uuid>> {
+        match given.customer {
+            Some(c) => Ok(Some(c)),
+            None => self.config_uuid("customer_uuid"),
+        }
     }
 
     /// `--offering`, else `offering_uuid` of the configuration.
     pub fn offering(&self, given: Option<Uuid>) -> anyhow::Result<Uuid> {
+        self.required(given, "offering_uuid", "offering", "offering")
+    }
+
+    fn required(
+        &self,
+        given: Option<Uuid>,
+        key: &str,
+        what: &str,
+        flag: &str,
+    ) -> anyhow::Result<Uuid> {
         match given {
             Some(u) => Ok(u),
-            None => self
-                .config_uuid("offering_uuid", self.waldur.offering_uuid.as_deref())?
-                .ok_or_else(|| {
-                    UsageError(format!(
-                        "no offering: set waldur.offering_uuid in {} or pass --offering",
-                        self.config_path.display()
-                    ))
-                    .into()
-                }),
+            None => self.config_uuid(key)?.ok_or_else(|| {
+                UsageError(format!(
+                    "no {what}: set waldur.{key} in {} or pass --{flag}",
+                    self.config_path.display()
+                ))
+                .into()
+            }),
         }
     }
 
-    fn config_uuid(&self, key: &str, value: Option<&str>) -> anyhow::Result<Option<Uuid>> {
+    fn config_uuid(&self, key: &str) -> anyhow::Result<Option<Uuid>> {
+        let value = match key {
+            "customer_uuid" => self.waldur.customer_uuid.as_deref(),
+            _ => self.waldur.offering_uuid.as_deref(),
+        };
         match value {
             None => Ok(None),
             Some(s) => Uuid::parse_str(s.trim()).map(Some).map_err(|_| {
@@ -149,6 +179,43 @@ impl Ctx {
         ))
         .map_err(api)
     }
+}
+
+/// The one body of every list command: the client, the request `request` builds, every page (or
+/// `--page`), printed with `columns` (JSON keys of the items) in the chosen format.
+pub fn list<R: ListRequest>(
+    args: &ListOpts,
+    columns: &[&str],
+    request: impl FnOnce(&Ctx) -> anyhow::Result<R>,
+) -> anyhow::Result<Exit>
+where
+    R::Item: Serialize,
+{
+    list_fields(args, render::cols(columns), None, request)
+}
+
+/// [`list`] with columns chosen at run time; `only` restricts the JSON items to those keys.
+pub fn list_fields<R: ListRequest>(
+    args: &ListOpts,
+    columns: Vec<String>,
+    only: Option<&[String]>,
+    request: impl FnOnce(&Ctx) -> anyhow::Result<R>,
+) -> anyhow::Result<Exit>
+where
+    R::Item: Serialize,
+{
+    let ctx = Ctx::new(&args.common, args.paging.page_size)?;
+    let req = request(&ctx)?;
+    let listing = ctx.fetch(&req, &args.paging)?;
+    render::list(ctx.format, &listing, &columns, only)?;
+    Ok(Exit::Ok)
+}
+
+/// `uuid` first, then the `--field`s: the columns of an output narrowed to some fields.
+pub fn field_columns(fields: &[String]) -> Vec<String> {
+    let mut columns = vec!["uuid".to_owned()];
+    columns.extend(fields.iter().filter(|f| *f != "uuid").cloned());
+    columns
 }
 
 /// Exit code for the errors of this module and of the Waldur client: 6 when Waldur refused the
@@ -190,19 +257,18 @@ pub fn finish(ctx: &Ctx, action: &str, what: &str, batch: Batch) -> anyhow::Resu
 
 /// Reads labels typed by an operator (`executing,pending-provider`) into a client enum, naming the
 /// accepted ones on a typo instead of sending a filter Waldur would answer 400 to.
-pub fn labels<T: Clone>(
+pub fn labels<T: Clone + std::fmt::Display>(
     what: &str,
     given: &[String],
     parse: impl Fn(&str) -> Option<T>,
     known: &[T],
-    show: impl Fn(&T) -> String,
 ) -> anyhow::Result<Vec<T>> {
     given
         .iter()
         .filter(|s| !s.trim().is_empty())
         .map(|s| {
             parse(s).ok_or_else(|| {
-                let names: Vec<String> = known.iter().map(&show).collect();
+                let names: Vec<String> = known.iter().map(T::to_string).collect();
                 UsageError(format!("{what} {s:?} is not one of: {}", names.join(", "))).into()
             })
         })

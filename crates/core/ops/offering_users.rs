@@ -6,7 +6,7 @@ use tally_waldur::{ObjectRef, OfferingUserFilter, OfferingUserState};
 use uuid::Uuid;
 
 use crate::exit::Exit;
-use crate::ops::{self, render, Common, Ctx, Paging};
+use crate::ops::{self, Common, Ctx};
 
 #[derive(Subcommand, Debug)]
 pub enum OfferingUsersCommand {
@@ -16,19 +16,15 @@ pub enum OfferingUsersCommand {
     List(ListArgs),
 }
 
-fn parse_ref(s: &str) -> Result<ObjectRef, String> {
-    ObjectRef::parse(s)
-}
-
 #[derive(Args, Debug)]
 pub struct CreateArgs {
     #[command(flatten)]
     pub common: Common,
     /// The offering: URL or uuid (default: waldur.offering_uuid).
-    #[arg(long, value_parser = parse_ref)]
+    #[arg(long, value_parser = ObjectRef::parse)]
     pub offering: Option<ObjectRef>,
     /// The Waldur user: URL or uuid.
-    #[arg(long, value_parser = parse_ref)]
+    #[arg(long, value_parser = ObjectRef::parse)]
     pub user: ObjectRef,
     /// The local username on the offering (e.g. the cluster login).
     #[arg(long)]
@@ -38,9 +34,7 @@ pub struct CreateArgs {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub paging: Paging,
+    pub list: ops::ListOpts,
     /// Only this offering.
     #[arg(long)]
     pub offering: Option<Uuid>,
@@ -53,15 +47,39 @@ pub struct ListArgs {
     /// States, comma separated (Requested, Creating, OK, Deleted, ...).
     #[arg(long, value_delimiter = ',')]
     pub state: Vec<String>,
-    /// Provider organisation (default: waldur.customer_uuid).
-    #[arg(long)]
-    pub customer: Option<Uuid>,
+    #[command(flatten)]
+    pub customer: ops::Customer,
 }
+
+const COLUMNS: &[&str] = &[
+    "uuid",
+    "offering_name",
+    "user_username",
+    "username",
+    "state",
+    "user_uuid",
+    "created",
+];
 
 pub fn run(cmd: &OfferingUsersCommand) -> anyhow::Result<Exit> {
     match cmd {
         OfferingUsersCommand::Create(a) => create(a),
-        OfferingUsersCommand::List(a) => list(a),
+        OfferingUsersCommand::List(a) => ops::list(&a.list, COLUMNS, |ctx| {
+            let states = ops::labels(
+                "offering user state",
+                &a.state,
+                OfferingUserState::parse_label,
+                OfferingUserState::KNOWN,
+            )?;
+            Ok(OfferingUserFilter {
+                offering_uuid: a.offering,
+                user_uuid: a.user,
+                user_username: a.user_username.clone(),
+                provider_uuid: ctx.opt_customer(&a.customer)?,
+                states,
+                ..Default::default()
+            })
+        }),
     }
 }
 
@@ -78,38 +96,4 @@ fn create(a: &CreateArgs) -> anyhow::Result<Exit> {
         &a.username,
     ));
     ops::finish(&ctx, "create", "offering users", batch)
-}
-
-fn list(a: &ListArgs) -> anyhow::Result<Exit> {
-    let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-    let states = ops::labels(
-        "offering user state",
-        &a.state,
-        OfferingUserState::parse_label,
-        OfferingUserState::KNOWN,
-        |s| s.to_string(),
-    )?;
-    let filter = OfferingUserFilter {
-        offering_uuid: a.offering,
-        user_uuid: a.user,
-        user_username: a.user_username.clone(),
-        provider_uuid: match a.customer {
-            Some(c) => Some(c),
-            None => ctx.opt_customer()?,
-        },
-        states,
-        ..Default::default()
-    };
-    let listing = ctx.fetch(&filter, &a.paging)?;
-    let columns = render::cols(&[
-        "uuid",
-        "offering_name",
-        "user_username",
-        "username",
-        "state",
-        "user_uuid",
-        "created",
-    ]);
-    render::list(ctx.format, &listing, &columns, None)?;
-    Ok(Exit::Ok)
 }

@@ -8,7 +8,7 @@ use tally_waldur::{OrderFilter, OrderState, OrderType};
 use uuid::Uuid;
 
 use crate::exit::Exit;
-use crate::ops::{self, render, Common, Ctx, Paging};
+use crate::ops::{self, Common, Ctx};
 
 #[derive(Subcommand, Debug)]
 pub enum OrdersCommand {
@@ -22,12 +22,12 @@ pub enum OrdersCommand {
     Cancel(ActionArgs),
 }
 
+/// `orders list`: orders of every provider the token sees when neither `--customer` nor
+/// `waldur.customer_uuid` is set.
 #[derive(Args, Debug)]
 pub struct ListArgs {
     #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub paging: Paging,
+    pub list: ops::ListOpts,
     /// Order states, comma separated (pending-consumer, pending-provider, pending-project,
     /// pending-start-date, executing, done, erred, canceled, rejected).
     #[arg(long, value_delimiter = ',')]
@@ -41,10 +41,8 @@ pub struct ListArgs {
     /// Only orders of this offering.
     #[arg(long)]
     pub offering: Option<Uuid>,
-    /// Provider organisation (default: waldur.customer_uuid; orders of every provider the token
-    /// sees when neither is set).
-    #[arg(long)]
-    pub customer: Option<Uuid>,
+    #[command(flatten)]
+    pub customer: ops::Customer,
 }
 
 #[derive(Args, Debug)]
@@ -77,52 +75,38 @@ const COLUMNS: &[&str] = &[
 ];
 
 pub fn run(cmd: &OrdersCommand) -> anyhow::Result<Exit> {
-    match cmd {
-        OrdersCommand::List(a) => list(a),
-        OrdersCommand::Approve(a) => act(&a.common, &a.orders, Action::Approve),
-        OrdersCommand::Reject(a) => act(
-            &a.action.common,
-            &a.action.orders,
-            Action::Reject(a.comment.as_deref()),
-        ),
-        OrdersCommand::Cancel(a) => act(&a.common, &a.orders, Action::Cancel),
-    }
+    let (args, action) = match cmd {
+        OrdersCommand::List(a) => return list(a),
+        OrdersCommand::Approve(a) => (a, Action::Approve),
+        OrdersCommand::Reject(a) => (&a.action, Action::Reject(a.comment.as_deref())),
+        OrdersCommand::Cancel(a) => (a, Action::Cancel),
+    };
+    let ctx = Ctx::new(&args.common, None)?;
+    let batch = ctx.block_on(tally_ops::orders::act(&ctx.client, &args.orders, action));
+    ops::finish(&ctx, action.name(), "orders", batch)
 }
 
 fn list(a: &ListArgs) -> anyhow::Result<Exit> {
-    let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-    let states = ops::labels(
-        "order state",
-        &a.state,
-        OrderState::parse_label,
-        OrderState::KNOWN,
-        |s| s.to_string(),
-    )?;
-    let types = ops::labels(
-        "order type",
-        &a.order_type,
-        OrderType::parse_label,
-        OrderType::KNOWN,
-        |s| s.to_string(),
-    )?;
-    let filter = OrderFilter {
-        states,
-        types,
-        resource_uuid: a.resource,
-        offering_uuid: a.offering,
-        provider_uuid: match a.customer {
-            Some(c) => Some(c),
-            None => ctx.opt_customer()?,
-        },
-        ..Default::default()
-    };
-    let listing = ctx.fetch(&filter, &a.paging)?;
-    render::list(ctx.format, &listing, &render::cols(COLUMNS), None)?;
-    Ok(Exit::Ok)
-}
-
-fn act(common: &Common, orders: &[Uuid], action: Action<'_>) -> anyhow::Result<Exit> {
-    let ctx = Ctx::new(common, None)?;
-    let batch = ctx.block_on(tally_ops::orders::act(&ctx.client, orders, action));
-    ops::finish(&ctx, action.name(), "orders", batch)
+    ops::list(&a.list, COLUMNS, |ctx| {
+        let states = ops::labels(
+            "order state",
+            &a.state,
+            OrderState::parse_label,
+            OrderState::KNOWN,
+        )?;
+        let types = ops::labels(
+            "order type",
+            &a.order_type,
+            OrderType::parse_label,
+            OrderType::KNOWN,
+        )?;
+        Ok(OrderFilter {
+            states,
+            types,
+            resource_uuid: a.resource,
+            offering_uuid: a.offering,
+            provider_uuid: ctx.opt_customer(&a.customer)?,
+            ..Default::default()
+        })
+    })
 }

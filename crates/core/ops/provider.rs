@@ -5,13 +5,12 @@
 use clap::{Args, Subcommand};
 use tally_ops::provider::RecordError;
 use tally_waldur::{
-    KeyFilter, ProjectPermissionFilter, ProviderKeys, ProviderProjectPermissions, ProviderProjects,
-    ProviderUsers, ServiceProvider, UserFilter,
+    ProviderKeys, ProviderProjectPermissions, ProviderProjects, ProviderUsers, ServiceProvider,
 };
 use uuid::Uuid;
 
 use crate::exit::{Exit, UsageError};
-use crate::ops::{self, render, Common, Ctx, Paging};
+use crate::ops::{self, render, Common, Ctx, Customer};
 
 #[derive(Subcommand, Debug)]
 pub enum ProviderCommand {
@@ -31,26 +30,17 @@ pub enum ProviderCommand {
 }
 
 #[derive(Args, Debug)]
-pub struct Which {
-    /// Provider organisation (default: waldur.customer_uuid).
-    #[arg(long)]
-    pub customer: Option<Uuid>,
-}
-
-#[derive(Args, Debug)]
 pub struct ShowArgs {
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
-    pub which: Which,
+    pub customer: Customer,
 }
 
 #[derive(Args, Debug)]
 pub struct SetUsernameArgs {
     #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub which: Which,
+    pub show: ShowArgs,
     /// The Waldur user's uuid.
     #[arg(long)]
     pub user: Uuid,
@@ -62,28 +52,95 @@ pub struct SetUsernameArgs {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     #[command(flatten)]
-    pub common: Common,
+    pub list: ops::ListOpts,
     #[command(flatten)]
-    pub paging: Paging,
-    #[command(flatten)]
-    pub which: Which,
+    pub customer: Customer,
 }
+
+const SHOW: &[&str] = &[
+    "uuid",
+    "customer_name",
+    "customer_uuid",
+    "customer_abbreviation",
+    "offering_count",
+    "created",
+    "description",
+    "url",
+];
+
+const USERS: &[&str] = &[
+    "uuid",
+    "username",
+    "full_name",
+    "email",
+    "organization",
+    "projects_count",
+    "is_active",
+];
+
+const PROJECTS: &[&str] = &[
+    "uuid",
+    "name",
+    "customer_name",
+    "backend_id",
+    "start_date",
+    "end_date",
+];
+
+const PERMISSIONS: &[&str] = &[
+    "project_name",
+    "user_username",
+    "user_full_name",
+    "role_name",
+    "expiration_time",
+    "project_uuid",
+    "user_uuid",
+];
 
 pub fn run(cmd: &ProviderCommand) -> anyhow::Result<Exit> {
     match cmd {
-        ProviderCommand::Show(a) => show(a),
+        ProviderCommand::Show(a) => {
+            let ctx = Ctx::new(&a.common, None)?;
+            let sp = record(&ctx, &a.customer)?;
+            render::object(ctx.format, &sp, &render::cols(SHOW))?;
+            Ok(Exit::Ok)
+        }
         ProviderCommand::SetUsername(a) => set_username(a),
-        ProviderCommand::Users(a) => users(a),
-        ProviderCommand::Keys(a) => keys(a),
-        ProviderCommand::Projects(a) => projects(a),
-        ProviderCommand::Permissions(a) => permissions(a),
+        ProviderCommand::Users(a) => ops::list(&a.list, USERS, |ctx| {
+            let service_provider = record(ctx, &a.customer)?.uuid;
+            Ok(ProviderUsers {
+                service_provider,
+                filter: Default::default(),
+            })
+        }),
+        ProviderCommand::Keys(a) => ops::list(&a.list, ops::keys::COLUMNS, |ctx| {
+            let service_provider = record(ctx, &a.customer)?.uuid;
+            Ok(ProviderKeys {
+                service_provider,
+                filter: Default::default(),
+            })
+        }),
+        ProviderCommand::Projects(a) => ops::list(&a.list, PROJECTS, |ctx| {
+            let service_provider = record(ctx, &a.customer)?.uuid;
+            Ok(ProviderProjects {
+                service_provider,
+                fields: Vec::new(),
+            })
+        }),
+        ProviderCommand::Permissions(a) => ops::list(&a.list, PERMISSIONS, |ctx| {
+            let service_provider = record(ctx, &a.customer)?.uuid;
+            Ok(ProviderProjectPermissions {
+                service_provider,
+                filter: Default::default(),
+            })
+        }),
     }
 }
 
 /// The ServiceProvider record of the organisation; an organisation that is no provider is a
 /// configuration mistake (exit 2).
-fn record(ctx: &Ctx, which: &Which) -> anyhow::Result<ServiceProvider> {
-    let customer = ctx.customer(which.customer)?;
+fn record(ctx: &Ctx, customer: &Customer) -> anyhow::Result<ServiceProvider> {
+    let customer = ctx.customer(customer.customer)?;
     ctx.block_on(tally_ops::provider::record(&ctx.client, customer))
         .map_err(|e| match e {
             RecordError::Api(e) => ops::api(e),
@@ -91,29 +148,12 @@ fn record(ctx: &Ctx, which: &Which) -> anyhow::Result<ServiceProvider> {
         })
 }
 
-fn show(a: &ShowArgs) -> anyhow::Result<Exit> {
-    let ctx = Ctx::new(&a.common, None)?;
-    let sp = record(&ctx, &a.which)?;
-    let columns = render::cols(&[
-        "uuid",
-        "customer_name",
-        "customer_uuid",
-        "customer_abbreviation",
-        "offering_count",
-        "created",
-        "description",
-        "url",
-    ]);
-    render::object(ctx.format, &sp, &columns)?;
-    Ok(Exit::Ok)
-}
-
 fn set_username(a: &SetUsernameArgs) -> anyhow::Result<Exit> {
     if a.username.trim().is_empty() {
         return Err(UsageError("--username is empty".into()).into());
     }
-    let ctx = Ctx::new(&a.common, None)?;
-    let sp = record(&ctx, &a.which)?;
+    let ctx = Ctx::new(&a.show.common, None)?;
+    let sp = record(&ctx, &a.show.customer)?;
     let batch = ctx.block_on(tally_ops::provider::set_username(
         &ctx.client,
         &sp,
@@ -121,78 +161,4 @@ fn set_username(a: &SetUsernameArgs) -> anyhow::Result<Exit> {
         &a.username,
     ));
     ops::finish(&ctx, "set-username", "users", batch)
-}
-
-fn users(a: &ListArgs) -> anyhow::Result<Exit> {
-    let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-    let sp = record(&ctx, &a.which)?;
-    let req = ProviderUsers {
-        service_provider: sp.uuid,
-        filter: UserFilter::default(),
-    };
-    let listing = ctx.fetch(&req, &a.paging)?;
-    let columns = render::cols(&[
-        "uuid",
-        "username",
-        "full_name",
-        "email",
-        "organization",
-        "projects_count",
-        "is_active",
-    ]);
-    render::list(ctx.format, &listing, &columns, None)?;
-    Ok(Exit::Ok)
-}
-
-fn keys(a: &ListArgs) -> anyhow::Result<Exit> {
-    let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-    let sp = record(&ctx, &a.which)?;
-    let req = ProviderKeys {
-        service_provider: sp.uuid,
-        filter: KeyFilter::default(),
-    };
-    let listing = ctx.fetch(&req, &a.paging)?;
-    render::list(ctx.format, &listing, &crate::ops::keys::columns(), None)?;
-    Ok(Exit::Ok)
-}
-
-fn projects(a: &ListArgs) -> anyhow::Result<Exit> {
-    let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-    let sp = record(&ctx, &a.which)?;
-    let req = ProviderProjects {
-        service_provider: sp.uuid,
-        fields: Vec::new(),
-    };
-    let listing = ctx.fetch(&req, &a.paging)?;
-    let columns = render::cols(&[
-        "uuid",
-        "name",
-        "customer_name",
-        "backend_id",
-        "start_date",
-        "end_date",
-    ]);
-    render::list(ctx.format, &listing, &columns, None)?;
-    Ok(Exit::Ok)
-}
-
-fn permissions(a: &ListArgs) -> anyhow::Result<Exit> {
-    let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-    let sp = record(&ctx, &a.which)?;
-    let req = ProviderProjectPermissions {
-        service_provider: sp.uuid,
-        filter: ProjectPermissionFilter::default(),
-    };
-    let listing = ctx.fetch(&req, &a.paging)?;
-    let columns = render::cols(&[
-        "project_name",
-        "user_username",
-        "user_full_name",
-        "role_name",
-        "expiration_time",
-        "project_uuid",
-        "user_uuid",
-    ]);
-    render::list(ctx.format, &listing, &columns, None)?;
-    Ok(Exit::Ok)
 }

@@ -10,7 +10,7 @@ use tally_waldur::{PlanPeriods, ReportSection, ResourceFilter, ResourceState, Re
 use uuid::Uuid;
 
 use crate::exit::{Exit, UsageError};
-use crate::ops::{self, render, Common, Ctx, Paging};
+use crate::ops::{self, render, Common, Ctx};
 
 #[derive(Subcommand, Debug)]
 pub enum ResourcesCommand {
@@ -33,9 +33,7 @@ pub enum ResourcesCommand {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub paging: Paging,
+    pub list: ops::ListOpts,
     /// Resource states, comma separated (Creating, OK, Erred, Updating, Terminating, Terminated).
     #[arg(long, value_delimiter = ',')]
     pub state: Vec<String>,
@@ -48,9 +46,8 @@ pub struct ListArgs {
     /// Only resources of this (consumer) project.
     #[arg(long)]
     pub project: Option<Uuid>,
-    /// Provider organisation (default: waldur.customer_uuid).
-    #[arg(long)]
-    pub customer: Option<Uuid>,
+    #[command(flatten)]
+    pub customer: ops::Customer,
     /// Fields to ask for and show, comma separated (e.g. name,state,limits,plan,project,url);
     /// uuid is always included.
     #[arg(long, value_delimiter = ',')]
@@ -70,9 +67,7 @@ pub struct ShowArgs {
 #[derive(Args, Debug)]
 pub struct OneArgs {
     #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub paging: Paging,
+    pub list: ops::ListOpts,
     pub resource: Uuid,
 }
 
@@ -158,49 +153,52 @@ pub fn run(cmd: &ResourcesCommand) -> anyhow::Result<Exit> {
         ResourcesCommand::Show(a) => show(a),
         ResourcesCommand::SetBackendId(a) => set_backend_id(a),
         ResourcesCommand::Report(a) => report(a),
-        ResourcesCommand::Team(a) => team(a),
-        ResourcesCommand::PlanPeriods(a) => plan_periods(a),
+        ResourcesCommand::Team(a) => ops::list(&a.list, TEAM, |_| {
+            Ok(Team {
+                resource: a.resource,
+                view: ResourceView::Provider,
+            })
+        }),
+        ResourcesCommand::PlanPeriods(a) => ops::list(&a.list, PLAN_PERIODS, |_| {
+            Ok(PlanPeriods {
+                resource: a.resource,
+                view: ResourceView::Provider,
+            })
+        }),
         ResourcesCommand::SetState(a) => set_state(a),
     }
 }
 
 fn list(a: &ListArgs) -> anyhow::Result<Exit> {
-    let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-    let states = ops::labels(
-        "resource state",
-        &a.state,
-        ResourceState::parse_label,
-        ResourceState::KNOWN,
-        |s| s.to_string(),
-    )?;
     let fields: Vec<String> = a
         .field
         .iter()
         .map(|f| f.trim().to_owned())
         .filter(|f| !f.is_empty())
         .collect();
-    let filter = ResourceFilter {
-        view: ResourceView::Provider,
-        offering_uuids: a.offering.clone(),
-        states,
-        backend_id: a.backend_id.clone(),
-        provider_uuid: match a.customer {
-            Some(c) => Some(c),
-            None => ctx.opt_customer()?,
-        },
-        project_uuid: a.project,
-        fields: fields.clone(),
-        ..Default::default()
-    };
-    let listing = ctx.fetch(&filter, &a.paging)?;
-    if fields.is_empty() {
-        render::list(ctx.format, &listing, &render::cols(COLUMNS), None)?;
+    let (columns, only) = if fields.is_empty() {
+        (render::cols(COLUMNS), None)
     } else {
-        let mut columns = vec!["uuid".to_owned()];
-        columns.extend(fields.iter().filter(|f| *f != "uuid").cloned());
-        render::list(ctx.format, &listing, &columns, Some(&fields))?;
-    }
-    Ok(Exit::Ok)
+        (ops::field_columns(&fields), Some(fields.as_slice()))
+    };
+    ops::list_fields(&a.list, columns, only, |ctx| {
+        let states = ops::labels(
+            "resource state",
+            &a.state,
+            ResourceState::parse_label,
+            ResourceState::KNOWN,
+        )?;
+        Ok(ResourceFilter {
+            view: ResourceView::Provider,
+            offering_uuids: a.offering.clone(),
+            states,
+            backend_id: a.backend_id.clone(),
+            provider_uuid: ctx.opt_customer(&a.customer)?,
+            project_uuid: a.project,
+            fields: fields.clone(),
+            ..Default::default()
+        })
+    })
 }
 
 fn show(a: &ShowArgs) -> anyhow::Result<Exit> {
@@ -214,9 +212,7 @@ fn show(a: &ShowArgs) -> anyhow::Result<Exit> {
     let columns = if a.field.is_empty() {
         render::cols(SHOW)
     } else {
-        let mut c = vec!["uuid".to_owned()];
-        c.extend(a.field.iter().filter(|f| *f != "uuid").cloned());
-        c
+        ops::field_columns(&a.field)
     };
     render::object(ctx.format, &r, &columns)?;
     Ok(Exit::Ok)
@@ -269,37 +265,17 @@ fn report(a: &ReportArgs) -> anyhow::Result<Exit> {
     ops::finish(&ctx, "report", "resources", batch)
 }
 
-fn team(a: &OneArgs) -> anyhow::Result<Exit> {
-    let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-    let req = Team {
-        resource: a.resource,
-        view: ResourceView::Provider,
-    };
-    let listing = ctx.fetch(&req, &a.paging)?;
-    let columns = render::cols(&[
-        "uuid",
-        "username",
-        "full_name",
-        "email",
-        "role",
-        "offering_user_username",
-        "expiration_time",
-    ]);
-    render::list(ctx.format, &listing, &columns, None)?;
-    Ok(Exit::Ok)
-}
+const TEAM: &[&str] = &[
+    "uuid",
+    "username",
+    "full_name",
+    "email",
+    "role",
+    "offering_user_username",
+    "expiration_time",
+];
 
-fn plan_periods(a: &OneArgs) -> anyhow::Result<Exit> {
-    let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-    let req = PlanPeriods {
-        resource: a.resource,
-        view: ResourceView::Provider,
-    };
-    let listing = ctx.fetch(&req, &a.paging)?;
-    let columns = render::cols(&["uuid", "plan_name", "start", "end", "components"]);
-    render::list(ctx.format, &listing, &columns, None)?;
-    Ok(Exit::Ok)
-}
+const PLAN_PERIODS: &[&str] = &["uuid", "plan_name", "start", "end", "components"];
 
 /// `set-state ok|erred`: the resource action, else the resource's executing order
 /// (`tally_ops::resources::set_state` says which servers need which).

@@ -7,7 +7,7 @@ use tally_waldur::ComponentUsageFilter;
 use uuid::Uuid;
 
 use crate::exit::Exit;
-use crate::ops::{render, Common, Ctx, Paging};
+use crate::ops;
 
 #[derive(Subcommand, Debug)]
 pub enum UsageCommand {
@@ -18,9 +18,7 @@ pub enum UsageCommand {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub paging: Paging,
+    pub list: ops::ListOpts,
     /// The resource.
     #[arg(long)]
     pub resource: Uuid,
@@ -32,28 +30,24 @@ pub struct ListArgs {
     pub component: Option<String>,
 }
 
+const COLUMNS: &[&str] = &[
+    "billing_period",
+    "type",
+    "usage",
+    "measured_unit",
+    "date",
+    "description",
+    "uuid",
+];
+
 pub fn run(cmd: &UsageCommand) -> anyhow::Result<Exit> {
-    match cmd {
-        UsageCommand::List(a) => {
-            let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-            let filter = ComponentUsageFilter {
-                resource_uuid: Some(a.resource),
-                billing_period: a.month.map(BillingMonth::first_day),
-                component: a.component.clone(),
-                ..Default::default()
-            };
-            let listing = ctx.fetch(&filter, &a.paging)?;
-            let columns = render::cols(&[
-                "billing_period",
-                "type",
-                "usage",
-                "measured_unit",
-                "date",
-                "description",
-                "uuid",
-            ]);
-            render::list(ctx.format, &listing, &columns, None)?;
-            Ok(Exit::Ok)
-        }
-    }
+    let UsageCommand::List(a) = cmd;
+    ops::list(&a.list, COLUMNS, |_| {
+        Ok(ComponentUsageFilter {
+            resource_uuid: Some(a.resource),
+            billing_period: a.month.map(BillingMonth::first_day),
+            component: a.component.clone(),
+            ..Default::default()
+        })
+    })
 }

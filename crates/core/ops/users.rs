@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use tally_waldur::UserFilter;
 
 use crate::exit::Exit;
-use crate::ops::{render, Common, Ctx, Paging};
+use crate::ops;
 
 #[derive(Subcommand, Debug)]
 pub enum UsersCommand {
@@ -15,9 +15,7 @@ pub enum UsersCommand {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub paging: Paging,
+    pub list: ops::ListOpts,
     /// Only this username (exact).
     #[arg(long)]
     pub username: Option<String>,
@@ -29,28 +27,24 @@ pub struct ListArgs {
     pub query: Option<String>,
 }
 
+const COLUMNS: &[&str] = &[
+    "uuid",
+    "username",
+    "full_name",
+    "email",
+    "is_active",
+    "is_staff",
+    "date_joined",
+];
+
 pub fn run(cmd: &UsersCommand) -> anyhow::Result<Exit> {
-    match cmd {
-        UsersCommand::List(a) => {
-            let ctx = Ctx::new(&a.common, a.paging.page_size)?;
-            let filter = UserFilter {
-                username: a.username.clone(),
-                email: a.email.clone(),
-                search: a.query.clone(),
-                ..Default::default()
-            };
-            let listing = ctx.fetch(&filter, &a.paging)?;
-            let columns = render::cols(&[
-                "uuid",
-                "username",
-                "full_name",
-                "email",
-                "is_active",
-                "is_staff",
-                "date_joined",
-            ]);
-            render::list(ctx.format, &listing, &columns, None)?;
-            Ok(Exit::Ok)
-        }
-    }
+    let UsersCommand::List(a) = cmd;
+    ops::list(&a.list, COLUMNS, |_| {
+        Ok(UserFilter {
+            username: a.username.clone(),
+            email: a.email.clone(),
+            search: a.query.clone(),
+            ..Default::default()
+        })
+    })
 }
