@@ -38,7 +38,7 @@ pub const COLUMNS: &[&str] = &[
 
 pub fn run(cmd: &KeysCommand) -> anyhow::Result<Exit> {
     let KeysCommand::List(a) = cmd;
-    let mut columns = ops::render::cols(COLUMNS);
+    let mut columns = tally_render::cols(COLUMNS);
     if a.list.common.format != OutputFormat::Table {
         columns.push("public_key".to_owned());
     }

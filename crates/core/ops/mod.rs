@@ -12,7 +12,6 @@ pub mod offering_users;
 pub mod offerings;
 pub mod orders;
 pub mod provider;
-pub mod render;
 pub mod resources;
 pub mod usage;
 pub mod users;
@@ -22,7 +21,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde::Serialize;
-use tally_ops::Batch;
+use tally_ops::{Batch, Listing};
+use tally_render as render;
 use tally_waldur::{ListRequest, WaldurClient};
 use uuid::Uuid;
 
@@ -170,7 +170,7 @@ impl Ctx {
         &self,
         req: &R,
         paging: &Paging,
-    ) -> anyhow::Result<render::Listing<R::Item>> {
+    ) -> anyhow::Result<Listing<R::Item>> {
         self.block_on(tally_ops::fetch(
             &self.client,
             req,
@@ -207,8 +207,19 @@ where
     let ctx = Ctx::new(&args.common, args.paging.page_size)?;
     let req = request(&ctx)?;
     let listing = ctx.fetch(&req, &args.paging)?;
-    render::list(ctx.format, &listing, &columns, only)?;
+    print(|out| render::list(out, ctx.format.into(), &listing, &columns, only))?;
+    if let (Some(note), OutputFormat::Table) = (render::page_note(&listing), ctx.format) {
+        // On stderr: stdout stays the table alone.
+        eprintln!("{note}");
+    }
     Ok(Exit::Ok)
+}
+
+/// Writes one output to stdout (a closed pipe is no error).
+pub fn print(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    Ok(crate::output::to_stdout(write)?)
 }
 
 /// `uuid` first, then the `--field`s: the columns of an output narrowed to some fields.
@@ -247,7 +258,7 @@ pub fn api(e: tally_waldur::Error) -> anyhow::Error {
 /// Prints the per-object results and turns failures into the run's result: a 401 that stopped
 /// the run is the error (exit 6), else any failed object makes it "not done" (exit 4).
 pub fn finish(ctx: &Ctx, action: &str, what: &str, batch: Batch) -> anyhow::Result<Exit> {
-    render::outcomes(ctx.format, action, &batch.outcomes)?;
+    print(|out| render::outcomes(out, ctx.format.into(), action, &batch.outcomes))?;
     if let Some(e) = batch.fatal {
         return Err(api(e));
     }

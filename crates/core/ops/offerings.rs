@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use crate::args::OutputFormat;
 use crate::exit::Exit;
-use crate::ops::{self, render, Common, Ctx};
+use tally_render as render;
+
+use crate::ops::{self, Common, Ctx};
 
 #[derive(Subcommand, Debug)]
 pub enum OfferingsCommand {
@@ -58,21 +60,18 @@ fn show(a: &ShowArgs) -> anyhow::Result<Exit> {
         .components
         .iter()
         .map(|c| render::to_json(c, None).map(|v| render::row_of(&v, &columns)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    match ctx.format {
-        OutputFormat::Json => render::object(ctx.format, &offering, &[])?,
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let format = ctx.format.into();
+    ops::print(|out| match ctx.format {
+        OutputFormat::Json => render::object(out, format, &offering, &[]),
         // One row per component: what a script needs to build usage reports.
-        OutputFormat::Csv => render::rows(ctx.format, &columns, &components)?,
+        OutputFormat::Csv => render::rows(out, format, &columns, &components),
         OutputFormat::Table => {
-            render::object(
-                ctx.format,
-                &offering,
-                &render::cols(&["uuid", "name", "type", "state", "customer_name"]),
-            )?;
-            // A closed pipe after the first table is not an error either.
-            crate::output::to_stdout(|out| out.write_all(b"\n"))?;
-            render::rows(ctx.format, &columns, &components)?;
+            let head = render::cols(&["uuid", "name", "type", "state", "customer_name"]);
+            render::object(out, format, &offering, &head)?;
+            out.write_all(b"\n")?;
+            render::rows(out, format, &columns, &components)
         }
-    }
+    })?;
     Ok(Exit::Ok)
 }

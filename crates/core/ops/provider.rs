@@ -10,7 +10,9 @@ use tally_waldur::{
 use uuid::Uuid;
 
 use crate::exit::{Exit, UsageError};
-use crate::ops::{self, render, Common, Ctx, Customer};
+use tally_render as render;
+
+use crate::ops::{self, Common, Ctx, Customer};
 
 #[derive(Subcommand, Debug)]
 pub enum ProviderCommand {
@@ -102,7 +104,7 @@ pub fn run(cmd: &ProviderCommand) -> anyhow::Result<Exit> {
         ProviderCommand::Show(a) => {
             let ctx = Ctx::new(&a.common, None)?;
             let sp = record(&ctx, &a.customer)?;
-            render::object(ctx.format, &sp, &render::cols(SHOW))?;
+            ops::print(|out| render::object(out, ctx.format.into(), &sp, &render::cols(SHOW)))?;
             Ok(Exit::Ok)
         }
         ProviderCommand::SetUsername(a) => set_username(a),

@@ -10,7 +10,9 @@ use tally_waldur::{PlanPeriods, ReportSection, ResourceFilter, ResourceState, Re
 use uuid::Uuid;
 
 use crate::exit::{Exit, UsageError};
-use crate::ops::{self, render, Common, Ctx};
+use tally_render as render;
+
+use crate::ops::{self, Common, Ctx};
 
 #[derive(Subcommand, Debug)]
 pub enum ResourcesCommand {
@@ -214,7 +216,7 @@ fn show(a: &ShowArgs) -> anyhow::Result<Exit> {
     } else {
         ops::field_columns(&a.field)
     };
-    render::object(ctx.format, &r, &columns)?;
+    ops::print(|out| render::object(out, ctx.format.into(), &r, &columns))?;
     Ok(Exit::Ok)
 }
 

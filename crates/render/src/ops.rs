@@ -1,16 +1,17 @@
-//! `--format table|json|csv` for the operation commands.
+//! `--format table|json|csv` of the provider operations.
 //!
 //! Items are serialised once to JSON (the typed client's structs, with Waldur's field names) and
 //! every format is cut from that: JSON prints it, table and CSV pick columns by key. uuids are
 //! written in Waldur's own 32-hex form everywhere, so a value copied from any output matches what
 //! the server sends and what tally accepts.
 
+use std::io::{self, Write};
+
 use serde::Serialize;
 use serde_json::{Map, Value};
-
-use crate::args::OutputFormat;
-use crate::output;
 use tally_ops::Outcome;
+
+use crate::{write_csv, Format, TextTable};
 
 /// A table cell longer than this is cut (table only; JSON and CSV keep everything), so rows with
 /// an SSH key or a long description still fit a terminal. The last column is never cut: it holds
@@ -31,8 +32,8 @@ struct ListJson<'a> {
 }
 
 /// A serialisable value as JSON, uuids in 32-hex form, restricted to `only` keys when given.
-pub fn to_json<T: Serialize>(v: &T, only: Option<&[String]>) -> anyhow::Result<Value> {
-    let mut v = serde_json::to_value(v)?;
+pub fn to_json<T: Serialize>(v: &T, only: Option<&[String]>) -> io::Result<Value> {
+    let mut v = serde_json::to_value(v).map_err(io::Error::other)?;
     simple_uuids(&mut v);
     if let (Some(only), Value::Object(m)) = (only, &mut v) {
         m.retain(|k, _| k == "uuid" || only.iter().any(|o| o == k));
@@ -94,84 +95,99 @@ fn field<'a>(item: &'a Value, key: &str) -> Option<&'a Value> {
         .and_then(|m: &Map<String, Value>| m.get(key))
 }
 
-/// Prints a list in the chosen format; `columns` are JSON keys (table and CSV), `only` restricts
-/// the JSON items to those keys (for `--field`).
+/// A list in the chosen format; `columns` are JSON keys (table and CSV), `only` restricts the
+/// JSON items to those keys (for `--field`).
 pub fn list<T: Serialize>(
-    format: OutputFormat,
+    out: &mut dyn Write,
+    format: Format,
     listing: &Listing<T>,
     columns: &[String],
     only: Option<&[String]>,
-) -> anyhow::Result<()> {
+) -> io::Result<()> {
     let items = listing
         .items
         .iter()
         .map(|i| to_json(i, only))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|i| columns.iter().map(|c| cell(field(i, c))).collect())
-        .collect();
-    match format {
-        OutputFormat::Json => print_json(&ListJson {
-            items: &items,
-            count: items.len(),
-            total: listing.total,
-            page: listing.page,
-            has_next: listing.has_next,
-        })?,
-        OutputFormat::Csv => print_csv(columns, &rows)?,
-        OutputFormat::Table => {
-            let headers: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
-            print_table(&headers, &rows, rows.is_empty().then_some("(none)"))?;
-        }
+        .collect::<io::Result<Vec<_>>>()?;
+    if format == Format::Json {
+        return crate::json(
+            out,
+            &ListJson {
+                items: &items,
+                count: items.len(),
+                total: listing.total,
+                page: listing.page,
+                has_next: listing.has_next,
+            },
+        );
     }
-    if let (Some(page), OutputFormat::Table) = (listing.page, format) {
-        // On stderr: stdout stays the table alone.
-        let total = listing
-            .total
-            .map(|t| format!(" of {t}"))
-            .unwrap_or_default();
-        let next = if listing.has_next {
-            format!("; next: --page {}", page.saturating_add(1))
-        } else {
-            String::new()
-        };
-        eprintln!("page {page}: {} items{total}{next}", listing.items.len());
-    }
-    Ok(())
+    let rows: Vec<Vec<String>> = items.iter().map(|i| row_of(i, columns)).collect();
+    self::rows(out, format, columns, &rows)
 }
 
-/// Prints one object: a two-column key/value table, one CSV row, or the JSON object.
+/// Where a single page sits in the listing, for people (`page 2: 100 items of 250; next: --page
+/// 3`); nothing for a whole listing.
+pub fn page_note<T>(listing: &Listing<T>) -> Option<String> {
+    let page = listing.page?;
+    let total = listing
+        .total
+        .map(|t| format!(" of {t}"))
+        .unwrap_or_default();
+    let next = if listing.has_next {
+        format!("; next: --page {}", page.saturating_add(1))
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "page {page}: {} items{total}{next}",
+        listing.items.len()
+    ))
+}
+
+/// One object: a two-column key/value table, one CSV row, or the JSON object.
 pub fn object<T: Serialize>(
-    format: OutputFormat,
+    out: &mut dyn Write,
+    format: Format,
     obj: &T,
     columns: &[String],
-) -> anyhow::Result<()> {
+) -> io::Result<()> {
     let v = to_json(obj, None)?;
     match format {
-        OutputFormat::Json => print_json(&v),
-        OutputFormat::Csv => print_csv(
-            columns,
-            &[columns.iter().map(|c| cell(field(&v, c))).collect()],
-        ),
-        OutputFormat::Table => {
+        Format::Json => crate::json(out, &v),
+        Format::Csv => write_csv(out, columns, [row_of(&v, columns)]),
+        Format::Table => {
             let rows: Vec<Vec<String>> = columns
                 .iter()
                 .map(|c| vec![c.clone(), cell(field(&v, c))])
                 .collect();
-            print_table(&[], &rows, None)
+            out.write_all(format_table(&[], &rows, None).as_bytes())
         }
     }
 }
 
-/// Prints rows of values as a table (upper-case headers) or CSV (keys as headers).
-pub fn rows(format: OutputFormat, columns: &[String], rows: &[Vec<String>]) -> anyhow::Result<()> {
-    if format == OutputFormat::Csv {
-        print_csv(columns, rows)
+/// Rows of values as a table (upper-case headers, `(none)` under them when there is no row) or
+/// CSV (keys as headers): the one way lists of rows are printed.
+pub fn rows(
+    out: &mut dyn Write,
+    format: Format,
+    columns: &[String],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
+    if format == Format::Csv {
+        write_csv(out, columns, rows)
     } else {
-        let headers: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
-        print_table(&headers, rows, rows.is_empty().then_some("(none)"))
+        table(out, columns, rows, rows.is_empty().then_some("(none)"))
     }
+}
+
+fn table(
+    out: &mut dyn Write,
+    columns: &[String],
+    rows: &[Vec<String>],
+    empty: Option<&str>,
+) -> io::Result<()> {
+    let headers: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
+    out.write_all(format_table(&headers, rows, empty).as_bytes())
 }
 
 /// Values of `columns` in a serialised item.
@@ -188,50 +204,44 @@ struct OutcomesJson<'a> {
     failed: usize,
 }
 
-/// Prints what a mutating command did to each object.
-pub fn outcomes(format: OutputFormat, action: &str, outcomes: &[Outcome]) -> anyhow::Result<()> {
-    match format {
-        OutputFormat::Json => {
-            let failed = outcomes.iter().filter(|o| !o.ok).count();
-            print_json(&OutcomesJson {
+/// What a mutating command did to each object.
+pub fn outcomes(
+    out: &mut dyn Write,
+    format: Format,
+    action: &str,
+    outcomes: &[Outcome],
+) -> io::Result<()> {
+    if format == Format::Json {
+        let failed = outcomes.iter().filter(|o| !o.ok).count();
+        return crate::json(
+            out,
+            &OutcomesJson {
                 action,
                 results: outcomes,
                 done: outcomes.len() - failed,
                 failed,
-            })
-        }
-        OutputFormat::Csv | OutputFormat::Table => {
-            let rows: Vec<Vec<String>> = outcomes
-                .iter()
-                .map(|o| {
-                    vec![
-                        o.uuid.clone(),
-                        action.to_owned(),
-                        if o.ok { "ok" } else { "FAILED" }.to_owned(),
-                        o.state.clone().unwrap_or_default(),
-                        o.status.map(|s| s.to_string()).unwrap_or_default(),
-                        o.message.clone(),
-                    ]
-                })
-                .collect();
-            let cols = ["uuid", "action", "result", "state", "status", "message"];
-            if format == OutputFormat::Csv {
-                print_csv(&cols.map(String::from), &rows)
-            } else {
-                print_table(&cols.map(|c| c.to_uppercase()), &rows, None)
-            }
-        }
+            },
+        );
     }
-}
-
-fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
-    Ok(output::print_json(v)?)
-}
-
-fn print_csv(columns: &[String], rows: &[Vec<String>]) -> anyhow::Result<()> {
-    Ok(output::to_stdout(|out| {
-        output::write_csv(out, columns, rows)
-    })?)
+    let rows: Vec<Vec<String>> = outcomes
+        .iter()
+        .map(|o| {
+            vec![
+                o.uuid.clone(),
+                action.to_owned(),
+                if o.ok { "ok" } else { "FAILED" }.to_owned(),
+                o.state.clone().unwrap_or_default(),
+                o.status.map(|s| s.to_string()).unwrap_or_default(),
+                o.message.clone(),
+            ]
+        })
+        .collect();
+    let columns = cols(&["uuid", "action", "result", "state", "status", "message"]);
+    if format == Format::Csv {
+        write_csv(out, &columns, &rows)
+    } else {
+        table(out, &columns, &rows, None)
+    }
 }
 
 /// Cuts a cell to [`MAX_CELL`] characters and flattens line breaks, which would break the rows.
@@ -255,7 +265,7 @@ fn flat(s: &str) -> String {
 /// Left-aligned columns (cells cut to fit, the last one whole); `headers` may be empty; `empty`
 /// is printed under the header when there is no row.
 pub fn format_table(headers: &[String], rows: &[Vec<String>], empty: Option<&str>) -> String {
-    let mut table = output::TextTable::new(headers);
+    let mut table = TextTable::new(headers);
     for r in rows {
         table.add_row(
             r.iter()
@@ -269,15 +279,6 @@ pub fn format_table(headers: &[String], rows: &[Vec<String>], empty: Option<&str
         text.push('\n');
     }
     text
-}
-
-fn print_table(
-    headers: &[String],
-    rows: &[Vec<String>],
-    empty: Option<&str>,
-) -> anyhow::Result<()> {
-    let text = format_table(headers, rows, empty);
-    Ok(output::to_stdout(|out| out.write_all(text.as_bytes()))?)
 }
 
 /// Column keys from string literals.
