@@ -5,12 +5,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 use tally_config::Config;
-use tally_pipeline::nightly::{ledger_summary, nightly_range};
-use tally_pipeline::{PushJob, Verdict};
+use tally_pipeline::nightly::{nightly_range, push_and_check};
+use tally_pipeline::PushJob;
 use tally_push::RunLock;
 
 use crate::check::{self, CheckFormat};
@@ -76,37 +75,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         progress: Some(Arc::new(push::ProgressBar::default())),
         ..PushJob::new(&config, &connection, &collected, window.range, now)
     };
-    let outcome = rt.block_on(async {
-        let pushed = tally_pipeline::push(&job).await?;
-        crate::output::print_summary(&pushed.summary, false);
-        // Nothing more can work with a refused token.
-        if pushed.verdict == Verdict::AuthFailed {
-            return Ok::<_, anyhow::Error>((pushed, None));
-        }
-        let report = tally_pipeline::check(
-            &config,
-            &connection,
-            &collected.usages,
-            &collected.user_usages,
-            window.range,
-        )
-        .await
-        .context("the check after the push")?;
-        Ok((pushed, Some(report)))
-    });
+    let outcome = rt
+        .block_on(push_and_check(&job, |pushed| {
+            crate::output::print_summary(&pushed.summary, false)
+        }))
+        .map_err(anyhow::Error::from);
     let (exit, summary) = match &outcome {
-        Ok((pushed, report)) => {
-            let check = match report {
-                Some(r) => {
-                    check::print(r, args.format)?;
-                    Verdict::of_check(r)
-                }
-                None => Verdict::Ok,
-            };
-            (
-                Exit::from(pushed.verdict.most_urgent(check)),
-                ledger_summary(pushed, report.as_ref()),
-            )
+        Ok(report) => {
+            if let Some(r) = &report.check {
+                check::print(r, args.format)?;
+            }
+            (Exit::from(report.verdict()), report.ledger_summary())
         }
         Err(e) => (
             crate::exit::classify(e),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use tally_config::Config;
 use tally_model::BillingMonth;
-use tally_pipeline::replay::{replay, replay_range, token_of, Expected, Mismatch, ReplayJob};
+use tally_pipeline::replay::{replay, replay_range, token_of, Expected, ReplayJob};
 use tally_sandbox::World;
 
 use crate::check::{self, CheckFormat};
@@ -113,31 +113,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
         args.expect.display()
     );
     for m in expected.mismatches(&held) {
-        let _ = match m {
-            Mismatch::ExpectedNotHeld(u) => writeln!(
-                err,
-                "  expected, not held: {} {} {} {}",
-                u.backend_id, u.month, u.component, u.amount
-            ),
-            Mismatch::HeldNotExpected(u) => writeln!(
-                err,
-                "  held, not expected: {} {} {} {}",
-                u.backend_id, u.month, u.component, u.amount
-            ),
-            Mismatch::UserExpectedNotHeld(u) => writeln!(
-                err,
-                "  expected, not held: {} {} {} user {} {}",
-                u.backend_id, u.month, u.component, u.user, u.amount
-            ),
-            Mismatch::UserHeldNotExpected(u) => writeln!(
-                err,
-                "  held, not expected: {} {} {} user {} {}",
-                u.backend_id, u.month, u.component, u.user, u.amount
-            ),
-            Mismatch::Offering { expected, held } => {
-                writeln!(err, "  offering: expected {expected}, replayed {held}")
-            }
-        };
+        let _ = writeln!(err, "  {m}");
     }
     Ok(Exit::Differences)
 }

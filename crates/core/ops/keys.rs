@@ -27,14 +27,7 @@ pub struct ListArgs {
 }
 
 /// Columns of key listings (also `provider keys`); the public key itself is too wide for a table.
-pub const COLUMNS: &[&str] = &[
-    "uuid",
-    "name",
-    "user_uuid",
-    "type",
-    "fingerprint_sha256",
-    "is_shared",
-];
+pub const COLUMNS: &str = "uuid name user_uuid type fingerprint_sha256 is_shared";
 
 pub fn run(cmd: &KeysCommand) -> anyhow::Result<Exit> {
     let KeysCommand::List(a) = cmd;

@@ -182,10 +182,10 @@ impl Ctx {
 }
 
 /// The one body of every list command: the client, the request `request` builds, every page (or
-/// `--page`), printed with `columns` (JSON keys of the items) in the chosen format.
+/// `--page`), printed with `columns` (JSON keys of the items, blank-separated) in the chosen format.
 pub fn list<R: ListRequest>(
     args: &ListOpts,
-    columns: &[&str],
+    columns: &str,
     request: impl FnOnce(&Ctx) -> anyhow::Result<R>,
 ) -> anyhow::Result<Exit>
 where

@@ -51,15 +51,7 @@ pub struct ListArgs {
     pub customer: ops::Customer,
 }
 
-const COLUMNS: &[&str] = &[
-    "uuid",
-    "offering_name",
-    "user_username",
-    "username",
-    "state",
-    "user_uuid",
-    "created",
-];
+const COLUMNS: &str = "uuid offering_name user_username username state user_uuid created";
 
 pub fn run(cmd: &OfferingUsersCommand) -> anyhow::Result<Exit> {
     match cmd {

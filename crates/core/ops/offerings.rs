@@ -29,14 +29,7 @@ pub struct ShowArgs {
     pub provider_view: bool,
 }
 
-const COMPONENTS: &[&str] = &[
-    "type",
-    "name",
-    "measured_unit",
-    "billing_type",
-    "limit_period",
-    "limit_amount",
-];
+const COMPONENTS: &str = "type name measured_unit billing_type limit_period limit_amount";
 
 pub fn run(cmd: &OfferingsCommand) -> anyhow::Result<Exit> {
     match cmd {
@@ -67,7 +60,7 @@ fn show(a: &ShowArgs) -> anyhow::Result<Exit> {
         // One row per component: what a script needs to build usage reports.
         OutputFormat::Csv => render::rows(out, format, &columns, &components),
         OutputFormat::Table => {
-            let head = render::cols(&["uuid", "name", "type", "state", "customer_name"]);
+            let head = render::cols("uuid name type state customer_name");
             render::object(out, format, &offering, &head)?;
             out.write_all(b"\n")?;
             render::rows(out, format, &columns, &components)

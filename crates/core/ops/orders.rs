@@ -63,16 +63,8 @@ pub struct RejectArgs {
     pub comment: Option<String>,
 }
 
-const COLUMNS: &[&str] = &[
-    "uuid",
-    "type",
-    "state",
-    "resource_name",
-    "marketplace_resource_uuid",
-    "project_name",
-    "created_by_username",
-    "created",
-];
+const COLUMNS: &str = "uuid type state resource_name marketplace_resource_uuid project_name \
+    created_by_username created";
 
 pub fn run(cmd: &OrdersCommand) -> anyhow::Result<Exit> {
     let (args, action) = match cmd {

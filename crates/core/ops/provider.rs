@@ -59,45 +59,15 @@ pub struct ListArgs {
     pub customer: Customer,
 }
 
-const SHOW: &[&str] = &[
-    "uuid",
-    "customer_name",
-    "customer_uuid",
-    "customer_abbreviation",
-    "offering_count",
-    "created",
-    "description",
-    "url",
-];
+const SHOW: &str = "uuid customer_name customer_uuid customer_abbreviation offering_count created \
+    description url";
 
-const USERS: &[&str] = &[
-    "uuid",
-    "username",
-    "full_name",
-    "email",
-    "organization",
-    "projects_count",
-    "is_active",
-];
+const USERS: &str = "uuid username full_name email organization projects_count is_active";
 
-const PROJECTS: &[&str] = &[
-    "uuid",
-    "name",
-    "customer_name",
-    "backend_id",
-    "start_date",
-    "end_date",
-];
+const PROJECTS: &str = "uuid name customer_name backend_id start_date end_date";
 
-const PERMISSIONS: &[&str] = &[
-    "project_name",
-    "user_username",
-    "user_full_name",
-    "role_name",
-    "expiration_time",
-    "project_uuid",
-    "user_uuid",
-];
+const PERMISSIONS: &str = "project_name user_username user_full_name role_name expiration_time \
+    project_uuid user_uuid";
 
 pub fn run(cmd: &ProviderCommand) -> anyhow::Result<Exit> {
     match cmd {

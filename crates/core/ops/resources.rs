@@ -119,35 +119,11 @@ pub struct SetStateArgs {
     pub error_message: Option<String>,
 }
 
-const COLUMNS: &[&str] = &[
-    "uuid",
-    "name",
-    "state",
-    "backend_id",
-    "offering_name",
-    "project_name",
-    "plan_name",
-    "limits",
-];
+const COLUMNS: &str = "uuid name state backend_id offering_name project_name plan_name limits";
 
-const SHOW: &[&str] = &[
-    "uuid",
-    "name",
-    "state",
-    "backend_id",
-    "offering_name",
-    "offering_uuid",
-    "project_name",
-    "project_uuid",
-    "customer_name",
-    "plan_name",
-    "limits",
-    "current_usages",
-    "report",
-    "created",
-    "modified",
-    "error_message",
-];
+const SHOW: &str = "uuid name state backend_id offering_name offering_uuid project_name \
+    project_uuid customer_name plan_name limits current_usages report created modified \
+    error_message";
 
 pub fn run(cmd: &ResourcesCommand) -> anyhow::Result<Exit> {
     match cmd {
@@ -267,17 +243,9 @@ fn report(a: &ReportArgs) -> anyhow::Result<Exit> {
     ops::finish(&ctx, "report", "resources", batch)
 }
 
-const TEAM: &[&str] = &[
-    "uuid",
-    "username",
-    "full_name",
-    "email",
-    "role",
-    "offering_user_username",
-    "expiration_time",
-];
+const TEAM: &str = "uuid username full_name email role offering_user_username expiration_time";
 
-const PLAN_PERIODS: &[&str] = &["uuid", "plan_name", "start", "end", "components"];
+const PLAN_PERIODS: &str = "uuid plan_name start end components";
 
 /// `set-state ok|erred`: the resource action, else the resource's executing order
 /// (`tally_ops::resources::set_state` says which servers need which).

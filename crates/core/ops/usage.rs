@@ -30,15 +30,7 @@ pub struct ListArgs {
     pub component: Option<String>,
 }
 
-const COLUMNS: &[&str] = &[
-    "billing_period",
-    "type",
-    "usage",
-    "measured_unit",
-    "date",
-    "description",
-    "uuid",
-];
+const COLUMNS: &str = "billing_period type usage measured_unit date description uuid";
 
 pub fn run(cmd: &UsageCommand) -> anyhow::Result<Exit> {
     let UsageCommand::List(a) = cmd;

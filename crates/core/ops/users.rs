@@ -27,15 +27,7 @@ pub struct ListArgs {
     pub query: Option<String>,
 }
 
-const COLUMNS: &[&str] = &[
-    "uuid",
-    "username",
-    "full_name",
-    "email",
-    "is_active",
-    "is_staff",
-    "date_joined",
-];
+const COLUMNS: &str = "uuid username full_name email is_active is_staff date_joined";
 
 pub fn run(cmd: &UsersCommand) -> anyhow::Result<Exit> {
     let UsersCommand::List(a) = cmd;

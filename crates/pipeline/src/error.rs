@@ -34,6 +34,9 @@ pub enum PipelineError {
     Server(tally_waldur::Error),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The check at the end of a nightly run failed.
+    #[error("the check after the push")]
+    CheckAfterPush(#[source] Box<PipelineError>),
 }
 
 impl PipelineError {
@@ -43,6 +46,8 @@ impl PipelineError {
         match self {
             PipelineError::Server(e) => Some(e),
             PipelineError::Ledger(e) => Some(e),
+            // The chain sees the box, not the error in it.
+            PipelineError::CheckAfterPush(e) => Some(&**e),
             _ => None,
         }
     }

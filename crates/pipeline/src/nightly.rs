@@ -1,10 +1,62 @@
-//! The nightly run: which months it covers, and what its ledger row records.
+//! The nightly run: which months it covers, the push and the check after it, and what its ledger
+//! row records.
 
 use chrono::{DateTime, Datelike, Utc};
 use tally_check::CheckReport;
 use tally_model::{BillingMonth, MonthRange};
 
-use crate::PushReport;
+use crate::{PipelineError, PushJob, PushReport, Verdict};
+
+/// What a nightly run found.
+pub struct NightlyReport {
+    pub pushed: PushReport,
+    /// The check after the push; none when the push ended on a refused token (nothing more can
+    /// work with it).
+    pub check: Option<CheckReport>,
+}
+
+impl NightlyReport {
+    /// The run's verdict: the more urgent of the push's and the check's.
+    pub fn verdict(&self) -> Verdict {
+        let check = self.check.as_ref().map_or(Verdict::Ok, Verdict::of_check);
+        self.pushed.verdict.most_urgent(check)
+    }
+
+    /// The run's summary in the ledger.
+    pub fn ledger_summary(&self) -> serde_json::Value {
+        ledger_summary(&self.pushed, self.check.as_ref())
+    }
+}
+
+/// The nightly run once the usage is collected: `job`'s push, then a check of the months it
+/// covered against what Waldur then holds. `pushed` sees the push's report before the check
+/// starts (the binary prints the push summary there).
+pub async fn push_and_check(
+    job: &PushJob<'_>,
+    pushed: impl FnOnce(&PushReport),
+) -> Result<NightlyReport, PipelineError> {
+    let report = crate::push(job).await?;
+    pushed(&report);
+    if report.verdict == Verdict::AuthFailed {
+        return Ok(NightlyReport {
+            pushed: report,
+            check: None,
+        });
+    }
+    let check = crate::check(
+        job.config,
+        job.connection,
+        job.cells,
+        job.user_cells,
+        job.range,
+    )
+    .await
+    .map_err(|e| PipelineError::CheckAfterPush(Box::new(e)))?;
+    Ok(NightlyReport {
+        pushed: report,
+        check: Some(check),
+    })
+}
 
 /// The months a run covers at `now`: the current month, and the previous one too for the first
 /// `previous_month_days` days of a month (late jobs of the previous month are then still

@@ -66,6 +66,46 @@ pub enum Mismatch<'a> {
     Offering { expected: &'a str, held: &'a str },
 }
 
+/// One line for people: `expected, not held: proj_a 2026-10 cpu 12.00`.
+impl std::fmt::Display for Mismatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mismatch::ExpectedNotHeld(u) | Mismatch::HeldNotExpected(u) => write!(
+                f,
+                "{}: {} {} {} {}",
+                self.side(),
+                u.backend_id,
+                u.month,
+                u.component,
+                u.amount
+            ),
+            Mismatch::UserExpectedNotHeld(u) | Mismatch::UserHeldNotExpected(u) => write!(
+                f,
+                "{}: {} {} {} user {} {}",
+                self.side(),
+                u.backend_id,
+                u.month,
+                u.component,
+                u.user,
+                u.amount
+            ),
+            Mismatch::Offering { expected, held } => {
+                write!(f, "offering: expected {expected}, replayed {held}")
+            }
+        }
+    }
+}
+
+impl Mismatch<'_> {
+    /// Which side has the figure the other lacks.
+    fn side(&self) -> &'static str {
+        match self {
+            Mismatch::ExpectedNotHeld(_) | Mismatch::UserExpectedNotHeld(_) => "expected, not held",
+            _ => "held, not expected",
+        }
+    }
+}
+
 fn two_places(mut d: Decimal) -> String {
     d.rescale(2);
     d.to_string()
@@ -401,6 +441,40 @@ mod tests {
         assert_eq!(
             new.mismatches(&held),
             vec![Mismatch::UserHeldNotExpected(&share)]
+        );
+    }
+
+    #[test]
+    fn each_mismatch_reads_as_one_line_naming_the_figure() {
+        let share = ExpectedUserUsage {
+            backend_id: "a".into(),
+            month: "2026-10".into(),
+            component: "cpu".into(),
+            user: "alice".into(),
+            amount: "1.00".into(),
+        };
+        let lines: Vec<String> = [
+            Mismatch::ExpectedNotHeld(&usage("b", "2.00")),
+            Mismatch::HeldNotExpected(&usage("b", "2.50")),
+            Mismatch::UserExpectedNotHeld(&share),
+            Mismatch::UserHeldNotExpected(&share),
+            Mismatch::Offering {
+                expected: "o1",
+                held: "o2",
+            },
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            lines,
+            [
+                "expected, not held: b 2026-10 cpu 2.00",
+                "held, not expected: b 2026-10 cpu 2.50",
+                "expected, not held: a 2026-10 cpu user alice 1.00",
+                "held, not expected: a 2026-10 cpu user alice 1.00",
+                "offering: expected o1, replayed o2",
+            ]
         );
     }
 

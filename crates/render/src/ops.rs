@@ -236,7 +236,7 @@ pub fn outcomes(
             ]
         })
         .collect();
-    let columns = cols(&["uuid", "action", "result", "state", "status", "message"]);
+    let columns = cols("uuid action result state status message");
     if format == Format::Csv {
         write_csv(out, &columns, &rows)
     } else {
@@ -281,9 +281,9 @@ pub fn format_table(headers: &[String], rows: &[Vec<String>], empty: Option<&str
     text
 }
 
-/// Column keys from string literals.
-pub fn cols(keys: &[&str]) -> Vec<String> {
-    keys.iter().map(|k| (*k).to_owned()).collect()
+/// Column keys written as one line, separated by blanks: `"uuid name state"`.
+pub fn cols(keys: &str) -> Vec<String> {
+    keys.split_whitespace().map(str::to_owned).collect()
 }
 
 #[cfg(test)]
@@ -331,7 +331,7 @@ mod tests {
     #[test]
     fn table_is_aligned_and_cut() {
         let t = format_table(
-            &cols(&["A", "BB"]),
+            &cols("A BB"),
             &[
                 vec!["xyz".into(), "1".into()],
                 vec!["x".repeat(100), "1".into()],
@@ -346,9 +346,6 @@ mod tests {
         assert!(lines[2].ends_with("…  1"));
         assert_eq!(lines[2].chars().count(), MAX_CELL + 3);
         assert_eq!(lines[3], format!("{:<w$}{}", "q", "y".repeat(100)));
-        assert_eq!(
-            format_table(&cols(&["A"]), &[], Some("(none)")),
-            "A\n(none)\n"
-        );
+        assert_eq!(format_table(&cols("A"), &[], Some("(none)")), "A\n(none)\n");
     }
 }

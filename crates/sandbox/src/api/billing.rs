@@ -24,15 +24,8 @@ pub(crate) async fn update_prices(
 ) -> Result<Response, ApiError> {
     app.write(|st| {
         let plan_id = parse_uuid(&id).ok_or_else(|| ApiError::not_found("Plan"))?;
-        let off = st
-            .offerings
-            .iter()
-            .find(|o| o.plan(&plan_id).is_some())
-            .cloned()
-            .ok_or_else(|| ApiError::not_found("Plan"))?;
-        if !(u.is_staff || st.is_org_owner(&u, &off.org)) {
-            return Err(ApiError::Forbidden);
-        }
+        let found = st.offerings.iter().find(|o| o.plan(&plan_id).is_some());
+        let off = managed_offering(st, &u, found, "Plan")?;
         let Some(prices) = body.get("prices").and_then(Value::as_object) else {
             return Err(ApiError::field("prices", "This field is required."));
         };
@@ -260,13 +253,8 @@ pub(crate) async fn create_offering_component(
     DrfJson(body): DrfJson,
 ) -> Result<Response, ApiError> {
     app.write(|st| {
-        let off = parse_uuid(&id)
-            .and_then(|id| st.offerings.get(&id))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found("Offering"))?;
-        if !(u.is_staff || st.is_org_owner(&u, &off.org)) {
-            return Err(ApiError::Forbidden);
-        }
+        let found = parse_uuid(&id).and_then(|id| st.offerings.get(&id));
+        let off = managed_offering(st, &u, found, "Offering")?;
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
         let Some(type_) = text("type").filter(|t| !t.is_empty()) else {
             return Err(ApiError::field("type", "This field is required."));
@@ -299,4 +287,19 @@ pub(crate) async fn create_offering_component(
         });
         Ok(StatusCode::CREATED.into_response())
     })
+}
+
+/// The offering a price or component change addresses: 404 naming `what` when there is none,
+/// 403 unless the caller is staff or an owner of the provider organisation.
+fn managed_offering(
+    st: &State,
+    u: &User,
+    found: Option<&Offering>,
+    what: &str,
+) -> Result<Offering, ApiError> {
+    let off = found.cloned().ok_or_else(|| ApiError::not_found(what))?;
+    if !(u.is_staff || st.is_org_owner(u, &off.org)) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(off)
 }

@@ -83,27 +83,30 @@ pub(crate) fn routes(legacy: bool) -> Router<AppState> {
         )
         // resources
         .route("/api/marketplace-resources/", get(resources::list))
-        .route("/api/marketplace-resources/{uuid}/", get(resources::get))
+        .route(
+            "/api/marketplace-resources/{uuid}/",
+            resources::read_one(resources::get),
+        )
         .route(
             "/api/marketplace-resources/{uuid}/plan_periods/",
-            get(resources::plan_periods),
+            resources::read_one(resources::plan_periods),
         )
         .route(
             "/api/marketplace-resources/{uuid}/team/",
-            get(resources::team),
+            resources::read_one(resources::team),
         )
         .route("/api/marketplace-provider-resources/", get(resources::list))
         .route(
             "/api/marketplace-provider-resources/{uuid}/",
-            get(resources::get),
+            resources::read_one(resources::get),
         )
         .route(
             "/api/marketplace-provider-resources/{uuid}/plan_periods/",
-            get(resources::plan_periods),
+            resources::read_one(resources::plan_periods),
         )
         .route(
             "/api/marketplace-provider-resources/{uuid}/team/",
-            get(resources::team),
+            resources::read_one(resources::team),
         )
         .route(
             "/api/marketplace-provider-resources/{uuid}/set_backend_id/",
@@ -211,27 +214,19 @@ pub(crate) fn routes(legacy: bool) -> Router<AppState> {
         .route(
             "/api/marketplace-service-providers/{uuid}/set_offerings_username/",
             post(people::set_offerings_username),
-        )
-        .route(
-            "/api/marketplace-service-providers/{uuid}/users/",
-            get(people::sp_users),
-        )
-        .route(
-            "/api/marketplace-service-providers/{uuid}/keys/",
-            get(people::sp_keys),
-        )
-        .route(
-            "/api/marketplace-service-providers/{uuid}/projects/",
-            get(people::sp_projects),
-        )
-        .route(
-            "/api/marketplace-service-providers/{uuid}/project_permissions/",
-            get(people::sp_project_permissions),
-        )
-        .route(
-            "/api/marketplace-service-providers/{uuid}/customers/",
-            get(people::sp_customers),
         );
+    for list in [
+        "users",
+        "keys",
+        "projects",
+        "project_permissions",
+        "customers",
+    ] {
+        r = r.route(
+            &format!("/api/marketplace-service-providers/{{uuid}}/{list}/"),
+            people::sp_list_route(list),
+        );
+    }
     if !legacy {
         r = r
             .route(

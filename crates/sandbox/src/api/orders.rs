@@ -154,6 +154,22 @@ fn transition(
     })
 }
 
+/// The order `oid` moved to `state` at `now` (the transition has found it).
+fn order_mut<'a>(
+    st: &'a mut State,
+    oid: &uuid::Uuid,
+    state: &str,
+    now: DateTime<Utc>,
+) -> Result<&'a mut Order, ApiError> {
+    let o = st
+        .orders
+        .get_mut(oid)
+        .ok_or_else(|| ApiError::not_found("Order"))?;
+    o.state = state.into();
+    o.modified = now;
+    Ok(o)
+}
+
 fn set_resource_state(st: &mut State, rid: &uuid::Uuid, state: &str, now: DateTime<Utc>) {
     if let Some(r) = st.resources.get_mut(rid) {
         r.state = state.to_string();
@@ -181,14 +197,9 @@ pub(crate) async fn approve_by_provider(
         Side::Provider,
         &["pending-provider"],
         |st, oid, now| {
-            let o = st
-                .orders
-                .get_mut(&oid)
-                .ok_or_else(|| ApiError::not_found("Order"))?;
-            o.state = "executing".into();
+            let o = order_mut(st, &oid, "executing", now)?;
             o.provider_reviewed_at = Some(now);
             o.provider_reviewed_by = Some(uid);
-            o.modified = now;
             if legacy {
                 Ok(StatusCode::OK.into_response())
             } else {
@@ -224,15 +235,10 @@ pub(crate) async fn reject_by_provider(
         Side::Provider,
         &["pending-provider"],
         |st, oid, now| {
-            let o = st
-                .orders
-                .get_mut(&oid)
-                .ok_or_else(|| ApiError::not_found("Order"))?;
-            o.state = "rejected".into();
+            let o = order_mut(st, &oid, "rejected", now)?;
             o.provider_reviewed_at = Some(now);
             o.provider_reviewed_by = Some(uid);
             o.provider_rejection_comment = comment;
-            o.modified = now;
             let (rid, create) = (o.resource, o.type_ == "Create");
             if create {
                 set_resource_state(st, &rid, "Terminated", now);
@@ -267,10 +273,7 @@ pub(crate) async fn cancel(
                 ));
             }
             let (rid, create) = (o.resource, o.type_ == "Create");
-            if let Some(o) = st.orders.get_mut(&oid) {
-                o.state = "canceled".into();
-                o.modified = now;
-            }
+            order_mut(st, &oid, "canceled", now)?;
             if create {
                 set_resource_state(st, &rid, "Terminated", now);
             }
@@ -291,10 +294,7 @@ pub(crate) async fn set_state_executing(
         Side::Provider,
         &["pending-consumer", "pending-provider", "erred"],
         |st, oid, now| {
-            if let Some(o) = st.orders.get_mut(&oid) {
-                o.state = "executing".into();
-                o.modified = now;
-            }
+            order_mut(st, &oid, "executing", now)?;
             Ok(StatusCode::OK.into_response())
         },
     )
@@ -312,13 +312,8 @@ pub(crate) async fn set_state_done(
         Side::Provider,
         &["executing"],
         |st, oid, now| {
-            let o = st
-                .orders
-                .get_mut(&oid)
-                .ok_or_else(|| ApiError::not_found("Order"))?;
-            o.state = "done".into();
+            let o = order_mut(st, &oid, "done", now)?;
             o.completed_at = Some(now);
-            o.modified = now;
             let (rid, type_, plan) = (o.resource, o.type_.clone(), o.plan);
             if let (true, Some(plan)) = (type_ == "Update", plan) {
                 st.switch_plan(&rid, plan, now);
@@ -369,14 +364,9 @@ pub(crate) async fn set_state_erred(
             "executing",
         ],
         |st, oid, now| {
-            let o = st
-                .orders
-                .get_mut(&oid)
-                .ok_or_else(|| ApiError::not_found("Order"))?;
-            o.state = "erred".into();
+            let o = order_mut(st, &oid, "erred", now)?;
             o.error_message = msg.clone();
             o.error_traceback = tb;
-            o.modified = now;
             let (rid, create) = (o.resource, o.type_ == "Create");
             if create {
                 set_resource_state(st, &rid, "Erred", now);

@@ -750,43 +750,13 @@ fn sp_list(
     })
 }
 
-pub(crate) async fn sp_users(
-    AxState(app): AxState<AppState>,
-    Caller(me): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    sp_list(&app, &me, &ctx, &id, "users")
-}
-pub(crate) async fn sp_keys(
-    AxState(app): AxState<AppState>,
-    Caller(me): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    sp_list(&app, &me, &ctx, &id, "keys")
-}
-pub(crate) async fn sp_projects(
-    AxState(app): AxState<AppState>,
-    Caller(me): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    sp_list(&app, &me, &ctx, &id, "projects")
-}
-pub(crate) async fn sp_project_permissions(
-    AxState(app): AxState<AppState>,
-    Caller(me): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    sp_list(&app, &me, &ctx, &id, "project_permissions")
-}
-pub(crate) async fn sp_customers(
-    AxState(app): AxState<AppState>,
-    Caller(me): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    sp_list(&app, &me, &ctx, &id, "customers")
+/// `GET /api/marketplace-service-providers/{uuid}/<list>/` (`users`, `keys`, `projects`,
+/// `project_permissions`, `customers`): one handler, the list its parameter.
+pub(crate) fn sp_list_route(list: &'static str) -> axum::routing::MethodRouter<AppState> {
+    axum::routing::get(
+        move |AxState(app): AxState<AppState>,
+              Caller(me): Caller,
+              ctx: Ctx,
+              Path(id): Path<String>| async move { sp_list(&app, &me, &ctx, &id, list) },
+    )
 }

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use super::views::V;
 use super::View;
 use crate::app::{AppState, Caller, Ctx};
 use crate::json::{json_response, ApiError, DrfJson};
@@ -125,56 +126,46 @@ pub(crate) async fn list(
     })
 }
 
-/// `GET .../{uuid}/` of either view
-pub(crate) async fn get(
-    AxState(app): AxState<AppState>,
-    view: View,
-    Caller(user): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    app.read_view(&ctx, |v| {
-        let st = v.st;
-        let r = find(st, view, &user, &id)?;
-        Ok(ctx.one_obj(v.resource(r)))
-    })
+/// The reads of one resource (`GET .../{uuid}/...` of either view): the resource the caller may
+/// see in that view (else 404), answered by `answer`.
+pub(crate) fn read_one(
+    answer: fn(&V<'_>, &Ctx, &Resource) -> Response,
+) -> axum::routing::MethodRouter<AppState> {
+    axum::routing::get(
+        move |AxState(app): AxState<AppState>,
+              view: View,
+              Caller(user): Caller,
+              ctx: Ctx,
+              Path(id): Path<String>| async move {
+            app.read_view(&ctx, |v| {
+                let r = find(v.st, view, &user, &id)?;
+                Ok::<_, ApiError>(answer(v, &ctx, r))
+            })
+        },
+    )
 }
 
-/// `GET .../{uuid}/plan_periods/` of either view
-pub(crate) async fn plan_periods(
-    AxState(app): AxState<AppState>,
-    view: View,
-    Caller(user): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    app.read_view(&ctx, |v| {
-        let st = v.st;
-        let r = find(st, view, &user, &id)?;
-        let start = month_start_instant(&v.now);
-        let body: Vec<_> = st
-            .plan_periods
+/// `GET .../{uuid}/`
+pub(crate) fn get(v: &V<'_>, ctx: &Ctx, r: &Resource) -> Response {
+    ctx.one_obj(v.resource(r))
+}
+
+/// `GET .../{uuid}/plan_periods/`: the periods still open at the start of the month.
+pub(crate) fn plan_periods(v: &V<'_>, _: &Ctx, r: &Resource) -> Response {
+    let start = month_start_instant(&v.now);
+    let body: Vec<_> =
+        v.st.plan_periods
             .iter()
             .filter(|p| p.resource == r.uuid && p.end.is_none_or(|e| e >= start))
             .map(|p| v.plan_period(p))
             .collect();
-        Ok(json_response(StatusCode::OK, &body))
-    })
+    json_response(StatusCode::OK, &body)
 }
 
-/// `GET .../{uuid}/team/` of either view
-pub(crate) async fn team(
-    AxState(app): AxState<AppState>,
-    view: View,
-    Caller(user): Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    app.read_view(&ctx, |v| {
-        let st = v.st;
-        let r = find(st, view, &user, &id)?;
-        let body: Vec<_> = st
-            .projects
+/// `GET .../{uuid}/team/`
+pub(crate) fn team(v: &V<'_>, ctx: &Ctx, r: &Resource) -> Response {
+    let body: Vec<_> =
+        v.st.projects
             .get(&r.project)
             .map(|p| {
                 p.members
@@ -183,8 +174,7 @@ pub(crate) async fn team(
                     .collect()
             })
             .unwrap_or_default();
-        Ok(json_response(StatusCode::OK, &body))
-    })
+    json_response(StatusCode::OK, &body)
 }
 
 /// Provider action skeleton: find in the provider view (404), validate, check the permission (403),

@@ -198,6 +198,28 @@ fn processor_obj(base: &str, agents: &Agents, p: &Processor) -> Obj {
         .f("modified", dt(&p.modified))
 }
 
+/// Registration by name under a parent (services of an identity, processors of a service): the
+/// row `existing` finds is refreshed and answered with 200, else `new` is added, 201.
+fn register<T: Clone>(
+    ctx: &Ctx,
+    agents: &mut Agents,
+    rows: fn(&mut Agents) -> &mut Vec<T>,
+    existing: impl Fn(&T) -> bool,
+    refresh: impl FnOnce(&mut T),
+    new: impl FnOnce() -> T,
+    obj: fn(&str, &Agents, &T) -> Obj,
+) -> Response {
+    if let Some(row) = rows(agents).iter_mut().find(|r| existing(r)) {
+        refresh(row);
+        let row = row.clone();
+        return ctx.one_obj(obj(&ctx.base, agents, &row));
+    }
+    let row = new();
+    let answer = obj(&ctx.base, agents, &row);
+    rows(agents).push(row);
+    created(answer)
+}
+
 fn created(obj: Obj) -> Response {
     json_response(StatusCode::CREATED, &obj.into_value())
 }
@@ -572,29 +594,27 @@ pub(crate) async fn register_service(
         let Some(name) = name.filter(|_| errors.is_empty()) else {
             return Err(ApiError::Validation(Value::Object(errors)));
         };
-        if let Some(s) = agents
-            .services
-            .iter_mut()
-            .find(|s| s.identity == identity && s.name == name)
-        {
-            if mode.is_some() {
-                s.mode = mode;
-            }
-            s.modified = now;
-            let s = s.clone();
-            return Ok(ctx.one_obj(service_obj(&ctx.base, agents, &s)));
-        }
-        let s = Service {
-            uuid: Uuid::new_v4(),
-            identity,
-            name,
-            mode,
-            created: now,
-            modified: now,
-        };
-        let obj = service_obj(&ctx.base, agents, &s);
-        agents.services.push(s);
-        Ok(created(obj))
+        Ok(register(
+            &ctx,
+            agents,
+            |a| &mut a.services,
+            |s| s.identity == identity && s.name == name,
+            |s| {
+                if mode.is_some() {
+                    s.mode.clone_from(&mode);
+                }
+                s.modified = now;
+            },
+            || Service {
+                uuid: Uuid::new_v4(),
+                identity,
+                name: name.clone(),
+                mode: mode.clone(),
+                created: now,
+                modified: now,
+            },
+            service_obj,
+        ))
     })
 }
 
@@ -652,31 +672,29 @@ pub(crate) async fn register_processor(
         if !errors.is_empty() {
             return Err(ApiError::Validation(Value::Object(errors)));
         }
-        if let Some(p) = agents
-            .processors
-            .iter_mut()
-            .find(|p| p.service == service && p.name == name)
-        {
-            p.backend_type = backend_type;
-            if backend_version.is_some() {
-                p.backend_version = backend_version;
-            }
-            p.modified = now;
-            let p = p.clone();
-            return Ok(ctx.one_obj(processor_obj(&ctx.base, agents, &p)));
-        }
-        let p = Processor {
-            uuid: Uuid::new_v4(),
-            service,
-            name,
-            backend_type,
-            backend_version,
-            created: now,
-            modified: now,
-        };
-        let obj = processor_obj(&ctx.base, agents, &p);
-        agents.processors.push(p);
-        Ok(created(obj))
+        Ok(register(
+            &ctx,
+            agents,
+            |a| &mut a.processors,
+            |p| p.service == service && p.name == name,
+            |p| {
+                p.backend_type.clone_from(&backend_type);
+                if backend_version.is_some() {
+                    p.backend_version.clone_from(&backend_version);
+                }
+                p.modified = now;
+            },
+            || Processor {
+                uuid: Uuid::new_v4(),
+                service,
+                name: name.clone(),
+                backend_type: backend_type.clone(),
+                backend_version: backend_version.clone(),
+                created: now,
+                modified: now,
+            },
+            processor_obj,
+        ))
     })
 }
 
