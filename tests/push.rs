@@ -857,6 +857,14 @@ fn the_per_user_breakdown_lands_adds_up_to_the_cent_and_a_rerun_sends_nothing() 
         "{}",
         dry.stdout
     );
+    // A dry run cannot know whether the server has set_user_usages: the listing says what an
+    // older server gets instead.
+    assert!(
+        dry.stdout
+            .contains("gets the same usages as one set_user_usage per user"),
+        "{}",
+        dry.stdout
+    );
     assert_eq!(env.calls(SET_USER_USAGES) + env.set_usage_calls(), 0);
 
     env.sandbox.reset_counters();

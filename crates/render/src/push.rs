@@ -34,6 +34,7 @@ pub fn dry_run(
         ));
     }
     let user_requests = users.map(|u| u.requests.as_slice()).unwrap_or_default();
+    let bulk = client.has_bulk_user_usages();
     for r in user_requests {
         // The record a new total creates has no uuid before it exists.
         let record = r
@@ -48,21 +49,43 @@ pub fn dry_run(
                 None => format!("{}=(none)", u.username),
             })
             .collect();
-        let body = serde_json::json!({ "usages": r.to_requests() });
-        text.push_str(&format!(
-            "# {} {} {} per user (Waldur holds {})\nPOST {}marketplace-component-usages/{record}/set_user_usages/\n{}\n",
+        let head = format!(
+            "# {} {} {} per user (Waldur holds {})\n",
             r.target.backend_id,
             r.month,
             r.component,
-            held.join(" "),
-            client.base_url(),
-            serde_json::to_string_pretty(&body).map_err(|e| tally_waldur::Error::InvalidRequest(format!("cannot encode set_user_usages: {e}")))?
-        ));
+            held.join(" ")
+        );
+        text.push_str(&head);
+        let requests = r.to_requests();
+        // A server known to lack the bulk endpoint gets one request per user.
+        let bodies = if bulk == Some(false) {
+            requests.iter().map(pretty).collect::<Result<Vec<_>, _>>()?
+        } else {
+            vec![pretty(&serde_json::json!({ "usages": requests }))?]
+        };
+        let path = tally_waldur::user_usages_path(&record, bulk != Some(false));
+        for body in bodies {
+            text.push_str(&format!("POST {}{path}\n{body}\n", client.base_url()));
+        }
+    }
+    if bulk.is_none() && !user_requests.is_empty() {
+        text.push_str(
+            "# per user: set_user_usages where the server has it (learnt on the first real send); \
+             a server without it (the 2024 generation) gets the same usages as one set_user_usage \
+             per user\n",
+        );
     }
     if plan.requests.is_empty() && user_requests.is_empty() {
         text.push_str("# nothing to send\n");
     }
     Ok(text)
+}
+
+fn pretty<T: serde::Serialize>(body: &T) -> Result<String, tally_waldur::Error> {
+    serde_json::to_string_pretty(body).map_err(|e| {
+        tally_waldur::Error::InvalidRequest(format!("cannot encode a user usage: {e}"))
+    })
 }
 
 /// The push summary: a row per resource, the totals, and what was held back.

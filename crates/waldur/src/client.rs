@@ -151,6 +151,12 @@ impl WaldurClient {
         &self.inner.base
     }
 
+    /// Whether the server has `set_user_usages`, as far as this client has learnt it: `None`
+    /// before its first per-user send (a dry run never learns it).
+    pub fn has_bulk_user_usages(&self) -> Option<bool> {
+        self.learnt().bulk_user_usages()
+    }
+
     /// What this client learnt about the server's generation.
     pub(crate) fn learnt(&self) -> &Learnt {
         &self.inner.learnt

@@ -27,6 +27,18 @@ use crate::types::usage::{
 
 /// A paginated listing: where it lives, how it is filtered, what its items are. Lets one pair of
 /// methods ([`WaldurClient::list`], [`WaldurClient::page`]) serve every list endpoint.
+/// The path of a usage record's per-user breakdown: `set_user_usages` (the whole breakdown at
+/// once, 8.x) when `bulk`, else `set_user_usage` (one user). `record` is the record's uuid in
+/// 32-hex form (or, in a dry run's listing, the words for a record not created yet).
+pub fn user_usages_path(record: &str, bulk: bool) -> String {
+    let action = if bulk {
+        "set_user_usages"
+    } else {
+        "set_user_usage"
+    };
+    format!("marketplace-component-usages/{record}/{action}/")
+}
+
 pub trait ListRequest {
     type Item: DeserializeOwned;
     /// Relative to the API base, ending with `/`.
@@ -310,10 +322,7 @@ impl WaldurClient {
         crate::types::usage::check_amount(&req.username, req.usage)
             .map_err(Error::InvalidRequest)?;
         self.post(
-            &format!(
-                "marketplace-component-usages/{}/set_user_usage/",
-                simple(&component_usage)
-            ),
+            &user_usages_path(&simple(&component_usage), false),
             Some(req),
             Idempotency::Safe,
         )
@@ -391,10 +400,7 @@ impl WaldurClient {
         usages: &[UserUsageRequest],
     ) -> Result<(), Error> {
         self.post(
-            &format!(
-                "marketplace-component-usages/{}/set_user_usages/",
-                simple(&component_usage)
-            ),
+            &user_usages_path(&simple(&component_usage), true),
             Some(&UserUsagesRequest { usages }),
             Idempotency::Safe,
         )

@@ -49,8 +49,8 @@ pub mod types;
 pub use client::{RequestPreview, WaldurClient};
 pub use decimal::parse_json_decimal;
 pub use endpoints::{
-    ListRequest, PlanPeriods, ProviderKeys, ProviderProjectPermissions, ProviderProjects,
-    ProviderUsers, Team,
+    user_usages_path, ListRequest, PlanPeriods, ProviderKeys, ProviderProjectPermissions,
+    ProviderProjects, ProviderUsers, Team,
 };
 pub use error::{ApiFailure, Error, ServerMessage, TOKEN_EXPIRED, TOKEN_EXPIRED_HINT};
 pub use pagination::{next_link, parse_link_header, result_count, LinkEntry, Page, Query};
