@@ -53,12 +53,7 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
-    let mut config = Config::load(&args.config)?;
-    // The sandbox is in this process: the provider's agreed rate does not apply to it.
-    if let Some(w) = config.waldur.as_mut() {
-        w.rate_per_second = w.rate_per_second.max(1000);
-        w.burst = w.burst.max(100);
-    }
+    let config = Config::load(&args.config)?;
     let world =
         World::load(&args.world).with_context(|| format!("world {}", args.world.display()))?;
     let now = args.now.unwrap_or_else(Utc::now);

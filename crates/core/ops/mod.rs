@@ -73,8 +73,7 @@ pub struct Customer {
 /// Everything a command needs once the configuration is read and the client is built.
 pub struct Ctx {
     pub client: WaldurClient,
-    pub waldur: tally_config::Waldur,
-    pub config_path: PathBuf,
+    defaults: tally_pipeline::OperationDefaults,
     pub format: OutputFormat,
     rt: tokio::runtime::Runtime,
 }
@@ -100,8 +99,7 @@ impl Ctx {
         };
         Ok(Ctx {
             client,
-            waldur,
-            config_path: common.config.clone(),
+            defaults: tally_pipeline::OperationDefaults::of(&cfg, &waldur),
             format: common.format,
             rt,
         })
@@ -113,56 +111,17 @@ impl Ctx {
 
     /// `--customer`, else `customer_uuid` of the configuration: the provider organisation.
     pub fn customer(&self, given: Option<Uuid>) -> anyhow::Result<Uuid> {
-        self.required(given, "customer_uuid", "provider organisation", "customer")
+        Ok(self.defaults.customer(given)?)
     }
 
     /// `--customer`, else `customer_uuid` of the configuration, if set (a default filter).
     pub fn opt_customer(&self, given: &Customer) -> anyhow::Result<Option<Uuid>> {
-        match given.customer {
-            Some(c) => Ok(Some(c)),
-            None => self.config_uuid("customer_uuid"),
-        }
+        Ok(self.defaults.opt_customer(given.customer)?)
     }
 
     /// `--offering`, else `offering_uuid` of the configuration.
     pub fn offering(&self, given: Option<Uuid>) -> anyhow::Result<Uuid> {
-        self.required(given, "offering_uuid", "offering", "offering")
-    }
-
-    fn required(
-        &self,
-        given: Option<Uuid>,
-        key: &str,
-        what: &str,
-        flag: &str,
-    ) -> anyhow::Result<Uuid> {
-        match given {
-            Some(u) => Ok(u),
-            None => self.config_uuid(key)?.ok_or_else(|| {
-                UsageError(format!(
-                    "no {what}: set waldur.{key} in {} or pass --{flag}",
-                    self.config_path.display()
-                ))
-                .into()
-            }),
-        }
-    }
-
-    fn config_uuid(&self, key: &str) -> anyhow::Result<Option<Uuid>> {
-        let value = match key {
-            "customer_uuid" => self.waldur.customer_uuid.as_deref(),
-            _ => self.waldur.offering_uuid.as_deref(),
-        };
-        match value {
-            None => Ok(None),
-            Some(s) => Uuid::parse_str(s.trim()).map(Some).map_err(|_| {
-                UsageError(format!(
-                    "{}: waldur.{key} = {s:?} is not a uuid",
-                    self.config_path.display()
-                ))
-                .into()
-            }),
-        }
+        Ok(self.defaults.offering(given)?)
     }
 
     /// Every item, or one page when `--page` was given.

@@ -133,6 +133,75 @@ pub fn waldur_table(config: &Config) -> Result<(Waldur, Uuid), UsageError> {
     Ok((waldur, offering))
 }
 
+/// What the provider operations take from `[waldur]` when no flag says: the provider
+/// organisation (`customer_uuid`) and the offering (`offering_uuid`).
+pub struct OperationDefaults {
+    path: PathBuf,
+    customer: Option<String>,
+    offering: Option<String>,
+}
+
+impl OperationDefaults {
+    pub fn of(config: &Config, waldur: &Waldur) -> Self {
+        OperationDefaults {
+            path: config.path.clone(),
+            customer: waldur.customer_uuid.clone(),
+            offering: waldur.offering_uuid.clone(),
+        }
+    }
+
+    /// `given`, else `customer_uuid`: the provider organisation.
+    pub fn customer(&self, given: Option<Uuid>) -> Result<Uuid, UsageError> {
+        let found = self.opt_customer(given)?;
+        self.required(found, "customer_uuid", "provider organisation", "customer")
+    }
+
+    /// `given`, else `customer_uuid` if set (a default filter).
+    pub fn opt_customer(&self, given: Option<Uuid>) -> Result<Option<Uuid>, UsageError> {
+        match given {
+            Some(c) => Ok(Some(c)),
+            None => self.uuid("customer_uuid", self.customer.as_deref()),
+        }
+    }
+
+    /// `given`, else `offering_uuid`.
+    pub fn offering(&self, given: Option<Uuid>) -> Result<Uuid, UsageError> {
+        let found = match given {
+            Some(o) => Some(o),
+            None => self.uuid("offering_uuid", self.offering.as_deref())?,
+        };
+        self.required(found, "offering_uuid", "offering", "offering")
+    }
+
+    fn required(
+        &self,
+        found: Option<Uuid>,
+        key: &str,
+        what: &str,
+        flag: &str,
+    ) -> Result<Uuid, UsageError> {
+        found.ok_or_else(|| {
+            UsageError(format!(
+                "no {what}: set waldur.{key} in {} or pass --{flag}",
+                self.path.display()
+            ))
+        })
+    }
+
+    fn uuid(&self, key: &str, value: Option<&str>) -> Result<Option<Uuid>, UsageError> {
+        value
+            .map(|s| {
+                Uuid::parse_str(s.trim()).map_err(|_| {
+                    UsageError(format!(
+                        "{}: waldur.{key} = {s:?} is not a uuid",
+                        self.path.display()
+                    ))
+                })
+            })
+            .transpose()
+    }
+}
+
 /// What a command may set instead of the configuration.
 #[derive(Default)]
 pub struct ClientOverrides<'a> {
@@ -202,4 +271,44 @@ pub fn connect(
         waldur,
         offering,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults(customer: Option<&str>, offering: Option<&str>) -> OperationDefaults {
+        OperationDefaults {
+            path: PathBuf::from("/etc/tally.toml"),
+            customer: customer.map(str::to_owned),
+            offering: offering.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_flag_wins_over_the_configuration_and_a_missing_one_names_both_ways() {
+        let flag = Uuid::from_u128(1);
+        let configured = Uuid::from_u128(2);
+        let d = defaults(Some(&configured.simple().to_string()), None);
+        assert_eq!(d.customer(Some(flag)).expect("flag"), flag);
+        assert_eq!(d.customer(None).expect("configured"), configured);
+        assert_eq!(d.opt_customer(None).expect("configured"), Some(configured));
+        assert_eq!(
+            d.offering(None).expect_err("none").to_string(),
+            "no offering: set waldur.offering_uuid in /etc/tally.toml or pass --offering"
+        );
+        assert_eq!(defaults(None, None).opt_customer(None).expect("none"), None);
+    }
+
+    #[test]
+    fn a_bad_configured_uuid_is_named_unless_a_flag_makes_it_unneeded() {
+        let d = defaults(Some("not-a-uuid"), Some("nor-this"));
+        assert_eq!(
+            d.customer(None).expect_err("bad").to_string(),
+            "/etc/tally.toml: waldur.customer_uuid = \"not-a-uuid\" is not a uuid"
+        );
+        let flag = Uuid::from_u128(3);
+        assert_eq!(d.customer(Some(flag)).expect("flag"), flag);
+        assert_eq!(d.offering(Some(flag)).expect("flag"), flag);
+    }
 }

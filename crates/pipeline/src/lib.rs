@@ -21,7 +21,7 @@ pub mod replay;
 pub use collect::{collect, needs_attention, window, CollectError, Window};
 pub use connection::{
     client, connect, lock_path, mapping_reach, open_ledger, ownership_mode, waldur_section,
-    waldur_table, written_read_only, ClientOverrides, Connection,
+    waldur_table, written_read_only, ClientOverrides, Connection, OperationDefaults,
 };
 pub use error::{PipelineError, TokenRefused, UsageError};
 pub use push::{check, push, PushJob, PushReport, SendProgress};

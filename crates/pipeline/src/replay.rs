@@ -361,7 +361,13 @@ pub async fn replay(
         },
     )
     .await?;
-    let connection = connect(job.config, Some(&sandbox.url), Some(job.token))?;
+    // The sandbox is in this process: the provider's agreed request rate does not apply to it.
+    let mut unthrottled = job.config.clone();
+    if let Some(w) = unthrottled.waldur.as_mut() {
+        w.rate_per_second = w.rate_per_second.max(1000);
+        w.burst = w.burst.max(100);
+    }
+    let connection = connect(&unthrottled, Some(&sandbox.url), Some(job.token))?;
     let mut verdict = Verdict::Ok;
     for m in &months {
         let clock = clock_for(*m, job.now, tz);
@@ -403,6 +409,16 @@ mod tests {
         }
     }
 
+    fn alice() -> ExpectedUserUsage {
+        ExpectedUserUsage {
+            backend_id: "a".into(),
+            month: "2026-10".into(),
+            component: "cpu".into(),
+            user: "alice".into(),
+            amount: "1.00".into(),
+        }
+    }
+
     fn file(usages: Vec<ExpectedUsage>, users: Option<Vec<ExpectedUserUsage>>) -> Expected {
         Expected {
             offering_uuid: "o".into(),
@@ -427,13 +443,7 @@ mod tests {
 
     #[test]
     fn a_file_without_user_usages_is_compared_on_the_totals_alone() {
-        let share = ExpectedUserUsage {
-            backend_id: "a".into(),
-            month: "2026-10".into(),
-            component: "cpu".into(),
-            user: "alice".into(),
-            amount: "1.00".into(),
-        };
+        let share = alice();
         let old = file(vec![usage("a", "1.00")], None);
         let held = file(vec![usage("a", "1.00")], Some(vec![share.clone()]));
         assert!(old.mismatches(&held).is_empty());
@@ -446,13 +456,7 @@ mod tests {
 
     #[test]
     fn each_mismatch_reads_as_one_line_naming_the_figure() {
-        let share = ExpectedUserUsage {
-            backend_id: "a".into(),
-            month: "2026-10".into(),
-            component: "cpu".into(),
-            user: "alice".into(),
-            amount: "1.00".into(),
-        };
+        let share = alice();
         let lines: Vec<String> = [
             Mismatch::ExpectedNotHeld(&usage("b", "2.00")),
             Mismatch::HeldNotExpected(&usage("b", "2.50")),
