@@ -308,11 +308,13 @@ pub(crate) async fn submit_report(
     })
 }
 
-fn become_ok(
-    st: &mut State,
+/// The resource `rid` put in `state` by its provider (`OK`, `Erred`): anything but a terminated
+/// resource (409).
+fn settle<'a>(
+    st: &'a mut State,
     rid: uuid::Uuid,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), ApiError> {
+    state: &str,
+) -> Result<&'a mut Resource, ApiError> {
     let r = st
         .resources
         .get_mut(&rid)
@@ -322,7 +324,16 @@ fn become_ok(
             "Valid states for operation: Creating, OK, Erred, Updating, Terminating.".into(),
         ));
     }
-    r.state = "OK".into();
+    r.state = state.into();
+    Ok(r)
+}
+
+fn become_ok(
+    st: &mut State,
+    rid: uuid::Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    let r = settle(st, rid, "OK")?;
     r.error_message.clear();
     r.error_traceback.clear();
     r.modified = now;
@@ -383,16 +394,7 @@ pub(crate) async fn set_as_erred(
         });
     }
     provider_action(&app, &u, &id, |st, rid, now| {
-        let r = st
-            .resources
-            .get_mut(&rid)
-            .ok_or_else(|| ApiError::not_found("Resource"))?;
-        if r.state == "Terminated" {
-            return Err(ApiError::Conflict(
-                "Valid states for operation: Creating, OK, Erred, Updating, Terminating.".into(),
-            ));
-        }
-        r.state = "Erred".into();
+        let r = settle(st, rid, "Erred")?;
         if !legacy {
             r.error_message = msg;
             r.error_traceback = tb;
