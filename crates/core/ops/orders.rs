@@ -12,7 +12,8 @@ use crate::ops::{self, Common, Ctx};
 
 #[derive(Subcommand, Debug)]
 pub enum OrdersCommand {
-    /// List orders of the provider organisation (waldur.customer_uuid) with filters.
+    /// List orders of the provider organisation (waldur.customer_uuid) with filters (of every
+    /// provider the token sees when neither it nor --customer is set).
     List(ListArgs),
     /// Approve orders in state pending-provider (they move to executing).
     Approve(ActionArgs),
@@ -22,8 +23,6 @@ pub enum OrdersCommand {
     Cancel(ActionArgs),
 }
 
-/// `orders list`: orders of every provider the token sees when neither `--customer` nor
-/// `waldur.customer_uuid` is set.
 #[derive(Args, Debug)]
 pub struct ListArgs {
     #[command(flatten)]
