@@ -37,6 +37,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Read the accounting records and print the usage per resource, month and component.
     Collect(CollectArgs),
+    /// Every job (or amount row) behind a resource's figures in one month, with their exact sums,
+    /// the rounding, and what was not counted and why.
+    Explain(crate::explain::ExplainArgs),
     /// Report the collected usage to Waldur: send what differs from what it holds (exit 4 when
     /// some cells were not delivered).
     Push(crate::push::PushArgs),
