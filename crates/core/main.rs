@@ -10,6 +10,7 @@ mod check;
 mod collect;
 mod exit;
 mod explain;
+mod history;
 mod logging;
 mod manual;
 mod nightly;
@@ -40,6 +41,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Collect(args) => collect::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::History(args) => history::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Push(args) => push::run(&args),
         Command::Check(args) => check::run(&args),

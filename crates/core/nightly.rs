@@ -99,6 +99,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             let check = match report {
                 Some(r) => {
                     check::print(r, args.format)?;
+                    check::record(&ledger, Some(&run_id), r, &collected.usages);
                     Verdict::of_check(r)
                 }
                 None => Verdict::Ok,

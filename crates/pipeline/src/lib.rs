@@ -14,6 +14,7 @@
 mod collect;
 mod connection;
 mod error;
+pub mod history;
 pub mod nightly;
 mod push;
 pub mod replay;
