@@ -342,7 +342,35 @@ fn a_job_across_months_is_in_both_with_its_parts_adding_up_and_its_other_record_
         .as_str()
         .unwrap()
         .ends_with("sacct-2026-11-25.txt"));
-    // What the whole read skipped is there too.
+    // The step lines of the listed jobs are named (102's in both dumps, 201's), each repeating
+    // its job; what the whole read skipped is counted too.
+    let steps: Vec<(String, String)> = e["not_counted"]["steps_of_rows"]["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let file = x["origin"]["file"].as_str().unwrap();
+            let file = Path::new(file).file_name().unwrap().to_str().unwrap();
+            (
+                x["step"].as_str().unwrap().to_owned(),
+                format!("{file}:{}", x["origin"]["line"]),
+            )
+        })
+        .collect();
+    let steps: Vec<(&str, &str)> = steps
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("102.batch", "sacct-2026-10-31.txt:7"),
+            ("102.batch", "sacct-2026-11-25.txt:3"),
+            ("102.extern", "sacct-2026-11-25.txt:4"),
+            ("201.batch", "sacct-2026-11-25.txt:6"),
+            ("201.0", "sacct-2026-11-25.txt:7"),
+        ]
+    );
     assert_eq!(e["not_counted"]["steps"], 14);
     assert_eq!(e["not_counted"]["not_started"], 2);
 }

@@ -501,6 +501,13 @@ fn not_counted_text(n: &tally_aggregate::explain::NotCounted) -> String {
         .iter()
         .for_each(|x| text.push_str(&example(x)));
     text.push_str(&format!(
+        "step lines of the jobs above (each repeats its job, counted once): {}\n",
+        n.steps_of_rows.count
+    ));
+    for x in &n.steps_of_rows.examples {
+        text.push_str(&format!("  {} (job {}) at {}\n", x.step, x.job, x.origin));
+    }
+    text.push_str(&format!(
         "in the whole read: {} step line(s) (they repeat their job), {} job(s) never started, \
          {} job(s) or row(s) of unmapped accounts, {} invalid line(s)\n",
         n.steps, n.not_started, n.unmapped, n.invalid.count

@@ -873,6 +873,12 @@ impl RecordSink for Aggregator {
         }
     }
 
+    fn step(&mut self, job_id: &[u8], file_index: u32, line: u64) {
+        if let Some(observer) = &mut self.explain {
+            observer.step(job_id, file_index, line);
+        }
+    }
+
     fn invalid(&mut self, invalid: InvalidRecord) {
         self.counts.invalid += 1;
         if self.invalid.len() < self.opts.keep_invalid {

@@ -94,6 +94,10 @@ pub(crate) struct Observer {
     loose_amounts: Vec<SeenAmount>,
     late_amounts: Vec<SeenAmount>,
     late_amount_count: u64,
+    /// The job ids of the target's records so far: a step line names its job by id only.
+    target_ids: rustc_hash::FxHashSet<Box<str>>,
+    /// Step lines of the target's jobs: (job id, step id, file index, line).
+    steps: Vec<(Box<str>, Box<str>, u32, u64)>,
 }
 
 fn seen_job(r: &JobRecord<'_>, resource: Option<&str>, millis: Millis) -> SeenJob {
@@ -121,6 +125,19 @@ impl Observer {
             loose_amounts: Vec::new(),
             late_amounts: Vec::new(),
             late_amount_count: 0,
+            target_ids: rustc_hash::FxHashSet::default(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// A step line: kept when its job (the id before the first `.`) is one of the target's.
+    pub(crate) fn step(&mut self, job_id: &[u8], file_index: u32, line: u64) {
+        let Ok(step) = std::str::from_utf8(job_id) else {
+            return;
+        };
+        let job = step.split('.').next().unwrap_or(step);
+        if self.target_ids.contains(job) {
+            self.steps.push((job.into(), step.into(), file_index, line));
         }
     }
 
@@ -142,6 +159,9 @@ impl Observer {
         millis: Millis,
     ) {
         let ours = self.ours(resource);
+        if ours && !self.target_ids.contains(r.job_id) {
+            self.target_ids.insert(r.job_id.into());
+        }
         match self.jobs.get_mut(&key) {
             Some(t) => {
                 let seen = seen_job(r, resource, millis);
@@ -449,6 +469,16 @@ impl<T> NotCountedList<T> {
     }
 }
 
+/// A step line of a listed job.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepExample {
+    /// The step as sacct names it (`123.batch`).
+    pub step: String,
+    /// The job it belongs to (a row of the explanation).
+    pub job: String,
+    pub origin: RecordOrigin,
+}
+
 /// What was read and not counted. `duplicates` and `after_as_of` concern the resource and month
 /// explained; the others are counted over the whole read (sources do not attribute a step, a job
 /// that never started or an invalid line to a resource).
@@ -464,6 +494,9 @@ pub struct NotCounted {
     pub invalid: NotCountedList<InvalidRecord>,
     /// Step lines of the whole read (they repeat their allocation).
     pub steps: u64,
+    /// The step lines of the jobs listed in `rows` (sacct dumps; matched by job id): each
+    /// repeats its job, counted once in its row.
+    pub steps_of_rows: NotCountedList<StepExample>,
     /// Allocations of the whole read that never started.
     pub not_started: u64,
     /// Jobs and amount rows of the whole read whose account maps to no resource.
@@ -607,6 +640,7 @@ impl Observer {
                 examples: ctx.invalid.iter().take(EXAMPLES).cloned().collect(),
             },
             steps: ctx.counts.steps,
+            steps_of_rows: NotCountedList::empty(),
             not_started: ctx.counts.not_started,
             unmapped: ctx.counts.unmapped,
         };
@@ -691,6 +725,21 @@ impl Observer {
                 contributions: [(a.component.to_string(), a.amount)].into(),
                 origin: self.origin(a.file_index, a.line),
             });
+        }
+
+        let row_jobs: rustc_hash::FxHashSet<&str> = rows
+            .iter()
+            .filter(|r| r.kind == RowKind::Job)
+            .map(|r| r.job.as_str())
+            .collect();
+        for (job, step, file_index, line) in &self.steps {
+            if row_jobs.contains(&**job) {
+                not_counted.steps_of_rows.add(|| StepExample {
+                    step: step.to_string(),
+                    job: job.to_string(),
+                    origin: self.origin(*file_index, *line),
+                });
+            }
         }
 
         // The cells as the aggregator computed them, checked against the rows.
