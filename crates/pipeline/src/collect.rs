@@ -134,6 +134,17 @@ pub fn explain(
     window: &Window,
     query: &ExplainQuery,
 ) -> Result<(Collection, Explanation), CollectError> {
+    if window.range.from != query.month || window.range.to != query.month {
+        // The cells are those of the window; an explanation is of one month's.
+        return Err(CollectError::Aggregate(AggregateError::Explain {
+            resource: query.resource.clone(),
+            period: query.month,
+            what: format!(
+                "the window must be that month alone, not {}..{}",
+                window.range.from, window.range.to
+            ),
+        }));
+    }
     let (collection, explanation) = collect_explained(config, window, Some(query))?;
     let explanation = explanation.ok_or_else(|| {
         CollectError::Aggregate(AggregateError::Explain {
