@@ -1,6 +1,7 @@
 //! Integration tests: the real `tally` binary, driven from one harness (`util`).
 
 mod collect;
+mod explain;
 mod grid;
 mod identity;
 mod ops;

@@ -37,6 +37,12 @@ pub enum LogFormat {
 pub enum Command {
     /// Read the accounting records and print the usage per resource, month and component.
     Collect(CollectArgs),
+    /// Every job (or amount row) behind a resource's figures in one month, with their exact sums,
+    /// the rounding, and what was not counted and why.
+    Explain(crate::explain::ExplainArgs),
+    /// What the ledger recorded for a resource: every request sent (when, by which run, the
+    /// amounts, what Waldur held before, the outcome and message) and the last check.
+    History(crate::history::HistoryArgs),
     /// Report the collected usage to Waldur: send what differs from what it holds (exit 4 when
     /// some cells were not delivered).
     Push(crate::push::PushArgs),

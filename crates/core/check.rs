@@ -39,6 +39,21 @@ pub fn print(report: &CheckReport, format: CheckFormat) -> anyhow::Result<Exit> 
     Ok(Verdict::of_check(report).into())
 }
 
+/// Records what the check found in the ledger (`tally history` shows the last check). A ledger
+/// that cannot be written costs the record, not the check: a warning.
+pub fn record(
+    ledger: &tally_push::Ledger,
+    run_id: Option<&str>,
+    report: &CheckReport,
+    cells: &[tally_model::UsageCell],
+) {
+    let recorded =
+        tally_pipeline::history::record_check(ledger, chrono::Utc::now(), run_id, report, cells);
+    if let Err(e) = recorded {
+        tracing::warn!("the check is not recorded in the ledger: {e}");
+    }
+}
+
 pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
     let config = Config::load(&args.collection.config)?;
     let window = collect::window(&config, &args.collection)?;
@@ -57,6 +72,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
         window.range,
     ))?;
     let exit = print(&report, args.format)?;
+    match tally_push::Ledger::open(&connection.waldur.ledger) {
+        Ok(ledger) => record(&ledger, None, &report, &collected.usages),
+        Err(e) => tracing::warn!("the check is not recorded in the ledger: {e}"),
+    }
     let strict = collect::strict_verdict(&collected, args.collection.strict);
     Ok(if strict != Exit::Ok { strict } else { exit })
 }

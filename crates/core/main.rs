@@ -9,6 +9,8 @@ mod args;
 mod check;
 mod collect;
 mod exit;
+mod explain;
+mod history;
 mod logging;
 mod manual;
 mod nightly;
@@ -38,6 +40,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Collect(args) => collect::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::History(args) => history::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Push(args) => push::run(&args),
         Command::Check(args) => check::run(&args),

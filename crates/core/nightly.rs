@@ -84,6 +84,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         Ok(report) => {
             if let Some(r) = &report.check {
                 check::print(r, args.format)?;
+                check::record(&ledger, Some(&run_id), r, &collected.usages);
             }
             (Exit::from(report.verdict()), report.ledger_summary())
         }

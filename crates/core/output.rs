@@ -3,8 +3,9 @@
 
 use std::io::{self, Write};
 
-use tally_aggregate::Collection;
+use tally_aggregate::{Collection, Explanation};
 use tally_check::CheckReport;
+use tally_pipeline::history::History;
 use tally_push::{Plan, Summary, UserPlan};
 use tally_render::Format;
 
@@ -41,6 +42,20 @@ pub fn to_stderr(text: &str) {
 
 pub fn print_collection(c: &Collection, format: OutputFormat, w: &Window) -> io::Result<()> {
     to_stdout(|out| tally_render::collection(out, c, format.into(), w.range, w.as_of))
+}
+
+/// `tally explain` on stdout.
+pub fn print_explanation(e: &Explanation, format: OutputFormat) -> io::Result<()> {
+    to_stdout(|out| tally_render::explanation(out, e, format.into()))
+}
+
+/// `tally history` on stdout.
+pub fn print_history(h: &History, format: CheckFormat) -> io::Result<()> {
+    let format = match format {
+        CheckFormat::Json => Format::Json,
+        CheckFormat::Table => Format::Table,
+    };
+    to_stdout(|out| tally_render::history(out, h, format))
 }
 
 /// `tally check`'s report on stdout: the JSON document, or the tables of differences.

@@ -11,6 +11,7 @@ use tally_model::{
 };
 use tally_sources::{AmountRecord, AmountWhen, JobRecord, Millis, RecordSink, SourceStats};
 
+use crate::explain::{CellCapture, ExplainTarget, Explanation, FinishContext, Observer};
 use crate::identity::{IdentityCheck, IdentityConflict, IdentityFile};
 use crate::intern::Interner;
 use crate::jobs::{JobKey, JobTable, Upsert};
@@ -105,6 +106,14 @@ pub enum AggregateError {
         amount: Decimal,
         max: Decimal,
     },
+    /// `tally explain`'s rows do not add up to the cell the aggregator computed: a bug, reported
+    /// instead of an explanation that does not explain.
+    #[error("explaining {resource} in {period}: {what}")]
+    Explain {
+        resource: String,
+        period: BillingMonth,
+        what: String,
+    },
 }
 
 /// Counts of what was read, for the summary. Every line read is in exactly one of `headers`,
@@ -198,6 +207,8 @@ pub struct Aggregator {
     overflow: Option<AggregateError>,
     /// Milliseconds beyond the job table's whole seconds (Univa Grid Engine).
     sub_seconds: SubSeconds,
+    /// `tally explain`: follows every record of one resource; `None` for every other command.
+    explain: Option<Box<Observer>>,
 }
 
 impl Aggregator {
@@ -226,7 +237,16 @@ impl Aggregator {
             identity: None,
             overflow: None,
             sub_seconds: SubSeconds::default(),
+            explain: None,
         }
+    }
+
+    /// Explains one resource's cells in one month (`tally explain`): the collection runs as
+    /// always, and [`Aggregator::finish_explained`] also returns every job and amount row behind
+    /// those cells. Turns the per-user breakdown on (cells do not depend on it).
+    pub fn explain(&mut self, target: ExplainTarget) {
+        self.opts.user_usage = true;
+        self.explain = Some(Box::new(Observer::new(target)));
     }
 
     /// Declares the job dumps about to be read (by file index; `None` for other inputs) so
@@ -285,6 +305,15 @@ impl Aggregator {
             equal_end_replaces,
         );
         self.sub_seconds.note(key, &outcome, millis);
+        if let Some(observer) = &mut self.explain {
+            observer.job(
+                key,
+                r,
+                &outcome,
+                self.opts.mapping.resolve(r.account),
+                millis,
+            );
+        }
         if outcome != Upsert::Inserted {
             self.counts.duplicates += 1;
         }
@@ -302,6 +331,11 @@ impl Aggregator {
     /// rows are grouped by cell with one sort. Memory grows with distinct jobs and with the
     /// (resource, month, component, user) cells, nothing else.
     pub fn finish(self) -> Result<Collection, AggregateError> {
+        self.finish_explained().map(|(collection, _)| collection)
+    }
+
+    /// [`Aggregator::finish`], and the explanation asked for with [`Aggregator::explain`].
+    pub fn finish_explained(self) -> Result<(Collection, Option<Explanation>), AggregateError> {
         let Aggregator {
             opts,
             wanted,
@@ -316,8 +350,14 @@ impl Aggregator {
             mut counts,
             overflow,
             sub_seconds,
+            explain,
             ..
         } = self;
+        // The target's cells as computed below, for the explanation.
+        let explain_target = explain
+            .as_ref()
+            .map(|o| (o.target().resource.clone(), o.target().month));
+        let mut captured: Vec<CellCapture> = Vec::new();
         if let Some(e) = overflow {
             return Err(e);
         }
@@ -625,6 +665,38 @@ impl Aggregator {
                 });
             }
             let amount = round_amount(exact);
+            if explain_target
+                .as_ref()
+                .is_some_and(|(r, m)| r.as_str() == resource && *m == period)
+            {
+                let users = cell
+                    .chunk_by(|a, b| a.user == b.user)
+                    .map(|user| {
+                        let name = user_names[user[0].user as usize];
+                        let rules = user
+                            .iter()
+                            .filter(|p| p.rule != AMOUNT_PART)
+                            .map(|p| (p.rule as usize, p.value))
+                            .collect();
+                        let amounts = user
+                            .iter()
+                            .filter(|p| p.rule == AMOUNT_PART)
+                            .map(|p| p.value)
+                            .sum();
+                        let name = if name.is_empty() { UNKNOWN_USER } else { name };
+                        (name.to_string(), rules, amounts)
+                    })
+                    .collect();
+                captured.push(CellCapture::new(
+                    component,
+                    &rule_totals,
+                    total_amount,
+                    exact,
+                    amount,
+                    users,
+                    &shares,
+                ));
+            }
             if opts.user_usage {
                 // Each share is at most the cell (all parts are non-negative), so below
                 // 10^18: the split's cent arithmetic stays exact.
@@ -650,7 +722,21 @@ impl Aggregator {
         // sorted input.
         usages.sort();
         user_usages.sort();
-        Ok(Collection {
+        let explanation = match explain {
+            Some(observer) => Some(observer.finish(
+                &FinishContext {
+                    rules: &opts.rules,
+                    wanted: &wanted,
+                    tz,
+                    as_of,
+                    counts,
+                    invalid: &invalid,
+                },
+                captured,
+            )?),
+            None => None,
+        };
+        let collection = Collection {
             usages,
             user_usages,
             invalid,
@@ -666,7 +752,8 @@ impl Aggregator {
                     jobs,
                 })
                 .collect(),
-        })
+        };
+        Ok((collection, explanation))
     }
 }
 
@@ -737,15 +824,22 @@ impl RecordSink for Aggregator {
         let month = match r.when {
             AmountWhen::Month(m) => m,
             AmountWhen::At(t) => {
+                let instant = DateTime::from_timestamp(t, 0).unwrap_or_default();
                 if t >= self.opts.as_of.timestamp() {
                     self.counts.amounts += 1;
                     self.counts.after_as_of += 1;
+                    if let Some(observer) = &mut self.explain {
+                        let month = BillingMonth::containing(instant, self.opts.billing_timezone);
+                        observer.late_amount(r, self.opts.mapping.resolve(r.account), month);
+                    }
                     return;
                 }
-                let instant = DateTime::from_timestamp(t, 0).unwrap_or_default();
                 BillingMonth::containing(instant, self.opts.billing_timezone)
             }
         };
+        if let Some(observer) = &mut self.explain {
+            observer.amount(r, self.opts.mapping.resolve(r.account), month);
+        }
         let account = self.accounts.id(r.account);
         let component = self.components.id(r.component);
         let user = self.users.id(r.user);
@@ -779,6 +873,12 @@ impl RecordSink for Aggregator {
         }
     }
 
+    fn step(&mut self, job_id: &[u8], file_index: u32, line: u64) {
+        if let Some(observer) = &mut self.explain {
+            observer.step(job_id, file_index, line);
+        }
+    }
+
     fn invalid(&mut self, invalid: InvalidRecord) {
         self.counts.invalid += 1;
         if self.invalid.len() < self.opts.keep_invalid {
@@ -790,7 +890,7 @@ impl RecordSink for Aggregator {
 /// TRES x seconds in the component's unit: the multiplication by the factor is exact, so it
 /// comes first and the division by the unit is the one inexact step (28 significant digits:
 /// a true half-cent tie is a terminating decimal and survives it exactly).
-fn to_unit(sum: Decimal, rule: &ComponentRule) -> Option<Decimal> {
+pub(crate) fn to_unit(sum: Decimal, rule: &ComponentRule) -> Option<Decimal> {
     let unit = Decimal::from(rule.unit_seconds.max(1));
     match sum.checked_mul(rule.factor) {
         Some(product) => product.checked_div(unit),

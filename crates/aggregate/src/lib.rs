@@ -10,6 +10,7 @@
 //!   month boundaries, splitting input files or reordering lines cannot change a total.
 
 mod aggregator;
+pub mod explain;
 pub mod fuzzing;
 mod identity;
 mod intern;
@@ -20,4 +21,5 @@ pub use aggregator::{
     AccountMapping, AggregateError, AggregateOptions, Aggregator, Collection, ComponentRule,
     RecordCounts, UnlistedAccounts, UnmappedAccount, UNKNOWN_USER,
 };
+pub use explain::{ExplainTarget, Explanation};
 pub use identity::{IdentityConflict, IdentityFile};

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use crate::UsageError;
 use chrono::{DateTime, Utc};
 use tally_aggregate::{
-    AggregateError, AggregateOptions, Aggregator, Collection, IdentityConflict, IdentityFile,
+    AggregateError, AggregateOptions, Aggregator, Collection, ExplainTarget, Explanation,
+    IdentityConflict, IdentityFile,
 };
 use tally_config::{Config, SourceKind};
 use tally_model::{BillingMonth, MonthRange};
@@ -110,6 +111,57 @@ impl CollectError {
 /// read), then the identity columns of each job dump are compared, so that one job is never
 /// counted twice under two identities; only then is anything read.
 pub fn collect(config: &Config, window: &Window) -> Result<Collection, CollectError> {
+    Ok(collect_explained(config, window, None)?.0)
+}
+
+/// What `tally explain` asks about: one resource in one month, optionally one component or user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplainQuery {
+    /// The Waldur resource's `backend_id`, as accounts map to it.
+    pub resource: String,
+    pub month: BillingMonth,
+    pub component: Option<String>,
+    pub user: Option<String>,
+}
+
+/// `tally explain`: the collection `collect` makes over `window` (the window of `--from` and
+/// `--to` at `query.month`: same sources, dedup, month split and mapping), with every job and
+/// amount row behind `query.resource`'s cells in that month. The
+/// explanation's amounts are the collection's cells, and its rows add up to them exactly
+/// (checked; see `tally_aggregate::explain`).
+pub fn explain(
+    config: &Config,
+    window: &Window,
+    query: &ExplainQuery,
+) -> Result<(Collection, Explanation), CollectError> {
+    if window.range.from != query.month || window.range.to != query.month {
+        // The cells are those of the window; an explanation is of one month's.
+        return Err(CollectError::Aggregate(AggregateError::Explain {
+            resource: query.resource.clone(),
+            period: query.month,
+            what: format!(
+                "the window must be that month alone, not {}..{}",
+                window.range.from, window.range.to
+            ),
+        }));
+    }
+    let (collection, explanation) = collect_explained(config, window, Some(query))?;
+    let explanation = explanation.ok_or_else(|| {
+        CollectError::Aggregate(AggregateError::Explain {
+            resource: query.resource.clone(),
+            period: query.month,
+            what: "the aggregator returned no explanation".into(),
+        })
+    })?;
+    Ok((collection, explanation))
+}
+
+/// [`collect`], and with `query` the explanation of one resource and month.
+fn collect_explained(
+    config: &Config,
+    window: &Window,
+    query: Option<&ExplainQuery>,
+) -> Result<(Collection, Option<Explanation>), CollectError> {
     let mut agg = Aggregator::new(AggregateOptions {
         billing_timezone: config.billing_timezone,
         rules: config.rules.clone(),
@@ -153,6 +205,26 @@ pub fn collect(config: &Config, window: &Window) -> Result<Collection, CollectEr
         inputs.push(files);
     }
     agg.check_identities(identities);
+    if let Some(q) = query {
+        // Input names by file index, as the reading loop below numbers them.
+        let files = config
+            .sources
+            .iter()
+            .zip(&inputs)
+            .enumerate()
+            .flat_map(|(i, (source, files))| match source.kind {
+                SourceKind::SacctCommand(_) => vec![sacct_command_name(&config.path, i)],
+                _ => files.clone(),
+            })
+            .collect();
+        agg.explain(ExplainTarget {
+            resource: q.resource.clone(),
+            month: q.month,
+            component: q.component.clone(),
+            user: q.user.clone(),
+            files,
+        });
+    }
     let mut stats_total = SourceStats::default();
     let mut file_index = 0u32;
     let sink = &mut agg as &mut dyn RecordSink;
@@ -186,7 +258,7 @@ pub fn collect(config: &Config, window: &Window) -> Result<Collection, CollectEr
         return Err(conflict.clone().into());
     }
     agg.add_source_stats(stats_total);
-    Ok(agg.finish()?)
+    Ok(agg.finish_explained()?)
 }
 
 /// One file of a file source, read by its format's reader.

@@ -14,11 +14,12 @@
 mod collect;
 mod connection;
 mod error;
+pub mod history;
 pub mod nightly;
 mod push;
 pub mod replay;
 
-pub use collect::{collect, needs_attention, window, CollectError, Window};
+pub use collect::{collect, explain, needs_attention, window, CollectError, ExplainQuery, Window};
 pub use connection::{
     client, connect, lock_path, mapping_reach, open_ledger, ownership_mode, waldur_section,
     waldur_table, written_read_only, ClientOverrides, Connection, OperationDefaults,

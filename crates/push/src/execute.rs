@@ -220,6 +220,7 @@ impl SendContext {
             amounts: AttemptAmounts::Totals {
                 purpose,
                 items: &req.items,
+                held: &req.held,
             },
         };
         self.send_recorded(&start, self.client.set_usage(&body))

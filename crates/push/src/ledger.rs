@@ -87,7 +87,42 @@ CREATE INDEX IF NOT EXISTS attempts_by_run ON attempts(run_id);
 CREATE INDEX IF NOT EXISTS attempts_delivered_reports
     ON attempts(run_id, resource_uuid, month)
     WHERE purpose = 'report' AND outcome = 'delivered';
+-- What `tally check` (and the check of `tally run`) found, one row per cell compared (issue 18:
+-- `tally history` shows the last check of a resource's months). Added after ledgers existed.
+CREATE TABLE IF NOT EXISTS checks (
+    check_id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    checked_at          TEXT NOT NULL,
+    run_id              TEXT,
+    resource_backend_id TEXT NOT NULL,
+    month               TEXT NOT NULL,
+    component           TEXT NOT NULL,
+    result              TEXT NOT NULL,
+    tally               TEXT,
+    waldur              TEXT
+);
+CREATE INDEX IF NOT EXISTS checks_by_resource_month
+    ON checks(resource_backend_id, month, checked_at);
 "#;
+
+/// Columns added to tables after ledgers existed: (table, column, type). Added at open when
+/// missing (SQLite has no `ADD COLUMN IF NOT EXISTS`).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // What Waldur held before the request, per component (issue 18); NULL: nothing held, or a
+    // row written before the column existed.
+    ("attempt_amounts", "held", "TEXT"),
+];
+
+/// Whether `table` has `column` (older ledgers lack the columns of [`ADDED_COLUMNS`]).
+fn has_column(c: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    let mut stmt = c.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
+    for name in names {
+        if name? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
 
 /// The cells tally wrote for an offering (`?1`, 32-hex uuid); served by the index
 /// `attempts_delivered_reports`.
@@ -175,6 +210,8 @@ pub enum AttemptAmounts<'a> {
     Totals {
         purpose: Purpose,
         items: &'a [(String, Decimal)],
+        /// What Waldur held before, per item (`None`: nothing); empty when unknown.
+        held: &'a [Option<Decimal>],
     },
     /// A `set_user_usages` call (purpose `user_usage`) on one component usage record.
     Users {
@@ -233,6 +270,12 @@ impl Ledger {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        for (table, column, kind) in ADDED_COLUMNS {
+            if !has_column(&conn, table, column).map_err(err)? {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+                    .map_err(err)?;
+            }
+        }
         Ok(Ledger {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -329,12 +372,14 @@ impl Ledger {
             )?;
             let id = tx.last_insert_rowid();
             match &a.amounts {
-                AttemptAmounts::Totals { items, .. } => {
+                AttemptAmounts::Totals { items, held, .. } => {
                     let mut stmt = tx.prepare_cached(
-                        "INSERT OR REPLACE INTO attempt_amounts (attempt_id, component, amount) VALUES (?1, ?2, ?3)",
+                        "INSERT OR REPLACE INTO attempt_amounts (attempt_id, component, amount, held)
+                         VALUES (?1, ?2, ?3, ?4)",
                     )?;
-                    for (component, amount) in *items {
-                        stmt.execute(params![id, component, amount.to_string()])?;
+                    for (i, (component, amount)) in items.iter().enumerate() {
+                        let held = held.get(i).copied().flatten().map(|h| h.to_string());
+                        stmt.execute(params![id, component, amount.to_string(), held])?;
                     }
                 }
                 AttemptAmounts::Users {
@@ -509,6 +554,7 @@ impl Ledger {
             amounts: AttemptAmounts::Totals {
                 purpose: Purpose::Report,
                 items: &[(d.component.clone(), d.computed)],
+                held: &[Some(d.held)],
             },
         })?;
         let why = format!(
@@ -547,6 +593,250 @@ impl Ledger {
                 "SELECT outcome, COUNT(*) FROM attempts GROUP BY outcome ORDER BY outcome",
             )?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+}
+
+/// One request sent (or about to be) for a resource, as [`Ledger::history`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryEntry {
+    pub attempt_id: i64,
+    pub run_id: String,
+    /// `push` or `run` (the `runs` row); `None` when the run row is missing.
+    pub command: Option<String>,
+    /// RFC 3339 UTC, when the request was about to be sent / when the answer was in.
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub month: String,
+    /// The `date` sent (past months); `None`: the current month, undated.
+    pub date_sent: Option<String>,
+    /// `report`, `restore` or `user_usage`.
+    pub purpose: String,
+    /// `delivered`, `failed`, `refused`, `held_back`, ... (docs/ledger.md).
+    pub outcome: String,
+    pub http_status: Option<u16>,
+    pub http_attempts: Option<u32>,
+    /// Waldur's message, or tally's reason.
+    pub message: Option<String>,
+    /// The totals sent (report, restore), by component.
+    pub amounts: Vec<SentAmount>,
+    /// The per-user figures sent (user_usage).
+    pub users: Vec<SentUserAmount>,
+}
+
+/// One component's total in a request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SentAmount {
+    pub component: String,
+    /// Decimal string as sent.
+    pub amount: String,
+    /// What Waldur held before; `None`: nothing held, or not recorded (older ledgers).
+    pub held: Option<String>,
+}
+
+/// One user's figure in a `set_user_usages` request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SentUserAmount {
+    pub component: String,
+    pub username: String,
+    pub amount: String,
+}
+
+/// What a check found for one cell, as [`Ledger::record_check`] writes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckedCell {
+    pub backend_id: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub component: String,
+    /// `agrees`, `missing`, `different` or `unexpected`.
+    pub result: String,
+    /// What tally computed (`None`: nothing).
+    pub tally: Option<String>,
+    /// What Waldur held (`None`: nothing).
+    pub waldur: Option<String>,
+}
+
+/// One cell of a recorded check, as [`Ledger::last_checks`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckRecord {
+    pub checked_at: String,
+    /// The `tally run` that checked; `None` for `tally check`.
+    pub run_id: Option<String>,
+    #[serde(flatten)]
+    pub cell: CheckedCell,
+}
+
+impl Ledger {
+    /// Every request recorded for a resource (`backend_id`), in one month (`YYYY-MM`) or all,
+    /// oldest first, with the amounts each carried and what Waldur held before: `tally history`.
+    pub fn history(
+        &self,
+        backend_id: &str,
+        month: Option<&str>,
+    ) -> Result<Vec<HistoryEntry>, LedgerError> {
+        self.with(|c| {
+            let held = if has_column(c, "attempt_amounts", "held")? {
+                "m.held"
+            } else {
+                "NULL"
+            };
+            let mut entries: Vec<HistoryEntry> = {
+                let mut stmt = c.prepare(
+                    "SELECT a.attempt_id, a.run_id, r.command, a.started_at, a.finished_at, a.month,
+                            a.date_sent, a.purpose, a.outcome, a.http_status, a.http_attempts,
+                            a.message
+                       FROM attempts a LEFT JOIN runs r USING (run_id)
+                      WHERE a.resource_backend_id = ?1 AND (?2 IS NULL OR a.month = ?2)
+                      ORDER BY a.attempt_id",
+                )?;
+                let rows = stmt.query_map(params![backend_id, month], |r| {
+                    Ok(HistoryEntry {
+                        attempt_id: r.get(0)?,
+                        run_id: r.get(1)?,
+                        command: r.get(2)?,
+                        started_at: r.get(3)?,
+                        finished_at: r.get(4)?,
+                        month: r.get(5)?,
+                        date_sent: r.get(6)?,
+                        purpose: r.get(7)?,
+                        outcome: r.get(8)?,
+                        http_status: r.get(9)?,
+                        http_attempts: r.get(10)?,
+                        message: r.get(11)?,
+                        amounts: Vec::new(),
+                        users: Vec::new(),
+                    })
+                })?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let index: std::collections::HashMap<i64, usize> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.attempt_id, i))
+                .collect();
+            let mut stmt = c.prepare(&format!(
+                "SELECT m.attempt_id, m.component, m.amount, {held}
+                   FROM attempts a JOIN attempt_amounts m USING (attempt_id)
+                  WHERE a.resource_backend_id = ?1 AND (?2 IS NULL OR a.month = ?2)
+                  ORDER BY m.attempt_id, m.component"
+            ))?;
+            let amounts = stmt.query_map(params![backend_id, month], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    SentAmount {
+                        component: r.get(1)?,
+                        amount: r.get(2)?,
+                        held: r.get(3)?,
+                    },
+                ))
+            })?;
+            for row in amounts {
+                let (id, amount) = row?;
+                if let Some(&i) = index.get(&id) {
+                    entries[i].amounts.push(amount);
+                }
+            }
+            let mut stmt = c.prepare(
+                "SELECT u.attempt_id, u.component, u.username, u.amount
+                   FROM attempts a JOIN attempt_user_amounts u USING (attempt_id)
+                  WHERE a.resource_backend_id = ?1 AND (?2 IS NULL OR a.month = ?2)
+                  ORDER BY u.attempt_id, u.component, u.username",
+            )?;
+            let users = stmt.query_map(params![backend_id, month], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    SentUserAmount {
+                        component: r.get(1)?,
+                        username: r.get(2)?,
+                        amount: r.get(3)?,
+                    },
+                ))
+            })?;
+            for row in users {
+                let (id, user) = row?;
+                if let Some(&i) = index.get(&id) {
+                    entries[i].users.push(user);
+                }
+            }
+            Ok(entries)
+        })
+    }
+
+    /// Records what a check found, one row per cell compared, all with one `checked_at`.
+    pub fn record_check(
+        &self,
+        checked_at: DateTime<Utc>,
+        run_id: Option<&str>,
+        cells: &[CheckedCell],
+    ) -> Result<(), LedgerError> {
+        let at = ts(checked_at);
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO checks (checked_at, run_id, resource_backend_id, month, component,
+                                         result, tally, waldur)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for cell in cells {
+                    stmt.execute(params![
+                        at,
+                        run_id,
+                        cell.backend_id,
+                        cell.month,
+                        cell.component,
+                        cell.result,
+                        cell.tally,
+                        cell.waldur
+                    ])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// The last check of each month of a resource (one month, or all), by month and component:
+    /// what the latest check that compared the month found for each of its cells.
+    pub fn last_checks(
+        &self,
+        backend_id: &str,
+        month: Option<&str>,
+    ) -> Result<Vec<CheckRecord>, LedgerError> {
+        self.with(|c| {
+            let exists: i64 = c.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'checks'",
+                [],
+                |r| r.get(0),
+            )?;
+            if exists == 0 {
+                return Ok(Vec::new());
+            }
+            let mut stmt = c.prepare(
+                "SELECT c.checked_at, c.run_id, c.resource_backend_id, c.month, c.component,
+                        c.result, c.tally, c.waldur
+                   FROM checks c
+                  WHERE c.resource_backend_id = ?1 AND (?2 IS NULL OR c.month = ?2)
+                    AND c.checked_at = (SELECT MAX(d.checked_at) FROM checks d
+                                         WHERE d.resource_backend_id = c.resource_backend_id
+                                           AND d.month = c.month)
+                  ORDER BY c.month, c.component",
+            )?;
+            let rows = stmt.query_map(params![backend_id, month], |r| {
+                Ok(CheckRecord {
+                    checked_at: r.get(0)?,
+                    run_id: r.get(1)?,
+                    cell: CheckedCell {
+                        backend_id: r.get(2)?,
+                        month: r.get(3)?,
+                        component: r.get(4)?,
+                        result: r.get(5)?,
+                        tally: r.get(6)?,
+                        waldur: r.get(7)?,
+                    },
+                })
+            })?;
             rows.collect()
         })
     }
@@ -600,6 +890,7 @@ mod tests {
                 amounts: AttemptAmounts::Totals {
                     purpose: Purpose::Report,
                     items: &[("cpu".into(), Decimal::from_str("480.00").expect("d"))],
+                    held: &[],
                 },
             })
             .expect("begin");
@@ -737,6 +1028,7 @@ mod tests {
                     amounts: AttemptAmounts::Totals {
                         purpose: Purpose::Report,
                         items: &[("cpu".into(), Decimal::ONE)],
+                        held: &[],
                     },
                 })
                 .expect("begin");
@@ -792,6 +1084,99 @@ mod tests {
             .message
             .as_deref()
             .is_some_and(|m| m.contains("Waldur holds 40.00")));
+    }
+
+    /// Issue 18: `history` lists a resource's requests in order with what they carried and
+    /// what Waldur held before; an older ledger without the `held` column gets it at open (its
+    /// old rows read as not recorded); `last_checks` keeps each month's latest check only.
+    #[test]
+    fn history_lists_requests_in_order_with_held_amounts_and_the_last_check() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ledger.db");
+        {
+            let old = Connection::open(&path).expect("old");
+            old.execute_batch(
+                "CREATE TABLE attempt_amounts (attempt_id INTEGER NOT NULL, component TEXT NOT NULL,
+                                               amount TEXT NOT NULL, PRIMARY KEY (attempt_id, component));",
+            )
+            .expect("old table");
+        }
+        let l = Ledger::open(&path).expect("open migrates");
+        start(&l, "r1", Uuid::nil(), "2026-11..2026-11");
+        let d = |s: &str| Decimal::from_str(s).expect("d");
+        let send = |month: &str, amount: &str, held: Option<&str>, outcome: &str| {
+            let id = l
+                .begin_attempt(&AttemptStart {
+                    run_id: "r1",
+                    backend_id: "proj_alpha",
+                    resource: Uuid::nil(),
+                    month,
+                    date: None,
+                    amounts: AttemptAmounts::Totals {
+                        purpose: Purpose::Report,
+                        items: &[("cpu".into(), d(amount))],
+                        held: &[held.map(d)],
+                    },
+                })
+                .expect("begin");
+            l.finish_attempt(
+                id,
+                &AttemptResult {
+                    outcome,
+                    http_status: Some(if outcome == "delivered" { 201 } else { 503 }),
+                    http_attempts: None,
+                    message: (outcome != "delivered").then_some("Service Unavailable"),
+                },
+            )
+            .expect("finish");
+        };
+        send("2026-11", "10.00", None, "delivered");
+        send("2026-10", "3.00", None, "delivered");
+        send("2026-11", "12.50", Some("10.00"), "failed");
+        let h = l.history("proj_alpha", Some("2026-11")).expect("history");
+        let got: Vec<(&str, &str, Option<&str>, &str)> = h
+            .iter()
+            .map(|e| {
+                (
+                    e.amounts[0].amount.as_str(),
+                    e.outcome.as_str(),
+                    e.amounts[0].held.as_deref(),
+                    e.command.as_deref().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("10.00", "delivered", None, "push"),
+                ("12.50", "failed", Some("10.00"), "push")
+            ]
+        );
+        assert_eq!(h[1].message.as_deref(), Some("Service Unavailable"));
+        assert_eq!(l.history("proj_alpha", None).expect("all").len(), 3);
+        assert!(l.history("proj_other", None).expect("none").is_empty());
+
+        let cell = |result: &str, tally: &str| CheckedCell {
+            backend_id: "proj_alpha".into(),
+            month: "2026-11".into(),
+            component: "cpu".into(),
+            result: result.into(),
+            tally: Some(tally.into()),
+            waldur: Some("10.00".into()),
+        };
+        let t0 = Utc::now();
+        l.record_check(t0, None, &[cell("agrees", "10.00")])
+            .expect("check 1");
+        l.record_check(
+            t0 + chrono::Duration::seconds(1),
+            Some("r1"),
+            &[cell("different", "12.50")],
+        )
+        .expect("check 2");
+        let last = l.last_checks("proj_alpha", None).expect("checks");
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].cell.result, "different");
+        assert_eq!(last[0].run_id.as_deref(), Some("r1"));
     }
 
     /// A ledger written before the index existed gets it when opened, and the "what tally wrote"

@@ -29,8 +29,9 @@ pub use execute::{
     RequestResult, Restore, UserExecution, UserRequestResult,
 };
 pub use ledger::{
-    new_run_id, AttemptAmounts, AttemptResult, AttemptStart, Ledger, LedgerError, Purpose,
-    Reported, ReportedUser, RunRecord, UserAmount,
+    new_run_id, AttemptAmounts, AttemptResult, AttemptStart, CheckRecord, CheckedCell,
+    HistoryEntry, Ledger, LedgerError, Purpose, Reported, ReportedUser, RunRecord, SentAmount,
+    SentUserAmount, UserAmount,
 };
 pub use lock::{LockError, RunLock};
 pub use plan::{

@@ -5,6 +5,8 @@
 
 mod check;
 mod collect;
+mod explain;
+mod history;
 mod ops;
 mod push;
 mod table;
@@ -13,6 +15,8 @@ use std::io::{self, Write};
 
 pub use check::{check_json, check_text};
 pub use collect::collection;
+pub use explain::explanation;
+pub use history::history;
 pub use ops::{
     cell, cols, format_table, list, object, outcomes, page_note, row_of, rows, to_json, Listing,
 };

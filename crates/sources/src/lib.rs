@@ -140,6 +140,12 @@ pub trait RecordSink {
     }
     fn amount(&mut self, record: &AmountRecord<'_>);
     fn invalid(&mut self, invalid: InvalidRecord);
+    /// A step line (`123.batch`, `123.0`; sacct dumps), never billed: it repeats its
+    /// allocation. Counted in [`SourceStats::steps`] either way; a sink that explains a figure
+    /// (`tally explain`) names the steps of the jobs it lists. Default: nothing.
+    fn step(&mut self, job_id: &[u8], file_index: u32, line: u64) {
+        let _ = (job_id, file_index, line);
+    }
 }
 
 /// What a source read, for the run summary.

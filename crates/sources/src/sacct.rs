@@ -255,9 +255,15 @@ struct Reader<'o> {
 /// The outcome of one line that is not a record.
 enum Skip {
     Header,
-    Step,
+    /// A step line; the byte range of its JobID in the line.
+    Step {
+        job_id: (usize, usize),
+    },
     NotStarted,
-    Invalid { field: String, reason: String },
+    Invalid {
+        field: String,
+        reason: String,
+    },
 }
 
 impl<'o> Reader<'o> {
@@ -312,7 +318,10 @@ impl<'o> Reader<'o> {
                     sink.record(&record);
                 }
                 Err(Skip::Header) => self.stats.headers += 1,
-                Err(Skip::Step) => self.stats.steps += 1,
+                Err(Skip::Step { job_id: (a, b) }) => {
+                    self.stats.steps += 1;
+                    sink.step(&line[a..b], self.file_index, line_no);
+                }
                 Err(Skip::NotStarted) => self.stats.not_started += 1,
                 Err(Skip::Invalid { field, reason }) => {
                     self.stats.invalid += 1;
@@ -389,7 +398,7 @@ impl<'o> Reader<'o> {
         let (a, b) = fields.parts[cols.job_id];
         let job_id_bytes = &line[a..b];
         if memchr::memchr(b'.', job_id_bytes).is_some() {
-            return Err(Skip::Step);
+            return Err(Skip::Step { job_id: (a, b) });
         }
         // An allocation: every field must be where the header says, so count them all
         // (a value containing the delimiter shifts everything after it).
