@@ -20,8 +20,10 @@
 //! map keyed by (resource, month, TRES, user) with a `Decimal` product per job. Now jobs are
 //! summed as integers into one row per (resource, user, month), the job table is 24 bytes a
 //! job plus its index, the split works in integer cents, and the output is built in order.
-//! What remains above 256 MiB on the `bench` dump is the output itself: 1.59 M per-user cells
-//! with three owned `String`s each.
+//! Then (heaptrack at 10M lines) the output was most of the rest: 1.59 M per-user cells with
+//! three owned `String`s each (about 190 bytes a cell); they share their names now (72 bytes),
+//! and the job index is freed before the per-user rows grow, so the peak is the job table at
+//! the end of reading, with the breakdown on or off.
 //!
 //! `--format sge|uge|lsf` measures a generated Grid Engine (seconds or Univa milliseconds) or
 //! LSF file instead (`tally_testgen::grid`, 300 accounts), its floor being `cut` on that

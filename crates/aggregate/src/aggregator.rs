@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -350,9 +351,14 @@ impl Aggregator {
             mut counts,
             overflow,
             sub_seconds,
+            owners,
+            clusters,
+            keys,
+            identity,
             explain,
-            ..
         } = self;
+        // What only reading needed goes now, not at the end of the run.
+        drop((owners, clusters, keys, identity));
         // The target's cells as computed below, for the explanation.
         let explain_target = explain
             .as_ref()
@@ -364,6 +370,14 @@ impl Aggregator {
         let as_of = opts.as_of.timestamp();
         let tz = opts.billing_timezone;
         counts.jobs = jobs.len() as u64;
+        // Only the months asked for are walked: a job's time outside them counts nowhere.
+        let range_start = opts.range.from.start(tz).timestamp();
+        let range_end = opts.range.to.end(tz).timestamp();
+        // The last lookups by job key; then the index goes (issue 22: with the per-user rows
+        // beside it, it was the peak of a run's memory).
+        let corrections = sub_seconds.corrections(&jobs, range_start, as_of.min(range_end));
+        drop(sub_seconds);
+        let jobs = jobs.into_columns();
         let width = wanted.len();
 
         let mut resources = Interner::default();
@@ -429,9 +443,6 @@ impl Aggregator {
         let mut row_keys: Vec<(u32, BillingMonth)> = Vec::new();
         let mut sums: Vec<i128> = Vec::new();
         let mut months = MonthCache::new(tz);
-        // Only the months asked for are walked: a job's time outside them counts nowhere.
-        let range_start = opts.range.from.start(tz).timestamp();
-        let range_end = opts.range.to.end(tz).timestamp();
         let overflow = |billed: u32, month: BillingMonth, what: &str| AggregateError::Overflow {
             resource: resources.name(billed_list[billed as usize].0).to_string(),
             period: month,
@@ -486,7 +497,7 @@ impl Aggregator {
         // `millis`), kept apart in thousandths of the same units: only rows that have any
         // are converted at the finer scale.
         let mut milli_sums: FxHashMap<usize, i128> = FxHashMap::default();
-        for (slot, t, millis) in sub_seconds.corrections(&jobs, range_start, as_of.min(range_end)) {
+        for (slot, t, millis) in corrections {
             let Some(who) = billed_of[jobs.owner(slot) as usize] else {
                 continue;
             };
@@ -608,14 +619,33 @@ impl Aggregator {
         }
         parts.sort_unstable_by_key(|p| (p.cell, p.user, p.rule));
 
+        // The names the output shares (see `UserUsageCell`): one allocation per distinct
+        // resource, component and user, not three per per-user cell.
+        let shared = |names: &Interner| -> Vec<Arc<str>> {
+            (0..).map_while(|i| names.get(i)).map(Arc::from).collect()
+        };
+        let (resource_names, component_names) = (shared(&resources), shared(&components));
+        let user_names: Vec<Arc<str>> = user_names
+            .iter()
+            .map(|&name| Arc::from(if name.is_empty() { UNKNOWN_USER } else { name }))
+            .collect();
         let mut usages = Vec::with_capacity(order.len());
-        let mut user_usages = Vec::new();
+        let mut user_usages = Vec::with_capacity(if opts.user_usage {
+            // One per (cell, user): parts are sorted by both.
+            parts
+                .chunk_by(|a, b| a.cell == b.cell && a.user == b.user)
+                .count()
+        } else {
+            0
+        });
         let mut rule_totals: Vec<Option<Decimal>> = vec![None; opts.rules.len()];
         let mut shares: Vec<Decimal> = Vec::new();
         let mut share_users: Vec<u32> = Vec::new();
         for cell in parts.chunk_by(|a, b| a.cell == b.cell) {
-            let (resource, period, component) = cell_keys[order[cell[0].cell as usize] as usize];
-            let (resource, component) = (resources.name(resource), components.name(component));
+            let (resource_id, period, component_id) =
+                cell_keys[order[cell[0].cell as usize] as usize];
+            let (resource, component) =
+                (resources.name(resource_id), components.name(component_id));
             let overflow = || AggregateError::Overflow {
                 resource: resource.to_string(),
                 period,
@@ -672,7 +702,7 @@ impl Aggregator {
                 let users = cell
                     .chunk_by(|a, b| a.user == b.user)
                     .map(|user| {
-                        let name = user_names[user[0].user as usize];
+                        let name = &user_names[user[0].user as usize];
                         let rules = user
                             .iter()
                             .filter(|p| p.rule != AMOUNT_PART)
@@ -683,7 +713,6 @@ impl Aggregator {
                             .filter(|p| p.rule == AMOUNT_PART)
                             .map(|p| p.value)
                             .sum();
-                        let name = if name.is_empty() { UNKNOWN_USER } else { name };
                         (name.to_string(), rules, amounts)
                     })
                     .collect();
@@ -701,12 +730,11 @@ impl Aggregator {
                 // Each share is at most the cell (all parts are non-negative), so below
                 // 10^18: the split's cent arithmetic stays exact.
                 for (user, share) in share_users.iter().zip(split_exactly(amount, &shares)) {
-                    let name = user_names[*user as usize];
                     user_usages.push(UserUsageCell {
-                        resource: resource.to_string(),
+                        resource: Arc::clone(&resource_names[resource_id as usize]),
                         period,
-                        component: component.to_string(),
-                        user: if name.is_empty() { UNKNOWN_USER } else { name }.to_string(),
+                        component: Arc::clone(&component_names[component_id as usize]),
+                        user: Arc::clone(&user_names[*user as usize]),
                         amount: share,
                     });
                 }
@@ -718,10 +746,16 @@ impl Aggregator {
                 amount,
             });
         }
-        // Built in order already, but for UNKNOWN_USER's place among names: cheap on
-        // sorted input.
-        usages.sort();
-        user_usages.sort();
+        drop(parts);
+        // Built in order already, but for UNKNOWN_USER's place among names (a name sorting
+        // before "(unknown)"): checked first, since a stable sort takes a scratch buffer of
+        // half the cells even on sorted input.
+        if !usages.is_sorted() {
+            usages.sort();
+        }
+        if !user_usages.is_sorted() {
+            user_usages.sort();
+        }
         let explanation = match explain {
             Some(observer) => Some(observer.finish(
                 &FinishContext {

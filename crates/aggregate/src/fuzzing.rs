@@ -93,7 +93,7 @@ pub fn collection(data: &[u8]) -> Result<(), Violation> {
             return Err(Violation(format!("user share {u:?} is not reportable")));
         }
         *shares
-            .entry((u.resource.as_str(), u.period, u.component.as_str()))
+            .entry((&*u.resource, u.period, &*u.component))
             .or_default() += u.amount;
     }
     for cell in &c.usages {

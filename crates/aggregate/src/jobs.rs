@@ -71,6 +71,30 @@ pub(crate) enum Upsert {
     Kept,
 }
 
+/// A [`JobTable`] without its index (see [`JobTable::into_columns`]): jobs by slot only.
+pub(crate) struct JobColumns(JobTable);
+
+impl JobColumns {
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub(crate) fn owner(&self, slot: usize) -> u32 {
+        self.0.owner(slot)
+    }
+    pub(crate) fn span(&self, slot: usize) -> (i64, i64) {
+        self.0.span(slot)
+    }
+    pub(crate) fn set_of(&self, slot: usize) -> u32 {
+        self.0.set_of(slot)
+    }
+    pub(crate) fn set_count(&self) -> usize {
+        self.0.set_count()
+    }
+    pub(crate) fn set_quantity(&self, set: u32, k: usize) -> Decimal {
+        self.0.set_quantity(set, k)
+    }
+}
+
 pub(crate) struct JobTable {
     /// Quantities per job.
     width: usize,
@@ -171,6 +195,17 @@ impl JobTable {
         };
         self.scratch = scratch;
         id
+    }
+
+    /// Frees the index by job key (the largest part of the table: a hash table of 20-byte
+    /// entries at most 7/8 full) once every record is read: summing walks the jobs by slot
+    /// and needs only the columns. Consumes the table and gives back the columns, so that no
+    /// lookup or upsert can follow.
+    pub(crate) fn into_columns(self) -> JobColumns {
+        JobColumns(JobTable {
+            index: FxHashMap::default(),
+            ..self
+        })
     }
 
     /// The slot of a job, if it is known.

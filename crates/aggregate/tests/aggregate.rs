@@ -334,7 +334,7 @@ fn per_user_amounts_add_up_to_the_cell_to_the_cent() {
     let users: Vec<(String, String)> = c
         .user_usages
         .iter()
-        .map(|u| (u.user.clone(), u.amount.to_string()))
+        .map(|u| (u.user.to_string(), u.amount.to_string()))
         .collect();
     assert_eq!(
         users,
@@ -629,7 +629,7 @@ proptest! {
             let shares: Decimal = on
                 .user_usages
                 .iter()
-                .filter(|u| (&u.resource, u.period, &u.component) == (&cell.resource, cell.period, &cell.component))
+                .filter(|u| (&*u.resource, u.period, &*u.component) == (cell.resource.as_str(), cell.period, cell.component.as_str()))
                 .map(|u| u.amount)
                 .sum();
             prop_assert_eq!(shares, cell.amount);

@@ -272,8 +272,8 @@ proptest! {
                 let collect_users: BTreeMap<&str, Decimal> = plain
                     .user_usages
                     .iter()
-                    .filter(|u| u.resource == resource && u.period == month && u.component == *c)
-                    .map(|u| (u.user.as_str(), u.amount))
+                    .filter(|u| &*u.resource == resource && u.period == month && &*u.component == *c)
+                    .map(|u| (&*u.user, u.amount))
                     .collect();
                 prop_assert_eq!(&users, &collect_users);
                 prop_assert_eq!(users.values().copied().sum::<Decimal>(), *amount);

@@ -352,35 +352,32 @@ fn compare_users(
         if !input.months.contains(&u.period) {
             continue;
         }
-        let Some(resource) = by_backend
-            .get(u.resource.as_str())
-            .and_then(|all| resolve(all))
-        else {
+        let Some(resource) = by_backend.get(&*u.resource).and_then(|all| resolve(all)) else {
             continue;
         };
-        let key = (resource.uuid, u.period, u.component.clone());
-        ours.insert((resource.uuid, u.period, &u.component, &u.user));
+        let key = (resource.uuid, u.period, u.component.to_string());
+        ours.insert((resource.uuid, u.period, &*u.component, &*u.user));
         if !input.holdings.contains_key(&key) {
             continue;
         }
-        let held = users.held.get(&key).unwrap_or(&empty).get(&u.user);
+        let held = users.held.get(&key).unwrap_or(&empty).get(&*u.user);
         match held {
             None if u.amount.is_zero() => report.agreeing_users += 1,
             None => report.user_differences.push(UserDifference::Missing {
-                backend_id: u.resource.clone(),
+                backend_id: u.resource.to_string(),
                 resource: resource.uuid,
                 month: u.period,
-                component: u.component.clone(),
-                user: u.user.clone(),
+                component: u.component.to_string(),
+                user: u.user.to_string(),
                 expected: u.amount,
             }),
             Some(h) if h.amount == u.amount => report.agreeing_users += 1,
             Some(h) => report.user_differences.push(UserDifference::Different {
-                backend_id: u.resource.clone(),
+                backend_id: u.resource.to_string(),
                 resource: resource.uuid,
                 month: u.period,
-                component: u.component.clone(),
-                user: u.user.clone(),
+                component: u.component.to_string(),
+                user: u.user.to_string(),
                 expected: u.amount,
                 held: h.amount,
             }),

@@ -1,7 +1,8 @@
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::BillingMonth;
 
@@ -51,13 +52,27 @@ pub struct UsageCell {
 }
 
 /// A cell's share used by one local user (the per-user breakdown Waldur shows to the PI).
+///
+/// The names are shared (`Arc<str>`), not owned: a large site's collection holds millions of
+/// these (one per resource, month, component and user), and three owned `String`s made them
+/// about 190 bytes each, most of a collection's memory (issue 22). Shared, a cell is 72 bytes
+/// and building one allocates nothing.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct UserUsageCell {
-    pub resource: String,
+    #[serde(serialize_with = "shared_str")]
+    pub resource: Arc<str>,
     pub period: BillingMonth,
-    pub component: String,
+    #[serde(serialize_with = "shared_str")]
+    pub component: Arc<str>,
     /// The local username (e.g. SLURM `User`).
-    pub user: String,
+    #[serde(serialize_with = "shared_str")]
+    pub user: Arc<str>,
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
+}
+
+/// A shared name as a plain string (serde's own `Arc` support needs its `rc` feature, which
+/// would rebuild every crate that uses serde for one type).
+fn shared_str<S: Serializer>(s: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(s)
 }

@@ -136,7 +136,7 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
     let mut groups: BTreeMap<(&str, BillingMonth, &str), Vec<&UserUsageCell>> = BTreeMap::new();
     for u in input.user_cells {
         groups
-            .entry((u.resource.as_str(), u.period, u.component.as_str()))
+            .entry((&*u.resource, u.period, &*u.component))
             .or_default()
             .push(u);
     }
@@ -176,11 +176,11 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
         let mut differs = false;
         let mut ours: BTreeSet<&str> = BTreeSet::new();
         for u in &users {
-            let url = input.directory.get(&u.user).cloned();
+            let url = input.directory.get(&*u.user).cloned();
             if url.is_none() {
-                out.unknown_users.insert(u.user.clone());
+                out.unknown_users.insert(u.user.to_string());
             }
-            let h = held.get(&u.user);
+            let h = held.get(&*u.user);
             let linked_right = match (&url, h) {
                 (Some(url), Some(h)) => h.user.is_some() && h.user == uuid_of_url(url),
                 _ => true,
@@ -188,9 +188,9 @@ pub fn plan_user_usages(input: &UserPlanInput<'_>) -> UserPlan {
             if h.map(|h| h.amount) != Some(u.amount) || !linked_right {
                 differs = true;
             }
-            ours.insert(u.user.as_str());
+            ours.insert(&*u.user);
             shares.push(UserShare {
-                username: u.user.clone(),
+                username: u.user.to_string(),
                 amount: u.amount,
                 user: url,
                 held: h.map(|h| h.amount),
