@@ -7,14 +7,17 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tally_model::bounds::MAX_CELL_AMOUNT;
 use tally_model::{
-    round_amount, split_exactly, BillingMonth, InvalidRecord, MonthRange, UsageCell, UserUsageCell,
+    round_amount, split_exactly, BillingMonth, InvalidRecord, MonthRange, PlanPartCell,
+    PlanTimeline, UsageCell, UserUsageCell,
 };
 use tally_sources::{AmountRecord, AmountWhen, JobRecord, Millis, RecordSink, SourceStats};
+use uuid::Uuid;
 
 use crate::identity::{IdentityCheck, IdentityConflict, IdentityFile};
 use crate::intern::Interner;
 use crate::jobs::{JobKey, JobTable, Upsert};
 use crate::millis::SubSeconds;
+use crate::plan_cut::{CutInput, PieceSums, Timelines};
 
 /// How one Waldur offering component is measured from a TRES.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,6 +173,10 @@ pub struct Collection {
     pub invalid: Vec<InvalidRecord>,
     pub records: RecordCounts,
     pub unmapped: Vec<UnmappedAccount>,
+    /// The cells of months in which a resource changed plan, split per plan period (see
+    /// [`Aggregator::cut_at_plan_switches`]); empty without timelines or switches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plan_parts: Vec<PlanPartCell>,
 }
 
 pub struct Aggregator {
@@ -198,6 +205,8 @@ pub struct Aggregator {
     overflow: Option<AggregateError>,
     /// Milliseconds beyond the job table's whole seconds (Univa Grid Engine).
     sub_seconds: SubSeconds,
+    /// Plan periods by resource `backend_id`, for the cut at plan switches.
+    plan_timelines: Timelines,
 }
 
 impl Aggregator {
@@ -226,7 +235,15 @@ impl Aggregator {
             identity: None,
             overflow: None,
             sub_seconds: SubSeconds::default(),
+            plan_timelines: Timelines::default(),
         }
+    }
+
+    /// Also splits the cells of every month in which a resource's plan changed into one part
+    /// per plan period ([`Collection::plan_parts`]), cut at the switch instants as months are
+    /// cut at their ends. Resources are keyed by `backend_id`; the cells do not change.
+    pub fn cut_at_plan_switches(&mut self, timelines: BTreeMap<String, PlanTimeline<Uuid>>) {
+        self.plan_timelines = timelines;
     }
 
     /// Declares the job dumps about to be read (by file index; `None` for other inputs) so
@@ -316,6 +333,7 @@ impl Aggregator {
             mut counts,
             overflow,
             sub_seconds,
+            plan_timelines,
             ..
         } = self;
         if let Some(e) = overflow {
@@ -475,6 +493,27 @@ impl Aggregator {
                 .ok_or_else(|| overflow(who, month, &wanted[k]))?;
             }
         }
+        // The cut at plan switches (issue 23): its own walk, only through switch months.
+        let plan_pieces = PieceSums::sum(CutInput {
+            jobs: &jobs,
+            timeline_of: (0..)
+                .map_while(|i| resources.get(i))
+                .map(|name| plan_timelines.get(name))
+                .collect(),
+            resource_of_owner: billed_of
+                .iter()
+                .map(|who| who.map(|who| billed_list[who as usize].0))
+                .collect(),
+            resources: &resources,
+            wanted: &wanted,
+            set_values: &set_values,
+            months: MonthCache::new(tz),
+            range: opts.range,
+            range_start,
+            end_limit: as_of.min(range_end),
+            as_of,
+            corrections: &sub_seconds.corrections(&jobs, range_start, as_of.min(range_end)),
+        })?;
         drop(jobs);
         drop(rows);
 
@@ -650,7 +689,41 @@ impl Aggregator {
         // sorted input.
         usages.sort();
         user_usages.sort();
+        let plan_parts = if plan_pieces.is_empty() {
+            Vec::new()
+        } else {
+            let mut cell_amounts: FxHashMap<(u32, BillingMonth, &str), Decimal> =
+                FxHashMap::default();
+            let amounts = loose_amounts.iter().map(|(k, v)| (*k, *v)).chain(
+                keyed_amounts
+                    .values()
+                    .map(|&(a, m, c, u, v)| ((a, m, c, u), v)),
+            );
+            for ((account, month, component, _), amount) in amounts {
+                if let Some(resource) = resolved[account as usize] {
+                    let sum = cell_amounts
+                        .entry((resource, month, components.name(component)))
+                        .or_default();
+                    *sum = sum
+                        .checked_add(amount)
+                        .ok_or_else(|| AggregateError::Overflow {
+                            resource: resources.name(resource).to_string(),
+                            period: month,
+                            what: components.name(component).to_string(),
+                        })?;
+                }
+            }
+            plan_pieces.parts(
+                &usages,
+                &resources,
+                &opts.rules,
+                &wanted,
+                &scales,
+                &cell_amounts,
+            )?
+        };
         Ok(Collection {
+            plan_parts,
             usages,
             user_usages,
             invalid,
@@ -702,7 +775,7 @@ fn at_scale(q: Decimal, scale: u32) -> Option<i128> {
 }
 
 /// An exact integer sum in units of `10^-scale` as a `Decimal`, exactly or not at all.
-fn to_decimal(mut sum: i128, mut scale: u32) -> Option<Decimal> {
+pub(crate) fn to_decimal(mut sum: i128, mut scale: u32) -> Option<Decimal> {
     loop {
         if let Ok(d) = Decimal::try_from_i128_with_scale(sum, scale) {
             return Some(d);
@@ -790,7 +863,7 @@ impl RecordSink for Aggregator {
 /// TRES x seconds in the component's unit: the multiplication by the factor is exact, so it
 /// comes first and the division by the unit is the one inexact step (28 significant digits:
 /// a true half-cent tie is a terminating decimal and survives it exactly).
-fn to_unit(sum: Decimal, rule: &ComponentRule) -> Option<Decimal> {
+pub(crate) fn to_unit(sum: Decimal, rule: &ComponentRule) -> Option<Decimal> {
     let unit = Decimal::from(rule.unit_seconds.max(1));
     match sum.checked_mul(rule.factor) {
         Some(product) => product.checked_div(unit),
@@ -799,19 +872,23 @@ fn to_unit(sum: Decimal, rule: &ComponentRule) -> Option<Decimal> {
 }
 
 /// Month bounds in the billing zone, computed once per month.
-struct MonthCache {
+pub(crate) struct MonthCache {
     tz: Tz,
     /// The last month used: (month, start, end) in Unix seconds. Jobs cluster in time.
     last: Option<(BillingMonth, i64, i64)>,
 }
 
 impl MonthCache {
-    fn new(tz: Tz) -> Self {
+    pub(crate) fn new(tz: Tz) -> Self {
         Self { tz, last: None }
     }
 
+    pub(crate) fn tz(&self) -> Tz {
+        self.tz
+    }
+
     /// The month containing instant `t` and the instant it ends.
-    fn month_at(&mut self, t: i64) -> (BillingMonth, i64) {
+    pub(crate) fn month_at(&mut self, t: i64) -> (BillingMonth, i64) {
         if let Some((m, s, e)) = self.last {
             if s <= t && t < e {
                 return (m, e);
