@@ -61,7 +61,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         as_of: now,
     };
     tracing::info!(from = %window.range.from, to = %window.range.to, "nightly run");
-    let collected = collect::collect(&config, &window)?;
+    let collected = collect::collect_for_waldur(&config, &window, &connection, &rt, now)?;
     crate::output::summarize(&collected);
     if collect::strict_verdict(&collected, args.strict) != Exit::Ok {
         tracing::error!("--strict: nothing was sent");
@@ -79,16 +79,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let outcome = rt.block_on(async {
         let pushed = tally_pipeline::push(&job).await?;
         crate::output::print_summary(&pushed.summary, false);
+        crate::output::print_plan_periods(&pushed.plan_periods, false);
         // Nothing more can work with a refused token.
         if pushed.verdict == Verdict::AuthFailed {
             return Ok::<_, anyhow::Error>((pushed, None));
         }
-        let report = tally_pipeline::check(
+        let report = tally_pipeline::check_collection(
             &config,
             &connection,
-            &collected.usages,
-            &collected.user_usages,
+            &collected,
             window.range,
+            now,
+            args.server.past_months(),
         )
         .await
         .context("the check after the push")?;

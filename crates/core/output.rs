@@ -137,12 +137,22 @@ struct CollectJson<'a> {
     invalid: &'a [tally_model::InvalidRecord],
     records: &'a tally_aggregate::RecordCounts,
     unmapped: &'a [tally_aggregate::UnmappedAccount],
+    /// `--by plan-period`: the cells of months with a plan switch, per plan period.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    plan_parts: &'a [tally_model::PlanPartCell],
     from: String,
     to: String,
     as_of: String,
 }
 
-pub fn print_collection(c: &Collection, format: OutputFormat, w: &Window) -> io::Result<()> {
+/// `by_plan_period`: cells of a month with a plan switch are shown as their parts, one per plan
+/// period (`-` where no switch happened, `none` for time in no plan period).
+pub fn print_collection(
+    c: &Collection,
+    format: OutputFormat,
+    w: &Window,
+    by_plan_period: bool,
+) -> io::Result<()> {
     match format {
         OutputFormat::Json => print_json(&CollectJson {
             usages: &c.usages,
@@ -150,9 +160,17 @@ pub fn print_collection(c: &Collection, format: OutputFormat, w: &Window) -> io:
             invalid: &c.invalid,
             records: &c.records,
             unmapped: &c.unmapped,
+            plan_parts: &c.plan_parts,
             from: w.range.from.to_string(),
             to: w.range.to.to_string(),
             as_of: w.as_of.to_rfc3339(),
+        }),
+        OutputFormat::Csv if by_plan_period => to_stdout(|out| {
+            write_csv(
+                out,
+                &["resource", "period", "component", "plan_period", "amount"],
+                by_plan_period_rows(c),
+            )
         }),
         OutputFormat::Csv => to_stdout(|out| {
             write_csv(
@@ -168,11 +186,51 @@ pub fn print_collection(c: &Collection, format: OutputFormat, w: &Window) -> io:
                 }),
             )
         }),
+        OutputFormat::Table if by_plan_period => {
+            let mut table =
+                TextTable::new(&["RESOURCE", "PERIOD", "COMPONENT", "PLAN PERIOD", "AMOUNT"])
+                    .right_aligned([4]);
+            for row in by_plan_period_rows(c) {
+                table.add_row(row);
+            }
+            let text = table.render();
+            to_stdout(|out| out.write_all(text.as_bytes()))
+        }
         OutputFormat::Table => {
             let text = collection_table(c);
             to_stdout(|out| out.write_all(text.as_bytes()))
         }
     }
+}
+
+/// (resource, month, component, plan period, amount): a cell, or its parts where the month had a
+/// plan switch.
+fn by_plan_period_rows(c: &Collection) -> Vec<[String; 5]> {
+    let mut rows = Vec::new();
+    for u in &c.usages {
+        let parts: Vec<&tally_model::PlanPartCell> = c
+            .plan_parts
+            .iter()
+            .filter(|p| (&p.resource, p.period, &p.component) == (&u.resource, u.period, &u.component))
+            .collect();
+        let row = |period: String, amount: &Decimal| {
+            [
+                u.resource.clone(),
+                u.period.to_string(),
+                u.component.clone(),
+                period,
+                amount.to_string(),
+            ]
+        };
+        if parts.is_empty() {
+            rows.push(row("-".into(), &u.amount));
+        }
+        for p in parts {
+            let period = p.plan_period.map_or_else(|| "none".into(), |x| x.to_string());
+            rows.push(row(period, &p.amount));
+        }
+    }
+    rows
 }
 
 /// Rows per cell, and a total per resource and component over the months shown.
@@ -229,14 +287,15 @@ fn check_text(r: &CheckReport) -> String {
     } else {
         String::new()
     };
+    let findings = invoicing_text(r);
     if r.agrees() {
         return format!(
-            "Waldur holds exactly what tally computes: {} cell(s){users} in {}\n",
+            "{findings}Waldur holds exactly what tally computes: {} cell(s){users} in {}\n",
             r.agreeing,
             months.join(", ")
         );
     }
-    let mut text = String::new();
+    let mut text = findings;
     if !r.differences.is_empty() {
         text.push_str(&cell_differences(r));
     }
@@ -250,6 +309,36 @@ fn check_text(r: &CheckReport) -> String {
         r.user_differences.len(),
         r.agreeing
     ));
+    text
+}
+
+/// "Will it be invoiced?": each finding with its kind, where to fix it and what to do.
+fn invoicing_text(r: &CheckReport) -> String {
+    let mut text = String::new();
+    for f in &r.invoicing {
+        let v = serde_json::to_value(f).unwrap_or_default();
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
+        let level = match f.severity() {
+            tally_check::invoicing::Severity::Error => "INVOICING",
+            tally_check::invoicing::Severity::Warning => "invoicing warning",
+        };
+        let fix_at = serde_json::to_value(f.fix_at()).unwrap_or_default();
+        text.push_str(&format!(
+            "{level}: {} {} {} {}: {} (fix at: {})\n",
+            f.kind(),
+            match field("backend_id").as_str() {
+                "-" => field("resource"),
+                b => b.to_owned(),
+            },
+            field("month"),
+            field("component"),
+            f.advice(),
+            fix_at.as_str().unwrap_or("-")
+        ));
+    }
+    if let Some(why) = &r.invoice_items {
+        text.push_str(&format!("invoice items: {why}\n"));
+    }
     text
 }
 
@@ -380,6 +469,59 @@ pub fn print_dry_run(
 /// The push summary on stderr: a row per resource, the totals, and what was held back.
 pub fn print_summary(summary: &Summary, dry_run: bool) {
     to_stderr(&summary_text(summary, dry_run));
+}
+
+/// The current month of resources whose plan changed inside it: what was (or would be) sent
+/// under each plan period, what Waldur already holds, and the parts not sent and why.
+pub fn print_plan_periods(p: &tally_pipeline::plan_periods::PeriodPush, dry_run: bool) {
+    let mut text = String::new();
+    for (resource, month) in &p.billed_on_one_plan {
+        text.push_str(&format!(
+            "plan switch: {resource} {month} reported once: this server keeps one row per month, billed on one plan\n"
+        ));
+    }
+    let sent = if dry_run { "to send" } else { "sent" };
+    for r in &p.plan.requests {
+        let outcome = p
+            .results
+            .iter()
+            .find(|(q, _)| q == r)
+            .map_or(sent, |(_, o)| if o.is_delivered() { sent } else { o.name() });
+        for (component, amount) in &r.items {
+            text.push_str(&format!(
+                "plan period {} ({}): {} {} {component} = {amount}: {outcome}\n",
+                r.plan_period,
+                r.plan_name.as_deref().unwrap_or("?"),
+                r.backend_id,
+                r.month
+            ));
+        }
+    }
+    for u in &p.plan.unchanged {
+        text.push_str(&format!(
+            "plan period {}: {} {} {} = {}: unchanged\n",
+            u.plan_period.map_or_else(|| "none".to_owned(), |x| x.to_string()),
+            u.backend_id,
+            u.month,
+            u.component,
+            u.amount
+        ));
+    }
+    for r in &p.plan.refused {
+        let part = r.part();
+        let kind = serde_json::to_value(r)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "NOT SENT ({kind}): {} {} {}: {}\n",
+            part.backend_id,
+            part.month,
+            part.component,
+            r.why()
+        ));
+    }
+    to_stderr(&text);
 }
 
 fn summary_text(summary: &Summary, dry_run: bool) -> String {

@@ -110,6 +110,16 @@ impl CollectError {
 /// read), then the identity columns of each job dump are compared, so that one job is never
 /// counted twice under two identities; only then is anything read.
 pub fn collect(config: &Config, window: &Window) -> Result<Collection, CollectError> {
+    collect_with_plan_periods(config, window, crate::plan_periods::Timelines::new())
+}
+
+/// [`collect`], with each month in which a resource of `timelines` changed plan also split
+/// per plan period (the collection's `plan_parts`; see [`crate::plan_periods::plan_timelines`]).
+pub fn collect_with_plan_periods(
+    config: &Config,
+    window: &Window,
+    timelines: crate::plan_periods::Timelines,
+) -> Result<Collection, CollectError> {
     let mut agg = Aggregator::new(AggregateOptions {
         billing_timezone: config.billing_timezone,
         rules: config.rules.clone(),
@@ -119,6 +129,7 @@ pub fn collect(config: &Config, window: &Window) -> Result<Collection, CollectEr
         keep_invalid: KEEP_INVALID,
         user_usage: config.user_usage,
     });
+    agg.cut_at_plan_switches(timelines);
     let mut inputs: Vec<Vec<PathBuf>> = Vec::new();
     let mut identities: Vec<Option<IdentityFile>> = Vec::new();
     for (i, source) in config.sources.iter().enumerate() {

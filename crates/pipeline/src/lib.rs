@@ -15,16 +15,19 @@ mod collect;
 mod connection;
 mod error;
 pub mod nightly;
+pub mod plan_periods;
 mod push;
 pub mod replay;
 
-pub use collect::{collect, needs_attention, window, CollectError, Window};
+pub use collect::{
+    collect, collect_with_plan_periods, needs_attention, window, CollectError, Window,
+};
 pub use connection::{
     client, connect, lock_path, mapping_reach, open_ledger, ownership_mode, waldur_section,
     waldur_table, written_read_only, ClientOverrides, Connection,
 };
 pub use error::{PipelineError, TokenRefused, UsageError};
-pub use push::{check, push, PushJob, PushReport, SendProgress};
+pub use push::{check, check_collection, push, PushJob, PushReport, SendProgress};
 
 /// What a command came to, in the terms monitoring needs; the binary maps it to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
