@@ -211,7 +211,9 @@ fn by_plan_period_rows(c: &Collection) -> Vec<[String; 5]> {
         let parts: Vec<&tally_model::PlanPartCell> = c
             .plan_parts
             .iter()
-            .filter(|p| (&p.resource, p.period, &p.component) == (&u.resource, u.period, &u.component))
+            .filter(|p| {
+                (&p.resource, p.period, &p.component) == (&u.resource, u.period, &u.component)
+            })
             .collect();
         let row = |period: String, amount: &Decimal| {
             [
@@ -226,7 +228,9 @@ fn by_plan_period_rows(c: &Collection) -> Vec<[String; 5]> {
             rows.push(row("-".into(), &u.amount));
         }
         for p in parts {
-            let period = p.plan_period.map_or_else(|| "none".into(), |x| x.to_string());
+            let period = p
+                .plan_period
+                .map_or_else(|| "none".into(), |x| x.to_string());
             rows.push(row(period, &p.amount));
         }
     }
@@ -486,7 +490,10 @@ pub fn print_plan_periods(p: &tally_pipeline::plan_periods::PeriodPush, dry_run:
             .results
             .iter()
             .find(|(q, _)| q == r)
-            .map_or(sent, |(_, o)| if o.is_delivered() { sent } else { o.name() });
+            .map_or(
+                sent,
+                |(_, o)| if o.is_delivered() { sent } else { o.name() },
+            );
         for (component, amount) in &r.items {
             text.push_str(&format!(
                 "plan period {} ({}): {} {} {component} = {amount}: {outcome}\n",
@@ -500,7 +507,8 @@ pub fn print_plan_periods(p: &tally_pipeline::plan_periods::PeriodPush, dry_run:
     for u in &p.plan.unchanged {
         text.push_str(&format!(
             "plan period {}: {} {} {} = {}: unchanged\n",
-            u.plan_period.map_or_else(|| "none".to_owned(), |x| x.to_string()),
+            u.plan_period
+                .map_or_else(|| "none".to_owned(), |x| x.to_string()),
             u.backend_id,
             u.month,
             u.component,

@@ -251,8 +251,14 @@ pub fn serialize_findings<S: serde::Serializer>(
     for f in findings {
         let mut v = serde_json::to_value(f).map_err(S::Error::custom)?;
         if let Some(o) = v.as_object_mut() {
-            o.insert("severity".into(), serde_json::to_value(f.severity()).map_err(S::Error::custom)?);
-            o.insert("fix_at".into(), serde_json::to_value(f.fix_at()).map_err(S::Error::custom)?);
+            o.insert(
+                "severity".into(),
+                serde_json::to_value(f.severity()).map_err(S::Error::custom)?,
+            );
+            o.insert(
+                "fix_at".into(),
+                serde_json::to_value(f.fix_at()).map_err(S::Error::custom)?,
+            );
             o.insert("advice".into(), f.advice().into());
         }
         seq.serialize_element(&v)?;
@@ -747,8 +753,7 @@ pub async fn read_and_assess(
     let items_read = match items_read {
         Some(InvoiceItemsRead::Visible(_)) => Some(InvoiceItemsRead::Visible(items)),
         Some(InvoiceItemsRead::NotPermitted) => {
-            out.items_not_compared =
-                Some("the token may not read invoice items (403)".to_owned());
+            out.items_not_compared = Some("the token may not read invoice items (403)".to_owned());
             None
         }
         Some(InvoiceItemsRead::EmptyMaybeHidden) => {

@@ -12,8 +12,8 @@ use tally_waldur::{
 use uuid::Uuid;
 
 use crate::{
-    uuid_of_url, HeldMonths, HeldUser, HoldingKey, Holdings, ServerInfo, UsageIds, UserDirectory, UserHoldings,
-    WaldurComponent, WaldurResource,
+    uuid_of_url, HeldMonths, HeldUser, HoldingKey, Holdings, ServerInfo, UsageIds, UserDirectory,
+    UserHoldings, WaldurComponent, WaldurResource,
 };
 
 /// `GET /api/version/`, and what it means for past months.

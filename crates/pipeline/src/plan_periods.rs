@@ -136,7 +136,9 @@ pub(crate) struct PeriodPushInput<'a> {
 }
 
 /// Plans (and unless a dry run, sends) the current month per plan period.
-pub(crate) async fn plan_and_send(input: &PeriodPushInput<'_>) -> Result<PeriodPush, PipelineError> {
+pub(crate) async fn plan_and_send(
+    input: &PeriodPushInput<'_>,
+) -> Result<PeriodPush, PipelineError> {
     let mut out = PeriodPush::default();
     let current = input.current;
     let split: BTreeSet<&str> = input
@@ -191,7 +193,9 @@ pub(crate) async fn plan_and_send(input: &PeriodPushInput<'_>) -> Result<PeriodP
     // A month held in several rows that tally did not split: one figure must not overwrite one
     // of them (nor add another); it is reported, not sent.
     for ((resource, month, component), rows) in input.several_rows {
-        let Some(r) = by_uuid.get(resource) else { continue };
+        let Some(r) = by_uuid.get(resource) else {
+            continue;
+        };
         if out.taken.contains(&(r.backend_id.clone(), *month)) {
             continue;
         }

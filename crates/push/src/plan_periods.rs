@@ -98,7 +98,11 @@ impl PeriodRefusal {
     /// What the operator is told.
     pub fn why(&self) -> String {
         match self {
-            PeriodRefusal::OldPeriodFinal { held, plan_name, part } => format!(
+            PeriodRefusal::OldPeriodFinal {
+                held,
+                plan_name,
+                part,
+            } => format!(
                 "plan period {} (plan {}) has ended and holds {held}, tally computes {}: this \
                  server would bill a correction as a second invoice item, so it is not sent; ask \
                  Waldur staff to correct the invoice if {} is right",
@@ -112,7 +116,8 @@ impl PeriodRefusal {
                  and never invoice it; give the resource a plan period covering that time",
                 part.amount, part.component
             ),
-            PeriodRefusal::HeldInSeveralRows { part, rows } => format!(
+            PeriodRefusal::HeldInSeveralRows { part, rows } => {
+                format!(
                 "Waldur holds {} of {} in {} rows (one per plan period: {}) and tally computes \
                  one figure, {}: not sent (it would overwrite one row or add another); check the \
                  resource's plan periods",
@@ -121,7 +126,8 @@ impl PeriodRefusal {
                 rows.len(),
                 rows.iter().map(ToString::to_string).collect::<Vec<_>>().join(" + "),
                 part.amount
-            ),
+            )
+            }
         }
     }
 }

@@ -35,8 +35,10 @@ fn periods() -> Vec<PlanPeriod> {
 
 fn row(period: Option<u8>, component: &str, usage: &str) -> HeldUsage {
     HeldUsage {
-        row: serde_json::from_value(json!({"uuid": Uuid::new_v4(), "type": component, "usage": usage}))
-            .expect("row"),
+        row: serde_json::from_value(
+            json!({"uuid": Uuid::new_v4(), "type": component, "usage": usage}),
+        )
+        .expect("row"),
         plan_period: period.map(u),
     }
 }
@@ -67,7 +69,10 @@ fn plan(parts: &[PlanPartCell], held: &[HeldUsage]) -> PeriodPlan {
 fn each_part_goes_to_its_own_period_and_a_final_old_part_is_not_resent() {
     // Reported 8 before the switch (still right); after it, large's part 17 is new.
     let p = plan(
-        &[part(Some(SMALL), "cpu", "8.00"), part(Some(LARGE), "cpu", "17.00")],
+        &[
+            part(Some(SMALL), "cpu", "8.00"),
+            part(Some(LARGE), "cpu", "17.00"),
+        ],
         &[row(Some(SMALL), "cpu", "8")],
     );
     assert_eq!(p.unchanged.len(), 1);
@@ -79,7 +84,10 @@ fn each_part_goes_to_its_own_period_and_a_final_old_part_is_not_resent() {
     assert!(p.refused.is_empty());
     // Once both are held, nothing is sent.
     let p = plan(
-        &[part(Some(SMALL), "cpu", "8.00"), part(Some(LARGE), "cpu", "17.00")],
+        &[
+            part(Some(SMALL), "cpu", "8.00"),
+            part(Some(LARGE), "cpu", "17.00"),
+        ],
         &[row(Some(SMALL), "cpu", "8"), row(Some(LARGE), "cpu", "17")],
     );
     assert!(p.requests.is_empty() && p.refused.is_empty());
@@ -91,13 +99,20 @@ fn an_ended_period_holding_another_figure_is_refused_not_sent() {
     // 10 was reported before the switch; the job time up to the switch made it 12: the server
     // would bill 12 as a second item beside 10.
     let p = plan(
-        &[part(Some(SMALL), "cpu", "12.00"), part(Some(LARGE), "cpu", "13.00")],
+        &[
+            part(Some(SMALL), "cpu", "12.00"),
+            part(Some(LARGE), "cpu", "13.00"),
+        ],
         &[row(Some(SMALL), "cpu", "10")],
     );
     assert_eq!(p.requests.len(), 1, "{p:?}");
     assert_eq!(p.requests[0].plan_period, u(LARGE));
     match &p.refused[..] {
-        [PeriodRefusal::OldPeriodFinal { part, held, plan_name }] => {
+        [PeriodRefusal::OldPeriodFinal {
+            part,
+            held,
+            plan_name,
+        }] => {
             assert_eq!(part.plan_period, Some(u(SMALL)));
             assert_eq!(*held, d("10"));
             assert_eq!(part.amount, d("12.00"));
@@ -112,7 +127,10 @@ fn an_ended_period_holding_another_figure_is_refused_not_sent() {
 fn an_ended_period_without_a_row_is_written_once() {
     // Nothing was reported before the switch: the old period's first row is billed right.
     let p = plan(
-        &[part(Some(SMALL), "cpu", "12.00"), part(Some(LARGE), "cpu", "13.00")],
+        &[
+            part(Some(SMALL), "cpu", "12.00"),
+            part(Some(LARGE), "cpu", "13.00"),
+        ],
         &[],
     );
     let periods: Vec<Uuid> = p.requests.iter().map(|r| r.plan_period).collect();
@@ -127,6 +145,8 @@ fn time_in_no_plan_period_is_refused_and_zero_parts_need_no_row() {
         &[],
     );
     assert!(p.requests.is_empty());
-    assert!(matches!(&p.refused[..], [PeriodRefusal::NoPlanPeriod { part }] if part.amount == d("3.00")));
+    assert!(
+        matches!(&p.refused[..], [PeriodRefusal::NoPlanPeriod { part }] if part.amount == d("3.00"))
+    );
     assert_eq!(p.unchanged.len(), 1);
 }
