@@ -29,9 +29,15 @@ pub fn collect_for_waldur(
     rt: &tokio::runtime::Runtime,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Collection> {
+    // The input first: a missing file or a bad dump stops the run (exit 2) before Waldur is
+    // asked anything; only a month with a plan switch is read a second time, to cut it.
+    let collected = collect(config, window)?;
     let timelines = rt.block_on(tally_pipeline::plan_periods::plan_timelines(
         config, connection, window, now,
     ))?;
+    if timelines.is_empty() {
+        return Ok(collected);
+    }
     Ok(tally_pipeline::collect_with_plan_periods(
         config, window, timelines,
     )?)

@@ -30,9 +30,18 @@ pub fn keys_rows_by_plan_period(server: &ServerInfo, past_months: PastMonths) ->
     server.honours_date != Some(true) && past_months != PastMonths::AssumeDateSupport
 }
 
-/// A resource's plan periods as a timeline, `None` (with a warning) when they overlap.
+/// A resource's plan periods as the timeline the month is cut at, `None` when there is no
+/// switch to cut at (fewer than two periods) or the periods overlap (with a warning).
+///
+/// Only switches cut: time before the first period belongs to the first one and time after the
+/// last period's end to the last one. A resource created in the middle of a month (one period
+/// starting then) is reported as before, in one piece: Waldur attaches a report without
+/// `plan_period` to the period active when it arrives, and nothing else could bill that time.
 pub fn timeline_of(backend_id: &str, periods: &[PlanPeriod]) -> Option<PlanTimeline<Uuid>> {
-    let spans = periods
+    if periods.len() < 2 {
+        return None;
+    }
+    let mut spans: Vec<PlanPeriodSpan<Uuid>> = periods
         .iter()
         .map(|p| PlanPeriodSpan {
             key: p.uuid,
@@ -40,6 +49,13 @@ pub fn timeline_of(backend_id: &str, periods: &[PlanPeriod]) -> Option<PlanTimel
             end: p.end,
         })
         .collect();
+    spans.sort_by_key(|p| p.start);
+    if let Some(first) = spans.first_mut() {
+        first.start = None;
+    }
+    if let Some(last) = spans.last_mut() {
+        last.end = None;
+    }
     match PlanTimeline::new(spans) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -250,4 +266,52 @@ pub(crate) async fn plan_and_send(
         out.results.push((req.clone(), outcome));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn period(n: u8, start: &str, end: Option<&str>) -> PlanPeriod {
+        serde_json::from_value(serde_json::json!({
+            "uuid": Uuid::from_bytes([n; 16]), "start": start, "end": end, "components": []
+        }))
+        .expect("period")
+    }
+
+    fn micros(s: &str) -> i64 {
+        s.parse::<DateTime<Utc>>()
+            .expect("instant")
+            .timestamp_micros()
+    }
+
+    #[test]
+    fn only_a_switch_cuts_and_time_outside_the_periods_goes_to_the_nearest() {
+        // Created mid-month, never switched: reported in one piece, as before.
+        let one = [period(1, "2026-11-10T12:00:00Z", None)];
+        assert!(timeline_of("a", &one).is_none());
+        // Switched on the 15th: time before the first period's start is the first plan's.
+        let two = [
+            period(2, "2026-11-15T12:00:00.5Z", None),
+            period(1, "2026-11-10T12:00:00Z", Some("2026-11-15T12:00:00Z")),
+        ];
+        let tl = timeline_of("a", &two).expect("timeline");
+        let (m0, m1) = (
+            micros("2026-11-01T00:00:00Z"),
+            micros("2026-12-01T00:00:00Z"),
+        );
+        let pieces: Vec<(Uuid, i64, i64)> = tl
+            .split(m0, m1)
+            .iter()
+            .map(|p| (*p.period.expect("a period"), p.start_micros, p.end_micros))
+            .collect();
+        let cut = micros("2026-11-15T12:00:00.5Z");
+        assert_eq!(
+            pieces,
+            vec![
+                (Uuid::from_bytes([1; 16]), m0, cut),
+                (Uuid::from_bytes([2; 16]), cut, m1)
+            ]
+        );
+    }
 }
