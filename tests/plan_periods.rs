@@ -1146,6 +1146,54 @@ async fn commands_scenario(t: Target) {
         assert_eq!(f["fix_at"], "offering_plan");
         assert!(f["advice"].as_str().expect("advice").contains("storage"));
     }
+
+    // A late record of the old plan's time (a job a minute before the switch came in after it):
+    // the old period's part changes. A server keyed by plan period would bill that correction as
+    // a second item: push does not send it, says why, and exits 4; the old row stays as it was.
+    dir.write(
+        "records/sacct.txt",
+        &format!(
+            "{SACCT_HEADER}{}{}",
+            sacct_line(1, job_start, job_end, 1800, 0),
+            sacct_line(
+                2,
+                job_start - chrono::Duration::seconds(60),
+                job_start,
+                3600,
+                0
+            )
+        ),
+    );
+    let mut args = base("push");
+    args.extend(["--now".to_owned(), as_of.clone()]);
+    let late = tally_run(args, secrets).await;
+    let held_late = owner
+        .held_usage_by_plan_period(ResourceView::Provider, t.resource)
+        .await
+        .expect("held");
+    let cpu_late: BTreeMap<Option<Uuid>, Decimal> = cpu_rows(&held_late).into_iter().collect();
+    if legacy {
+        late.expect_code(4);
+        assert!(
+            late.stderr.contains("NOT SENT (old_period_final)"),
+            "{:?}: {}",
+            t.kind,
+            late.stderr
+        );
+        assert_eq!(
+            cpu_late, rows,
+            "{:?}: the old period's row is left as it was",
+            t.kind
+        );
+    } else {
+        late.expect_code(0);
+        assert_eq!(
+            cpu_late.values().copied().collect::<Vec<_>>(),
+            vec![total + d("60")],
+            "{:?}",
+            t.kind
+        );
+    }
 }
 
 fn run_commands(kind: Kind) {
