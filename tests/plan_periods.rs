@@ -854,3 +854,381 @@ fn sandbox_7x_switch_mid_month_rows_items_findings() {
 fn sandbox_8x_switch_mid_month_rows_items_findings() {
     run(Kind::Sandbox8x);
 }
+
+// ---- The commands themselves: collect --by plan-period, push, check (issue 23 acceptance) ----
+
+/// `tally` with `args` and the config, in a blocking thread (the sandbox shares the runtime).
+async fn tally_run(args: Vec<String>, secrets: Vec<String>) -> crate::util::Run {
+    tokio::task::spawn_blocking(move || {
+        let r = crate::util::run(crate::util::tally().args(&args));
+        let extra: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        crate::util::assert_no_secrets(&r, &extra);
+        r
+    })
+    .await
+    .expect("tally")
+}
+
+/// A config for `dump` against the target, with the provider owner's token.
+fn commands_config(
+    t: &Target,
+    dir: &crate::util::TestDir,
+    backend_id: &str,
+    components: &str,
+) -> String {
+    let token = dir.write("token", &t.owner);
+    let text = format!(
+        "billing_timezone = \"UTC\"\n[[sources]]\nformat = \"sacct\"\npaths = [\"{records}/*.txt\"]\ntimezone = \"UTC\"\n\
+         [mapping]\nunlisted = \"unmapped\"\n[mapping.accounts]\nacct_pp = \"{backend_id}\"\n{components}\n\
+         [waldur]\nurl = \"{url}\"\ntoken_file = \"{token}\"\nallow_insecure_http = true\noffering_uuid = \"{offering}\"\n\
+         ledger = \"{ledger}\"\nrate_per_second = 20\nburst = 20\nconcurrency = 1\n",
+        records = dir.path().join("records").display(),
+        url = t.api,
+        token = token.display(),
+        offering = t.offering.simple(),
+        ledger = dir.path().join("ledger.db").display(),
+    );
+    dir.write("tally.toml", &text).display().to_string()
+}
+
+/// One sacct allocation of `cpu` cores (and `mem` MiB) from `start` to `end` (whole seconds).
+fn sacct_line(
+    id: u32,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    cpu: u32,
+    mem_mib: u32,
+) -> String {
+    let f = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let secs = (end - start).num_seconds();
+    format!(
+        "{id}|{id}|pp|acct_pp|ann|cpu|COMPLETED|{s}|{s}|{s}|{e}|00:00:00|{secs}|{cpu}|1|cpu={cpu},mem={mem_mib}M,node=1|cpu={cpu}|0:0|job\n",
+        s = f(start),
+        e = f(end)
+    )
+}
+
+const SACCT_HEADER: &str = "JobID|JobIDRaw|Cluster|Account|User|Partition|State|Submit|Eligible|Start|End|Elapsed|ElapsedRaw|AllocCPUS|NNodes|AllocTRES|ReqTRES|ExitCode|JobName\n";
+
+fn ceil_second(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let whole = chrono::DateTime::from_timestamp(t.timestamp(), 0).expect("instant");
+    if whole == t {
+        whole
+    } else {
+        whole + chrono::Duration::seconds(1)
+    }
+}
+
+/// The acceptance of issue 23 on one target: a resource on "small" (priced) switches to "large"
+/// mid-month through the real API before anything was reported; one job runs over the switch.
+/// `collect --by plan-period` splits the month at the switch instant; `push` writes each part
+/// into its own plan period (servers that keep a row per period) or the month once (8.x);
+/// the invoice items carry tally's amounts at each plan's price; a second push sends nothing;
+/// `check` exits 0. Then a component no plan prices: `check` names it (exit 5).
+async fn commands_scenario(t: Target) {
+    let owner = client(&t, &t.owner);
+    let staff = client(&t, &t.staff);
+    let legacy = t.kind.keys_rows_by_plan_period();
+    let periods = owner
+        .plan_periods(ResourceView::Provider, t.resource)
+        .await
+        .expect("periods");
+    let old = periods[0].clone();
+    let sw = ok(&t.http, &t.api, "POST", &format!("marketplace-resources/{}/switch_plan/", t.resource.simple()), &t.staff,
+        Some(json!({"plan": format!("{}marketplace-public-offerings/{}/plans/{}/", t.api, t.offering.simple(), t.large.simple())}))).await;
+    let order = uuid_of(&sw["order_uuid"]);
+    owner.approve_order(order, None).await.expect("approve");
+    owner.set_order_done(order).await.expect("done");
+    let periods = owner
+        .plan_periods(ResourceView::Provider, t.resource)
+        .await
+        .expect("periods");
+    let old = periods
+        .iter()
+        .find(|p| p.uuid == old.uuid)
+        .expect("old")
+        .clone();
+    let new = periods
+        .iter()
+        .find(|p| p.uuid != old.uuid)
+        .expect("new")
+        .clone();
+    let (old_end, new_start) = (old.end.expect("ended"), new.start.expect("start"));
+    let backend_id = ok(
+        &t.http,
+        &t.api,
+        "GET",
+        &format!("marketplace-provider-resources/{}/", t.resource.simple()),
+        &t.owner,
+        None,
+    )
+    .await["backend_id"]
+        .as_str()
+        .expect("backend_id")
+        .to_owned();
+
+    // One job of 1800 cores from (at the earliest) the old period's start to two hours past
+    // the switch: 0.5 core-hour per second.
+    let job_start = ceil_second(old.start.unwrap_or(old_end - chrono::Duration::hours(1)))
+        .max(ceil_second(old_end) - chrono::Duration::seconds(30));
+    let job_end = ceil_second(new_start) + chrono::Duration::hours(2);
+    let as_of = (job_end + chrono::Duration::minutes(1)).to_rfc3339();
+    let dir = crate::util::TestDir::new();
+    dir.write(
+        "records/sacct.txt",
+        &format!(
+            "{SACCT_HEADER}{}",
+            sacct_line(1, job_start, job_end, 1800, 0)
+        ),
+    );
+    let cpu_only = "[components.cpu]\ntres = \"cpu\"\n";
+    let config = commands_config(&t, &dir, &backend_id, cpu_only);
+    let secrets = vec![t.owner.clone(), t.staff.clone()];
+    let base = |cmd: &str| {
+        vec![
+            cmd.to_owned(),
+            "--config".to_owned(),
+            config.clone(),
+            "--as-of".to_owned(),
+            as_of.clone(),
+        ]
+    };
+
+    // collect --by plan-period: the month cut at the switch, exactly.
+    let mut args = base("collect");
+    args.extend(["--by", "plan-period", "--format", "json"].map(str::to_owned));
+    let collected = tally_run(args, secrets.clone()).await;
+    collected.expect_code(0);
+    let doc = collected.json();
+    let total = d(doc["usages"][0]["amount"].as_str().expect("amount"));
+    let parts: BTreeMap<Option<Uuid>, Decimal> = doc["plan_parts"]
+        .as_array()
+        .expect("plan_parts")
+        .iter()
+        .map(|p| {
+            (
+                p["plan_period"]
+                    .as_str()
+                    .map(|s| Uuid::try_parse(s).expect("uuid")),
+                d(p["amount"].as_str().expect("amount")),
+            )
+        })
+        .collect();
+    assert_eq!(
+        parts.keys().copied().collect::<Vec<_>>().len(),
+        2,
+        "{:?}: {parts:?}",
+        t.kind
+    );
+    assert_eq!(parts.values().copied().sum::<Decimal>(), total);
+    // Job time before the new period's start is the old plan's (the gap included).
+    let old_exact = Decimal::from((new_start - job_start).num_microseconds().expect("micros"))
+        / Decimal::from(1_000_000)
+        / Decimal::from(2);
+    assert!(
+        (parts[&Some(old.uuid)] - old_exact).abs() < d("0.01"),
+        "{:?}: {parts:?} vs {old_exact}",
+        t.kind
+    );
+
+    // push: each part under its own period (or the month once on 8.x).
+    let mut args = base("push");
+    args.extend(["--now".to_owned(), as_of.clone()]);
+    let pushed = tally_run(args.clone(), secrets.clone()).await;
+    pushed.expect_code(0);
+    let held = owner
+        .held_usage_by_plan_period(ResourceView::Provider, t.resource)
+        .await
+        .expect("held");
+    let rows: BTreeMap<Option<Uuid>, Decimal> = cpu_rows(&held).into_iter().collect();
+    let items = staff
+        .invoice_items(&InvoiceItemFilter {
+            resource_uuid: Some(t.resource),
+            ..Default::default()
+        })
+        .await
+        .expect("items");
+    if legacy {
+        assert_eq!(
+            rows, parts,
+            "{:?}: each plan period holds its part\n{}",
+            t.kind, pushed.stderr
+        );
+        let mut want = vec![
+            (parts[&Some(old.uuid)].normalize(), d("0.5")),
+            (parts[&Some(new.uuid)].normalize(), d("1.25")),
+        ];
+        want.sort();
+        assert_eq!(
+            cpu_items(&items),
+            want,
+            "{:?}: the invoice bills each part at its plan's price",
+            t.kind
+        );
+    } else {
+        assert_eq!(
+            rows.values().copied().collect::<Vec<_>>(),
+            vec![total],
+            "{:?}",
+            t.kind
+        );
+        assert!(
+            pushed.stderr.contains("billed on one plan"),
+            "{}",
+            pushed.stderr
+        );
+    }
+
+    // A second push sends nothing.
+    let again = tally_run(args, secrets.clone()).await;
+    again.expect_code(0);
+    assert!(
+        !again.stderr.contains(": sent"),
+        "{:?}: {}",
+        t.kind,
+        again.stderr
+    );
+    let held_again = owner
+        .held_usage_by_plan_period(ResourceView::Provider, t.resource)
+        .await
+        .expect("held");
+    assert_eq!(cpu_rows(&held_again), cpu_rows(&held));
+    let items_again = staff
+        .invoice_items(&InvoiceItemFilter {
+            resource_uuid: Some(t.resource),
+            ..Default::default()
+        })
+        .await
+        .expect("items");
+    assert_eq!(cpu_items(&items_again), cpu_items(&items), "no second item");
+
+    // check: nothing to say.
+    let mut args = base("check");
+    args.extend(["--format", "json"].map(str::to_owned));
+    let checked = tally_run(args.clone(), secrets.clone()).await;
+    checked.expect_code(0);
+    let report = checked.json();
+    assert!(report["differences"]
+        .as_array()
+        .expect("differences")
+        .is_empty());
+    assert!(
+        report["invoicing"]
+            .as_array()
+            .expect("invoicing")
+            .iter()
+            .all(|f| f["severity"] == "warning"),
+        "{:?}: {report}",
+        t.kind
+    );
+
+    // A component added after the plans: no plan prices it; check names it.
+    ok(&t.http, &t.api, "POST", &format!("marketplace-provider-offerings/{}/create_offering_component/", t.offering.simple()), &t.owner,
+        Some(json!({"type": "storage", "name": "Storage", "measured_unit": "GB", "billing_type": "usage"}))).await;
+    commands_config(
+        &t,
+        &dir,
+        &backend_id,
+        &format!("{cpu_only}[components.storage]\ntres = \"cpu\"\nunit_seconds = 3600\n"),
+    );
+    let checked = tally_run(args, secrets.clone()).await;
+    checked.expect_code(5);
+    let report = checked.json();
+    let named: Vec<&Value> = report["invoicing"]
+        .as_array()
+        .expect("invoicing")
+        .iter()
+        .filter(|f| f["kind"] == "component_without_price")
+        .collect();
+    assert!(!named.is_empty(), "{:?}: {report}", t.kind);
+    for f in &named {
+        assert_eq!(f["component"], "storage");
+        assert_eq!(f["fix_at"], "offering_plan");
+        assert!(f["advice"].as_str().expect("advice").contains("storage"));
+    }
+
+    // A late record of the old plan's time (a job a minute before the switch came in after it):
+    // the old period's part changes. A server keyed by plan period would bill that correction as
+    // a second item: push does not send it, says why, and exits 4; the old row stays as it was.
+    dir.write(
+        "records/sacct.txt",
+        &format!(
+            "{SACCT_HEADER}{}{}",
+            sacct_line(1, job_start, job_end, 1800, 0),
+            sacct_line(
+                2,
+                job_start - chrono::Duration::seconds(60),
+                job_start,
+                3600,
+                0
+            )
+        ),
+    );
+    let mut args = base("push");
+    args.extend(["--now".to_owned(), as_of.clone()]);
+    let late = tally_run(args, secrets).await;
+    let held_late = owner
+        .held_usage_by_plan_period(ResourceView::Provider, t.resource)
+        .await
+        .expect("held");
+    let cpu_late: BTreeMap<Option<Uuid>, Decimal> = cpu_rows(&held_late).into_iter().collect();
+    if legacy {
+        late.expect_code(4);
+        assert!(
+            late.stderr.contains("NOT SENT (old_period_final)"),
+            "{:?}: {}",
+            t.kind,
+            late.stderr
+        );
+        assert_eq!(
+            cpu_late, rows,
+            "{:?}: the old period's row is left as it was",
+            t.kind
+        );
+    } else {
+        late.expect_code(0);
+        assert_eq!(
+            cpu_late.values().copied().collect::<Vec<_>>(),
+            vec![total + d("60")],
+            "{:?}",
+            t.kind
+        );
+    }
+}
+
+fn run_commands(kind: Kind) {
+    let server = match kind {
+        Kind::Real => match real_server() {
+            Some(s) => Some(s),
+            None => return,
+        },
+        _ => None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let target = match server {
+            Some(server) => real_target(server).await,
+            None => sandbox_target(kind).await,
+        };
+        commands_scenario(target).await;
+    });
+}
+
+#[test]
+fn real_push_per_plan_period_then_check_finds_nothing() {
+    run_commands(Kind::Real);
+}
+
+#[test]
+fn sandbox_7x_push_per_plan_period_then_check_finds_nothing() {
+    run_commands(Kind::Sandbox7x);
+}
+
+#[test]
+fn sandbox_8x_push_once_per_month_then_check_finds_nothing() {
+    run_commands(Kind::Sandbox8x);
+}

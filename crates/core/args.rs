@@ -115,6 +115,20 @@ pub struct CollectArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// `plan-period`: read each resource's plan periods from Waldur (the config's `[waldur]`)
+    /// and show the cells of a month in which the plan changed as one part per plan period,
+    /// the figures `push` sends to a server that keeps a row per plan period.
+    #[arg(long, value_enum, default_value_t = CollectBy::Month)]
+    pub by: CollectBy,
+}
+
+/// How `collect` keys its cells.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CollectBy {
+    /// Resource, billing month, component (no Waldur needed).
+    Month,
+    /// Also by plan period where a resource's plan changed inside the month.
+    PlanPeriod,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -34,6 +34,7 @@ pub fn print(report: &CheckReport, format: CheckFormat) -> anyhow::Result<Exit> 
         unexpected = report.count("unexpected"),
         agreeing_users = report.agreeing_users,
         user_differences = report.user_differences.len(),
+        invoicing = report.invoicing.len(),
         "check"
     );
     Ok(Verdict::of_check(report).into())
@@ -62,14 +63,16 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
         let _guard = rt.enter();
         tally_pipeline::connect(&config, None, None)?
     };
-    let collected = collect::collect(&config, &window)?;
+    let now = args.collection.as_of.unwrap_or_else(chrono::Utc::now);
+    let collected = collect::collect_for_waldur(&config, &window, &connection, &rt, now)?;
     crate::output::summarize(&collected);
-    let report = rt.block_on(tally_pipeline::check(
+    let report = rt.block_on(tally_pipeline::check_collection(
         &config,
         &connection,
-        &collected.usages,
-        &collected.user_usages,
+        &collected,
         window.range,
+        now,
+        tally_push::PastMonths::OnlyIfServerHonoursDate,
     ))?;
     let exit = print(&report, args.format)?;
     match tally_push::Ledger::open(&connection.waldur.ledger) {

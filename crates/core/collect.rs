@@ -20,11 +20,44 @@ pub fn collect(config: &Config, window: &Window) -> anyhow::Result<Collection> {
     Ok(tally_pipeline::collect(config, window)?)
 }
 
+/// [`collect`] for a command that talks to Waldur: the months in which a resource's plan
+/// changed are also split per plan period (read from Waldur first; issue 23).
+pub fn collect_for_waldur(
+    config: &Config,
+    window: &Window,
+    connection: &tally_pipeline::Connection,
+    rt: &tokio::runtime::Runtime,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Collection> {
+    // The input first: a missing file or a bad dump stops the run (exit 2) before Waldur is
+    // asked anything; only a month with a plan switch is read a second time, to cut it.
+    let collected = collect(config, window)?;
+    let timelines = rt.block_on(tally_pipeline::plan_periods::plan_timelines(
+        config, connection, window, now,
+    ))?;
+    if timelines.is_empty() {
+        return Ok(collected);
+    }
+    Ok(tally_pipeline::collect_with_plan_periods(
+        config, window, timelines,
+    )?)
+}
+
 pub fn run(args: &CollectArgs) -> anyhow::Result<Exit> {
     let config = Config::load(&args.collection.config)?;
     let window = window(&config, &args.collection)?;
-    let collection = collect(&config, &window)?;
-    output::print_collection(&collection, args.format, &window)?;
+    let by_plan_period = args.by == crate::args::CollectBy::PlanPeriod;
+    let collection = if by_plan_period {
+        let rt = crate::push::runtime()?;
+        let connection = {
+            let _guard = rt.enter();
+            tally_pipeline::connect(&config, None, None)?
+        };
+        collect_for_waldur(&config, &window, &connection, &rt, window.as_of)?
+    } else {
+        collect(&config, &window)?
+    };
+    output::print_collection(&collection, args.format, &window, by_plan_period)?;
     output::summarize(&collection);
     Ok(strict_verdict(&collection, args.collection.strict))
 }

@@ -60,7 +60,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         as_of: now,
     };
     tracing::info!(from = %window.range.from, to = %window.range.to, "nightly run");
-    let collected = collect::collect(&config, &window)?;
+    let collected = collect::collect_for_waldur(&config, &window, &connection, &rt, now)?;
     crate::output::summarize(&collected);
     if collect::strict_verdict(&collected, args.strict) != Exit::Ok {
         tracing::error!("--strict: nothing was sent");
@@ -77,7 +77,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     };
     let outcome = rt
         .block_on(push_and_check(&job, |pushed| {
-            crate::output::print_summary(&pushed.summary, false)
+            crate::output::print_summary(&pushed.summary, false);
+            crate::output::print_plan_periods(&pushed.plan_periods, false);
         }))
         .map_err(anyhow::Error::from);
     let (exit, summary) = match &outcome {

@@ -40,8 +40,16 @@ pub fn to_stderr(text: &str) {
     let _ = io::stderr().lock().write_all(text.as_bytes());
 }
 
-pub fn print_collection(c: &Collection, format: OutputFormat, w: &Window) -> io::Result<()> {
-    to_stdout(|out| tally_render::collection(out, c, format.into(), w.range, w.as_of))
+/// `by_plan_period`: the cells of a month with a plan switch as their plan-period parts.
+pub fn print_collection(
+    c: &Collection,
+    format: OutputFormat,
+    w: &Window,
+    by_plan_period: bool,
+) -> io::Result<()> {
+    to_stdout(|out| {
+        tally_render::collection(out, c, format.into(), w.range, w.as_of, by_plan_period)
+    })
 }
 
 /// `tally explain` on stdout.
@@ -80,6 +88,12 @@ pub fn print_dry_run(
 /// The push summary on stderr: a row per resource, the totals, and what was held back.
 pub fn print_summary(summary: &Summary, dry_run: bool) {
     to_stderr(&tally_render::summary_text(summary, dry_run));
+}
+
+/// The current month of resources whose plan changed inside it, on stderr: what was (or would
+/// be) sent under each plan period, what Waldur already holds, and the parts not sent and why.
+pub fn print_plan_periods(p: &tally_pipeline::plan_periods::PeriodPush, dry_run: bool) {
+    to_stderr(&tally_render::plan_periods_text(p, dry_run));
 }
 
 /// One summary on stderr (through the log), with every line accounted for.

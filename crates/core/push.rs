@@ -121,7 +121,7 @@ pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
             &connection.waldur,
         ))?)
     };
-    let collected = collect::collect(&config, &window)?;
+    let collected = collect::collect_for_waldur(&config, &window, &connection, &rt, now)?;
     crate::output::summarize(&collected);
     if collect::strict_verdict(&collected, args.collection.strict) != Exit::Ok {
         tracing::error!("--strict: nothing was sent");
@@ -167,5 +167,6 @@ pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
         crate::output::print_dry_run(&connection.client, &pushed.plan, pushed.user_plan.as_ref())?;
     }
     crate::output::print_summary(&pushed.summary, args.dry_run);
+    crate::output::print_plan_periods(&pushed.plan_periods, args.dry_run);
     Ok(exit)
 }

@@ -8,15 +8,18 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tally_model::bounds::MAX_CELL_AMOUNT;
 use tally_model::{
-    round_amount, split_exactly, BillingMonth, InvalidRecord, MonthRange, UsageCell, UserUsageCell,
+    round_amount, split_exactly, BillingMonth, InvalidRecord, MonthRange, PlanPartCell,
+    PlanTimeline, UsageCell, UserUsageCell,
 };
 use tally_sources::{AmountRecord, AmountWhen, JobRecord, Millis, RecordSink, SourceStats};
+use uuid::Uuid;
 
 use crate::explain::{CellCapture, ExplainTarget, Explanation, FinishContext, Observer};
 use crate::identity::{IdentityCheck, IdentityConflict, IdentityFile};
 use crate::intern::Interner;
 use crate::jobs::{JobKey, JobTable, Upsert};
 use crate::millis::SubSeconds;
+use crate::plan_cut::{CutInput, PieceSums, Timelines};
 
 /// How one Waldur offering component is measured from a TRES.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,6 +183,10 @@ pub struct Collection {
     pub invalid: Vec<InvalidRecord>,
     pub records: RecordCounts,
     pub unmapped: Vec<UnmappedAccount>,
+    /// The cells of months in which a resource changed plan, split per plan period (see
+    /// [`Aggregator::cut_at_plan_switches`]); empty without timelines or switches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plan_parts: Vec<PlanPartCell>,
 }
 
 pub struct Aggregator {
@@ -210,6 +217,8 @@ pub struct Aggregator {
     sub_seconds: SubSeconds,
     /// `tally explain`: follows every record of one resource; `None` for every other command.
     explain: Option<Box<Observer>>,
+    /// Plan periods by resource `backend_id`, for the cut at plan switches.
+    plan_timelines: Timelines,
 }
 
 impl Aggregator {
@@ -239,6 +248,7 @@ impl Aggregator {
             overflow: None,
             sub_seconds: SubSeconds::default(),
             explain: None,
+            plan_timelines: Timelines::default(),
         }
     }
 
@@ -248,6 +258,13 @@ impl Aggregator {
     pub fn explain(&mut self, target: ExplainTarget) {
         self.opts.user_usage = true;
         self.explain = Some(Box::new(Observer::new(target)));
+    }
+
+    /// Also splits the cells of every month in which a resource's plan changed into one part
+    /// per plan period ([`Collection::plan_parts`]), cut at the switch instants as months are
+    /// cut at their ends. Resources are keyed by `backend_id`; the cells do not change.
+    pub fn cut_at_plan_switches(&mut self, timelines: BTreeMap<String, PlanTimeline<Uuid>>) {
+        self.plan_timelines = timelines;
     }
 
     /// Declares the job dumps about to be read (by file index; `None` for other inputs) so
@@ -356,6 +373,7 @@ impl Aggregator {
             keys,
             identity,
             explain,
+            plan_timelines,
         } = self;
         // What only reading needed goes now, not at the end of the run.
         drop((owners, clusters, keys, identity));
@@ -497,7 +515,7 @@ impl Aggregator {
         // `millis`), kept apart in thousandths of the same units: only rows that have any
         // are converted at the finer scale.
         let mut milli_sums: FxHashMap<usize, i128> = FxHashMap::default();
-        for (slot, t, millis) in corrections {
+        for &(slot, t, millis) in &corrections {
             let Some(who) = billed_of[jobs.owner(slot) as usize] else {
                 continue;
             };
@@ -526,6 +544,27 @@ impl Aggregator {
                 .ok_or_else(|| overflow(who, month, &wanted[k]))?;
             }
         }
+        // The cut at plan switches (issue 23): its own walk, only through switch months.
+        let plan_pieces = PieceSums::sum(CutInput {
+            jobs: &jobs,
+            timeline_of: (0..)
+                .map_while(|i| resources.get(i))
+                .map(|name| plan_timelines.get(name))
+                .collect(),
+            resource_of_owner: billed_of
+                .iter()
+                .map(|who| who.map(|who| billed_list[who as usize].0))
+                .collect(),
+            resources: &resources,
+            wanted: &wanted,
+            set_values: &set_values,
+            months: MonthCache::new(tz),
+            range: opts.range,
+            range_start,
+            end_limit: as_of.min(range_end),
+            as_of,
+            corrections: &corrections,
+        })?;
         drop(jobs);
         drop(rows);
 
@@ -770,7 +809,41 @@ impl Aggregator {
             )?),
             None => None,
         };
+        let plan_parts = if plan_pieces.is_empty() {
+            Vec::new()
+        } else {
+            let mut cell_amounts: FxHashMap<(u32, BillingMonth, &str), Decimal> =
+                FxHashMap::default();
+            let amounts = loose_amounts.iter().map(|(k, v)| (*k, *v)).chain(
+                keyed_amounts
+                    .values()
+                    .map(|&(a, m, c, u, v)| ((a, m, c, u), v)),
+            );
+            for ((account, month, component, _), amount) in amounts {
+                if let Some(resource) = resolved[account as usize] {
+                    let sum = cell_amounts
+                        .entry((resource, month, components.name(component)))
+                        .or_default();
+                    *sum = sum
+                        .checked_add(amount)
+                        .ok_or_else(|| AggregateError::Overflow {
+                            resource: resources.name(resource).to_string(),
+                            period: month,
+                            what: components.name(component).to_string(),
+                        })?;
+                }
+            }
+            plan_pieces.parts(
+                &usages,
+                &resources,
+                &opts.rules,
+                &wanted,
+                &scales,
+                &cell_amounts,
+            )?
+        };
         let collection = Collection {
+            plan_parts,
             usages,
             user_usages,
             invalid,
@@ -823,7 +896,7 @@ fn at_scale(q: Decimal, scale: u32) -> Option<i128> {
 }
 
 /// An exact integer sum in units of `10^-scale` as a `Decimal`, exactly or not at all.
-fn to_decimal(mut sum: i128, mut scale: u32) -> Option<Decimal> {
+pub(crate) fn to_decimal(mut sum: i128, mut scale: u32) -> Option<Decimal> {
     loop {
         if let Ok(d) = Decimal::try_from_i128_with_scale(sum, scale) {
             return Some(d);
@@ -933,19 +1006,23 @@ pub(crate) fn to_unit(sum: Decimal, rule: &ComponentRule) -> Option<Decimal> {
 }
 
 /// Month bounds in the billing zone, computed once per month.
-struct MonthCache {
+pub(crate) struct MonthCache {
     tz: Tz,
     /// The last month used: (month, start, end) in Unix seconds. Jobs cluster in time.
     last: Option<(BillingMonth, i64, i64)>,
 }
 
 impl MonthCache {
-    fn new(tz: Tz) -> Self {
+    pub(crate) fn new(tz: Tz) -> Self {
         Self { tz, last: None }
     }
 
+    pub(crate) fn tz(&self) -> Tz {
+        self.tz
+    }
+
     /// The month containing instant `t` and the instant it ends.
-    fn month_at(&mut self, t: i64) -> (BillingMonth, i64) {
+    pub(crate) fn month_at(&mut self, t: i64) -> (BillingMonth, i64) {
         if let Some((m, s, e)) = self.last {
             if s <= t && t < e {
                 return (m, e);

@@ -16,6 +16,7 @@ mod identity;
 mod intern;
 mod jobs;
 mod millis;
+mod plan_cut;
 
 pub use aggregator::{
     AccountMapping, AggregateError, AggregateOptions, Aggregator, Collection, ComponentRule,

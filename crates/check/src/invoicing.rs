@@ -19,7 +19,7 @@ use chrono_tz::Tz;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 use tally_model::plan_period::to_micros;
-use tally_model::{BillingMonth, PlanPeriodSpan, PlanTimeline};
+use tally_model::{BillingMonth, PlanPartCell, PlanPeriodSpan, PlanTimeline, UsageCell};
 use tally_waldur::{BillingType, InvoiceItem, InvoiceItemsRead, OfferingPricing};
 use uuid::Uuid;
 
@@ -190,6 +190,20 @@ pub enum InvoicingFinding {
 }
 
 impl InvoicingFinding {
+    /// The `kind` of the JSON form.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InvoicingFinding::UsageWithoutPlanPeriod { .. } => "usage_without_plan_period",
+            InvoicingFinding::ComponentWithoutPrice { .. } => "component_without_price",
+            InvoicingFinding::ZeroPrice { .. } => "zero_price",
+            InvoicingFinding::LimitComponentReported { .. } => "limit_component_reported",
+            InvoicingFinding::PeriodOutsideMonth { .. } => "period_outside_month",
+            InvoicingFinding::SplitMismatch { .. } => "split_mismatch",
+            InvoicingFinding::InvoiceQuantityDiffers { .. } => "invoice_quantity_differs",
+            InvoicingFinding::DuplicateInvoiceItem { .. } => "duplicate_invoice_item",
+        }
+    }
+
     pub fn severity(&self) -> Severity {
         match self {
             InvoicingFinding::ZeroPrice { .. } => Severity::Warning,
@@ -225,6 +239,31 @@ impl InvoicingFinding {
             InvoicingFinding::DuplicateInvoiceItem { .. } => "the old plan period was changed after the switch and Waldur billed it twice: it cannot correct this itself; ask Waldur staff to remove the extra item".into(),
         }
     }
+}
+
+/// Each finding as its JSON object with `severity`, `fix_at` and `advice` beside its `kind`.
+pub fn serialize_findings<S: serde::Serializer>(
+    findings: &[InvoicingFinding],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::{Error as _, SerializeSeq};
+    let mut seq = serializer.serialize_seq(Some(findings.len()))?;
+    for f in findings {
+        let mut v = serde_json::to_value(f).map_err(S::Error::custom)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "severity".into(),
+                serde_json::to_value(f.severity()).map_err(S::Error::custom)?,
+            );
+            o.insert(
+                "fix_at".into(),
+                serde_json::to_value(f.fix_at()).map_err(S::Error::custom)?,
+            );
+            o.insert("advice".into(), f.advice().into());
+        }
+        seq.serialize_element(&v)?;
+    }
+    seq.end()
 }
 
 /// What the offering type's registrator makes of a usage amount (`convert_quantity`).
@@ -578,6 +617,165 @@ fn finding_key(f: &InvoicingFinding) -> (Uuid, BillingMonth, String, &'static st
         } => (resource, month, component, "h"),
     };
     (*r, *m, c.clone(), k)
+}
+
+/// What [`read_and_assess`] judges: tally's figures of one offering in the current month.
+#[derive(Debug, Clone)]
+pub struct InvoicingRead<'a> {
+    pub offering: Uuid,
+    pub current_month: BillingMonth,
+    pub billing_timezone: Tz,
+    /// The offering's resources (uuid, backend_id).
+    pub resources: &'a [(Uuid, String)],
+    pub cells: &'a [UsageCell],
+    /// The collection's parts of months with a plan switch.
+    pub plan_parts: &'a [PlanPartCell],
+    /// Whether the server keeps a row per plan period (then tally's parts are what each row
+    /// must hold) or one per month (then the month is one figure, billed on one plan).
+    pub rows_by_plan_period: bool,
+}
+
+/// The findings and whether invoice items could be compared.
+#[derive(Debug, Clone, Default)]
+pub struct InvoicingReport {
+    pub findings: Vec<InvoicingFinding>,
+    /// `Some(why)` when invoice items were not compared (what the token may read).
+    pub items_not_compared: Option<String>,
+}
+
+/// Reads what "will it be invoiced?" needs for the current month, resource by resource (plan
+/// periods with their rows, invoice items), the offering's plans and prices once, and
+/// [`assess`]es it. Only the current month: it is the only one whose plan periods and rows per
+/// period Waldur lists.
+pub async fn read_and_assess(
+    client: &tally_waldur::WaldurClient,
+    input: &InvoicingRead<'_>,
+) -> Result<InvoicingReport, tally_waldur::Error> {
+    use tally_waldur::{InvoiceItemFilter, OfferingView, ResourceView};
+    let month = input.current_month;
+    let cells: Vec<&UsageCell> = input.cells.iter().filter(|c| c.period == month).collect();
+    let mut out = InvoicingReport::default();
+    if cells.is_empty() {
+        return Ok(out);
+    }
+    let pricing = client
+        .offering_pricing(OfferingView::Public, input.offering)
+        .await?;
+    let mut expected = Vec::new();
+    let mut periods = BTreeMap::new();
+    let mut held = Vec::new();
+    let mut items: Vec<InvoiceItem> = Vec::new();
+    let mut items_read: Option<InvoiceItemsRead> = None;
+    let backends: BTreeSet<&str> = cells.iter().map(|c| c.resource.as_str()).collect();
+    for (resource, backend_id) in input
+        .resources
+        .iter()
+        .filter(|(_, b)| backends.contains(b.as_str()))
+    {
+        for c in cells.iter().filter(|c| &c.resource == backend_id) {
+            let parts: Vec<&PlanPartCell> = input
+                .plan_parts
+                .iter()
+                .filter(|p| {
+                    (&p.resource, p.period, &p.component) == (backend_id, month, &c.component)
+                })
+                .collect();
+            if input.rows_by_plan_period && !parts.is_empty() {
+                expected.extend(parts.iter().map(|p| ExpectedFigure {
+                    backend_id: backend_id.clone(),
+                    resource: *resource,
+                    month,
+                    component: c.component.clone(),
+                    plan_period: p.plan_period,
+                    amount: p.amount,
+                }));
+            } else {
+                expected.push(ExpectedFigure {
+                    backend_id: backend_id.clone(),
+                    resource: *resource,
+                    month,
+                    component: c.component.clone(),
+                    plan_period: None,
+                    amount: c.amount,
+                });
+            }
+        }
+        let listed = client
+            .plan_periods(ResourceView::Provider, *resource)
+            .await?;
+        periods.insert(
+            *resource,
+            listed
+                .iter()
+                .map(|p| ResourcePeriod {
+                    uuid: p.uuid,
+                    plan: p.plan_uuid,
+                    plan_name: p.plan_name.clone(),
+                    start: p.start,
+                    end: p.end,
+                })
+                .collect::<Vec<_>>(),
+        );
+        let rows = tally_waldur::attach_plan_periods(
+            client
+                .component_usages(&tally_waldur::ComponentUsageFilter {
+                    resource_uuid: Some(*resource),
+                    billing_period: Some(month.first_day()),
+                    ..Default::default()
+                })
+                .await?,
+            &listed,
+        );
+        held.extend(rows.into_iter().map(|h| HeldRow {
+            resource: *resource,
+            month,
+            component: h.row.component.clone(),
+            plan_period: h.plan_period,
+            usage: h.row.usage,
+        }));
+        if matches!(items_read, None | Some(InvoiceItemsRead::Visible(_))) {
+            let read = client
+                .invoice_items(&InvoiceItemFilter {
+                    resource_uuid: Some(*resource),
+                    year: Some(month.year()),
+                    month: Some(month.month()),
+                    ..Default::default()
+                })
+                .await?;
+            if let InvoiceItemsRead::Visible(v) = &read {
+                items.extend(v.iter().cloned());
+                items_read = Some(InvoiceItemsRead::Visible(Vec::new()));
+            } else {
+                items_read = Some(read);
+            }
+        }
+    }
+    let items_read = match items_read {
+        Some(InvoiceItemsRead::Visible(_)) => Some(InvoiceItemsRead::Visible(items)),
+        Some(InvoiceItemsRead::NotPermitted) => {
+            out.items_not_compared = Some("the token may not read invoice items (403)".to_owned());
+            None
+        }
+        Some(InvoiceItemsRead::EmptyMaybeHidden) => {
+            out.items_not_compared = Some(
+                "no invoice item is visible to this token (a provider's token sees none on this \
+                 server): invoice items not compared"
+                    .to_owned(),
+            );
+            None
+        }
+        None => None,
+    };
+    out.findings = assess(&InvoicingInput {
+        current_month: month,
+        billing_timezone: input.billing_timezone,
+        expected: &expected,
+        periods: &periods,
+        pricing: &pricing,
+        held: &held,
+        invoice_items: items_read.as_ref(),
+    });
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Reading what the plan needs from Waldur: the offering's resources (one paginated listing,
 //! never a call per resource), its components, and the usage it holds per month.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 use tally_model::BillingMonth;
@@ -12,8 +12,8 @@ use tally_waldur::{
 use uuid::Uuid;
 
 use crate::{
-    uuid_of_url, HeldUser, Holdings, ServerInfo, UsageIds, UserDirectory, UserHoldings,
-    WaldurComponent, WaldurResource,
+    uuid_of_url, HeldMonths, HeldUser, HoldingKey, Holdings, ServerInfo, UsageIds, UserDirectory,
+    UserHoldings, WaldurComponent, WaldurResource,
 };
 
 /// `GET /api/version/`, and what it means for past months.
@@ -67,14 +67,14 @@ pub async fn components(
 }
 
 /// What Waldur holds for the offering in `months`: one listing per month, filtered by offering
-/// and billing period. Several rows for one key (older servers keep one per plan period) are
-/// summed, which is what invoicing sees; that is logged because tally can only set one of them.
+/// and billing period. A key held in several rows (older servers keep one per plan period) is
+/// not in it: it is in [`HeldMonths::several_rows`] (see [`held_months`]).
 pub async fn holdings(
     client: &WaldurClient,
     offering: Uuid,
     months: &BTreeSet<BillingMonth>,
 ) -> Result<Holdings, Error> {
-    Ok(holdings_and_ids(client, offering, months).await?.0)
+    Ok(held_months(client, offering, months).await?.holdings)
 }
 
 /// [`holdings`], and the uuid of each component usage record from the same listing: the
@@ -85,7 +85,24 @@ pub async fn holdings_and_ids(
     offering: Uuid,
     months: &BTreeSet<BillingMonth>,
 ) -> Result<(Holdings, UsageIds), Error> {
-    let mut out = Holdings::new();
+    let h = held_months(client, offering, months).await?;
+    Ok((h.holdings, h.ids))
+}
+
+/// What Waldur holds for the offering in `months`, one listing per month, with the keys held
+/// in several rows kept apart.
+///
+/// Why apart (issue 23, docs/plan-periods.md): an older server keys rows by plan period, and
+/// each row is invoiced at its own plan's price. The sum of the rows says nothing about whether
+/// each part is right (8 + 17 and 10 + 15 both make 25, and 10 + 25 is a double bill of a
+/// month that used 25), so such a key is never compared with, nor overwritten by, one figure:
+/// it is judged per plan period by the caller.
+pub async fn held_months(
+    client: &WaldurClient,
+    offering: Uuid,
+    months: &BTreeSet<BillingMonth>,
+) -> Result<HeldMonths, Error> {
+    let mut rows: BTreeMap<HoldingKey, Vec<Decimal>> = BTreeMap::new();
     let mut ids = UsageIds::new();
     for month in months {
         let filter = ComponentUsageFilter {
@@ -103,15 +120,23 @@ pub async fn holdings_and_ids(
             };
             let key = (resource, *month, u.component.clone());
             ids.entry(key.clone()).or_insert(u.uuid);
-            let entry = out.entry(key).or_insert(Decimal::ZERO);
-            if !entry.is_zero() {
-                tracing::warn!(resource = %resource.simple(), %month, component = %u.component,
-                    "Waldur holds several usage rows for one resource, month and component; comparing with their sum");
-            }
-            *entry += u.usage;
+            rows.entry(key).or_default().push(u.usage);
         }
     }
-    Ok((out, ids))
+    let mut out = HeldMonths {
+        ids,
+        ..HeldMonths::default()
+    };
+    for (key, usages) in rows {
+        if let [one] = usages[..] {
+            out.holdings.insert(key, one);
+        } else {
+            tracing::info!(resource = %key.0.simple(), month = %key.1, component = %key.2, rows = usages.len(),
+                "Waldur holds this month in several rows (one per plan period): judged per plan period, never as their sum");
+            out.several_rows.insert(key, usages);
+        }
+    }
+    Ok(out)
 }
 
 /// The per-user usage Waldur holds for the offering in `months`: one listing per month,

@@ -42,6 +42,18 @@ pub type HoldingKey = (Uuid, BillingMonth, String);
 /// What Waldur holds for the months read: the total per (resource, month, component).
 pub type Holdings = BTreeMap<HoldingKey, Decimal>;
 
+/// What Waldur holds for some months, read in one listing per month.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldMonths {
+    /// Keys held in exactly one row: that row's usage.
+    pub holdings: Holdings,
+    /// The usage record of each key (the newest of several).
+    pub ids: UsageIds,
+    /// Keys held in several rows (an older server's rows per plan period): each row's usage.
+    /// Never summed into one figure.
+    pub several_rows: BTreeMap<HoldingKey, Vec<Decimal>>,
+}
+
 /// The server's version and what follows from it for past months.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerInfo {

@@ -13,4 +13,4 @@ mod record;
 pub use amount::{round_amount, split_exactly, AMOUNT_DECIMALS};
 pub use month::{BillingMonth, MonthError, MonthRange};
 pub use plan_period::{PlanPeriodSpan, PlanSegment, PlanTimeline, PlanTimelineError};
-pub use record::{InvalidRecord, Origin, UsageCell, UserUsageCell};
+pub use record::{InvalidRecord, Origin, PlanPartCell, UsageCell, UserUsageCell};

@@ -76,3 +76,18 @@ pub struct UserUsageCell {
 fn shared_str<S: Serializer>(s: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(s)
 }
+
+/// One plan period's part of a cell whose month had a plan switch (issue 23): the usage of the
+/// time that plan was active. A breakdown beside the cells, as [`UserUsageCell`] is: the parts
+/// of a cell add up to its amount exactly, to the cent; months without a switch have none.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PlanPartCell {
+    pub resource: String,
+    pub period: BillingMonth,
+    pub component: String,
+    /// The Waldur plan period; `None` for time inside no plan period (before the resource's
+    /// first period) and for amount records, which carry no instant to cut at.
+    pub plan_period: Option<uuid::Uuid>,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+}

@@ -111,7 +111,17 @@ impl CollectError {
 /// read), then the identity columns of each job dump are compared, so that one job is never
 /// counted twice under two identities; only then is anything read.
 pub fn collect(config: &Config, window: &Window) -> Result<Collection, CollectError> {
-    Ok(collect_explained(config, window, None)?.0)
+    collect_with_plan_periods(config, window, crate::plan_periods::Timelines::new())
+}
+
+/// [`collect`], with each month in which a resource of `timelines` changed plan also split
+/// per plan period (the collection's `plan_parts`; see [`crate::plan_periods::plan_timelines`]).
+pub fn collect_with_plan_periods(
+    config: &Config,
+    window: &Window,
+    timelines: crate::plan_periods::Timelines,
+) -> Result<Collection, CollectError> {
+    Ok(collect_explained(config, window, None, timelines)?.0)
 }
 
 /// What `tally explain` asks about: one resource in one month, optionally one component or user.
@@ -145,7 +155,12 @@ pub fn explain(
             ),
         }));
     }
-    let (collection, explanation) = collect_explained(config, window, Some(query))?;
+    let (collection, explanation) = collect_explained(
+        config,
+        window,
+        Some(query),
+        crate::plan_periods::Timelines::new(),
+    )?;
     let explanation = explanation.ok_or_else(|| {
         CollectError::Aggregate(AggregateError::Explain {
             resource: query.resource.clone(),
@@ -156,11 +171,13 @@ pub fn explain(
     Ok((collection, explanation))
 }
 
-/// [`collect`], and with `query` the explanation of one resource and month.
+/// [`collect`], with `query` the explanation of one resource and month, and with `timelines`
+/// the plan-period parts.
 fn collect_explained(
     config: &Config,
     window: &Window,
     query: Option<&ExplainQuery>,
+    timelines: crate::plan_periods::Timelines,
 ) -> Result<(Collection, Option<Explanation>), CollectError> {
     let mut agg = Aggregator::new(AggregateOptions {
         billing_timezone: config.billing_timezone,
@@ -171,6 +188,7 @@ fn collect_explained(
         keep_invalid: KEEP_INVALID,
         user_usage: config.user_usage,
     });
+    agg.cut_at_plan_switches(timelines);
     let mut inputs: Vec<Vec<PathBuf>> = Vec::new();
     let mut identities: Vec<Option<IdentityFile>> = Vec::new();
     for (i, source) in config.sources.iter().enumerate() {

@@ -16,16 +16,20 @@ mod connection;
 mod error;
 pub mod history;
 pub mod nightly;
+pub mod plan_periods;
 mod push;
 pub mod replay;
 
-pub use collect::{collect, explain, needs_attention, window, CollectError, ExplainQuery, Window};
+pub use collect::{
+    collect, collect_with_plan_periods, explain, needs_attention, window, CollectError,
+    ExplainQuery, Window,
+};
 pub use connection::{
     client, connect, lock_path, mapping_reach, open_ledger, ownership_mode, waldur_section,
     waldur_table, written_read_only, ClientOverrides, Connection, OperationDefaults,
 };
 pub use error::{PipelineError, TokenRefused, UsageError};
-pub use push::{check, push, PushJob, PushReport, SendProgress};
+pub use push::{check, check_collection, push, PushJob, PushReport, SendProgress};
 
 /// What a command came to, in the terms monitoring needs; the binary maps it to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,12 +43,17 @@ pub async fn push_and_check(
             check: None,
         });
     }
-    let check = crate::check(
+    let check = crate::push::check_cells(
         job.config,
         job.connection,
-        job.cells,
-        job.user_cells,
+        crate::push::CheckedCells {
+            cells: job.cells,
+            user_cells: job.user_cells,
+            plan_parts: job.plan_parts,
+        },
         job.range,
+        job.now,
+        job.past_months,
     )
     .await
     .map_err(|e| PipelineError::CheckAfterPush(Box::new(e)))?;

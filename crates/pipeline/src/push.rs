@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tally_config::Config;
-use tally_model::{BillingMonth, MonthRange, UsageCell, UserUsageCell};
+use tally_model::{BillingMonth, MonthRange, PlanPartCell, UsageCell, UserUsageCell};
 use tally_push::{
     gather, DropGuard, Execution, Ledger, Outcome, Ownership, OwnershipInput, PastMonths, Plan,
     PlanInput, ServerInfo, Summary, UserCounts, UserExecution, UserPlan, UserPlanInput,
@@ -16,6 +16,7 @@ use tally_waldur::WaldurClient;
 
 use crate::connection::{components, mapping_reach, ownership_mode, written_read_only};
 use crate::error::{first_call, waldur};
+use crate::plan_periods::{plan_and_send, PeriodPush, PeriodPushInput};
 use crate::{Connection, PipelineError, Verdict};
 
 /// What a caller shows while cells are sent (the binary: a progress bar on a terminal).
@@ -35,6 +36,9 @@ pub struct PushJob<'a> {
     pub cells: &'a [UsageCell],
     /// The per-user breakdown of `cells` (empty when `user_usage = false` or no user is known).
     pub user_cells: &'a [UserUsageCell],
+    /// The cells of months in which a resource changed plan, split per plan period (the
+    /// collection's `plan_parts`): the current month of those is pushed per plan period.
+    pub plan_parts: &'a [PlanPartCell],
     pub range: MonthRange,
     /// The instant tally takes as the server's "now": it decides which month is current.
     pub now: DateTime<Utc>,
@@ -64,6 +68,7 @@ impl<'a> PushJob<'a> {
             connection,
             cells: &collected.usages,
             user_cells: &collected.user_usages,
+            plan_parts: &collected.plan_parts,
             range,
             now,
             past_months: PastMonths::OnlyIfServerHonoursDate,
@@ -83,6 +88,8 @@ pub struct PushReport {
     pub execution: Option<Execution>,
     pub user_execution: Option<UserExecution>,
     pub summary: Summary,
+    /// The current month of resources whose plan changed inside it, per plan period.
+    pub plan_periods: PeriodPush,
     pub verdict: Verdict,
 }
 
@@ -181,6 +188,7 @@ fn report_decreases(plan: &Plan, job: &PushJob<'_>) -> Result<(), PipelineError>
 /// breakdowns that differ.
 async fn plan_users(
     job: &PushJob<'_>,
+    user_cells: &[UserUsageCell],
     plan: &Plan,
     server: &ServerInfo,
     months: &BTreeSet<BillingMonth>,
@@ -194,8 +202,7 @@ async fn plan_users(
     let held = gather::user_holdings(client, offering, months)
         .await
         .map_err(waldur("reading the per-user usage Waldur holds"))?;
-    let user_cells: Vec<UserUsageCell> = job
-        .user_cells
+    let user_cells: Vec<UserUsageCell> = user_cells
         .iter()
         .filter(|c| job.range.contains(c.period))
         .cloned()
@@ -256,13 +263,57 @@ pub async fn push(job: &PushJob<'_>) -> Result<PushReport, PipelineError> {
         .await
         .map_err(waldur("reading the offering's components"))?;
     let months = months_to_read(job);
-    let (holdings, usage_ids) = gather::holdings_and_ids(client, offering, &months)
+    let held = gather::held_months(client, offering, &months)
         .await
         .map_err(waldur("reading the usage Waldur holds"))?;
-    let cells: Vec<UsageCell> = job
+    let (mut holdings, usage_ids) = (held.holdings, held.ids);
+    let all_cells: Vec<UsageCell> = job
         .cells
         .iter()
         .filter(|c| job.range.contains(c.period))
+        .cloned()
+        .collect();
+    // The current month per plan period where the plan changed inside it (issue 23); those
+    // cells, and months Waldur holds in several rows, are kept out of the month-per-cell plan.
+    let period_push = plan_and_send(&PeriodPushInput {
+        client,
+        server: &server,
+        past_months: job.past_months,
+        now: job.now,
+        current: BillingMonth::containing(job.now, job.config.billing_timezone),
+        resources: &resources,
+        cells: &all_cells,
+        parts: job.plan_parts,
+        several_rows: &held.several_rows,
+        dry_run: job.dry_run,
+    })
+    .await?;
+    let by_uuid: std::collections::BTreeMap<uuid::Uuid, &str> = resources
+        .iter()
+        .map(|r| (r.uuid, r.backend_id.as_str()))
+        .collect();
+    let several: BTreeSet<(&str, BillingMonth, &str)> = held
+        .several_rows
+        .keys()
+        .filter_map(|(r, m, c)| by_uuid.get(r).map(|b| (*b, *m, c.as_str())))
+        .collect();
+    let kept_out = |resource: &str, month: BillingMonth, component: &str| {
+        period_push.taken.contains(&(resource.to_owned(), month))
+            || several.contains(&(resource, month, component))
+    };
+    holdings.retain(|(r, m, _), _| {
+        !by_uuid
+            .get(r)
+            .is_some_and(|b| period_push.taken.contains(&((*b).to_owned(), *m)))
+    });
+    let cells: Vec<UsageCell> = all_cells
+        .into_iter()
+        .filter(|c| !kept_out(&c.resource, c.period, &c.component))
+        .collect();
+    let user_cells: Vec<UserUsageCell> = job
+        .user_cells
+        .iter()
+        .filter(|c| !kept_out(&c.resource, c.period, &c.component))
         .cloned()
         .collect();
     let ownership = ownership(job, &resources, &cells)?;
@@ -290,8 +341,8 @@ pub async fn push(job: &PushJob<'_>) -> Result<PushReport, PipelineError> {
         },
     });
     report_decreases(&plan, job)?;
-    let user_plan = if job.config.user_usage && !job.user_cells.is_empty() {
-        Some(plan_users(job, &plan, &server, &months, &usage_ids).await?)
+    let user_plan = if job.config.user_usage && !user_cells.is_empty() {
+        Some(plan_users(job, &user_cells, &plan, &server, &months, &usage_ids).await?)
     } else {
         None
     };
@@ -316,7 +367,7 @@ pub async fn push(job: &PushJob<'_>) -> Result<PushReport, PipelineError> {
     if job.dry_run {
         let mut summary = Summary::of_plan(&plan);
         summary.user_usages = user_plan.as_ref().map(|p| UserCounts::of(p, None));
-        let verdict = if summary.not_delivered() > 0 {
+        let verdict = if summary.not_delivered() > 0 || period_push.not_delivered() > 0 {
             Verdict::NotDone
         } else {
             Verdict::Ok
@@ -327,6 +378,7 @@ pub async fn push(job: &PushJob<'_>) -> Result<PushReport, PipelineError> {
             execution: None,
             user_execution: None,
             summary,
+            plan_periods: period_push,
             verdict,
         });
     }
@@ -370,13 +422,17 @@ pub async fn push(job: &PushJob<'_>) -> Result<PushReport, PipelineError> {
             Some(user_exec.as_ref().unwrap_or(&UserExecution::default())),
         )
     });
-    let verdict = verdict(&exec, user_exec.as_ref(), &summary);
+    let mut verdict = verdict(&exec, user_exec.as_ref(), &summary);
+    if period_push.not_delivered() > 0 {
+        verdict = verdict.most_urgent(Verdict::NotDone);
+    }
     Ok(PushReport {
         plan,
         user_plan,
         execution: Some(exec),
         user_execution: user_exec,
         summary,
+        plan_periods: period_push,
         verdict,
     })
 }
@@ -516,6 +572,90 @@ pub async fn check(
     )
     .await
     .map_err(waldur("reading what Waldur holds"))
+}
+
+/// The whole check of a collection: [`check`], and for the current month "will it be
+/// invoiced?" (tally-check's invoicing findings: plan periods, prices, billing types, rows per
+/// plan period, invoice items where the token may read them; issue 23).
+pub async fn check_collection(
+    config: &Config,
+    connection: &Connection,
+    collected: &tally_aggregate::Collection,
+    range: MonthRange,
+    now: DateTime<Utc>,
+    past_months: PastMonths,
+) -> Result<tally_check::CheckReport, PipelineError> {
+    check_cells(
+        config,
+        connection,
+        CheckedCells {
+            cells: &collected.usages,
+            user_cells: &collected.user_usages,
+            plan_parts: &collected.plan_parts,
+        },
+        range,
+        now,
+        past_months,
+    )
+    .await
+}
+
+/// The cells a check compares: the cells, the per-user breakdown and the plan-period parts.
+#[derive(Clone, Copy)]
+pub struct CheckedCells<'a> {
+    pub cells: &'a [UsageCell],
+    pub user_cells: &'a [UserUsageCell],
+    pub plan_parts: &'a [PlanPartCell],
+}
+
+/// [`check_collection`] on cells held apart from their collection (the nightly run's push job).
+pub async fn check_cells(
+    config: &Config,
+    connection: &Connection,
+    checked: CheckedCells<'_>,
+    range: MonthRange,
+    now: DateTime<Utc>,
+    past_months: PastMonths,
+) -> Result<tally_check::CheckReport, PipelineError> {
+    let mut report = check(config, connection, checked.cells, checked.user_cells, range).await?;
+    let current = BillingMonth::containing(now, config.billing_timezone);
+    if !range.contains(current) {
+        return Ok(report);
+    }
+    let client = &connection.client;
+    let server = server_info(client).await?;
+    let resources: Vec<(uuid::Uuid, String)> = gather::resources(client, connection.offering)
+        .await
+        .map_err(waldur("listing the offering's resources"))?
+        .into_iter()
+        .map(|r| (r.uuid, r.backend_id))
+        .collect();
+    let invoicing = tally_check::invoicing::read_and_assess(
+        client,
+        &tally_check::invoicing::InvoicingRead {
+            offering: connection.offering,
+            current_month: current,
+            billing_timezone: config.billing_timezone,
+            resources: &resources,
+            cells: checked.cells,
+            plan_parts: checked.plan_parts,
+            rows_by_plan_period: crate::plan_periods::keys_rows_by_plan_period(
+                &server,
+                past_months,
+            ),
+        },
+    )
+    .await
+    .map_err(waldur("reading plan periods, prices and invoice items"))?;
+    for f in &invoicing.findings {
+        tracing::warn!(kind = %f.kind(), fix_at = ?f.fix_at(), "{}", f.advice());
+    }
+    if let Some(why) = &invoicing.items_not_compared {
+        tracing::info!("{why}");
+    }
+    report.invoicing = invoicing.findings;
+    report.invoice_items = invoicing.items_not_compared;
+    Ok(report)
 }
 
 impl Verdict {

@@ -12,13 +12,17 @@
 //!   past-month report against the current month (servers before 8.0 ignore `date`).
 //! - [`plan_user_usages`] adds the per-user breakdown (`set_user_usages`, one call per cell whose
 //!   breakdown Waldur does not hold yet), [`execute_user_usages`] sends it after the totals.
+//! - [`plan_periods()`] plans the current month per plan period where the plan changed inside
+//!   it and the server keys rows by plan period (issue 23).
 //! - [`Summary`] counts cells per outcome for the report and the exit code.
 
 pub mod execute;
 pub use tally_holdings::gather;
+pub use tally_holdings::{HeldMonths, HoldingKey};
 pub mod ledger;
 pub mod lock;
 pub mod plan;
+pub mod plan_periods;
 pub mod summary;
 #[cfg(test)]
 mod test_values;
@@ -39,6 +43,9 @@ pub use plan::{
     OwnershipInput, OwnershipMode, PastMonths, Plan, PlanInput, PlannedRequest, ResolvedResource,
     ServerInfo, SkipReason, SkippedCell, WaldurComponent, WaldurResource,
     DEFAULT_MAX_DECREASE_PERCENT, MONTH_END_MARGIN_MINUTES,
+};
+pub use plan_periods::{
+    plan_periods, PeriodPart, PeriodPlan, PeriodPlanInput, PeriodRefusal, PeriodRequest,
 };
 pub use summary::{Counts, HeldBackCell, Summary, UserCounts};
 pub use users::{

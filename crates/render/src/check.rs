@@ -21,14 +21,15 @@ pub fn check_text(r: &CheckReport) -> String {
     } else {
         String::new()
     };
+    let findings = invoicing_text(r);
     if r.agrees() {
         return format!(
-            "Waldur holds exactly what tally computes: {} cell(s){users} in {}\n",
+            "{findings}Waldur holds exactly what tally computes: {} cell(s){users} in {}\n",
             r.agreeing,
             months.join(", ")
         );
     }
-    let mut text = String::new();
+    let mut text = findings;
     if !r.differences.is_empty() {
         text.push_str(&cell_differences(r));
     }
@@ -42,6 +43,36 @@ pub fn check_text(r: &CheckReport) -> String {
         r.user_differences.len(),
         r.agreeing
     ));
+    text
+}
+
+/// "Will it be invoiced?": each finding with its kind, where to fix it and what to do.
+fn invoicing_text(r: &CheckReport) -> String {
+    let mut text = String::new();
+    for f in &r.invoicing {
+        let v = serde_json::to_value(f).unwrap_or_default();
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
+        let level = match f.severity() {
+            tally_check::invoicing::Severity::Error => "INVOICING",
+            tally_check::invoicing::Severity::Warning => "invoicing warning",
+        };
+        let fix_at = serde_json::to_value(f.fix_at()).unwrap_or_default();
+        text.push_str(&format!(
+            "{level}: {} {} {} {}: {} (fix at: {})\n",
+            f.kind(),
+            match field("backend_id").as_str() {
+                "-" => field("resource"),
+                b => b.to_owned(),
+            },
+            field("month"),
+            field("component"),
+            f.advice(),
+            fix_at.as_str().unwrap_or("-")
+        ));
+    }
+    if let Some(why) = &r.invoice_items {
+        text.push_str(&format!("invoice items: {why}\n"));
+    }
     text
 }
 

@@ -20,7 +20,7 @@ pub use history::history;
 pub use ops::{
     cell, cols, format_table, list, object, outcomes, page_note, row_of, rows, to_json, Listing,
 };
-pub use push::{dry_run, summary_text};
+pub use push::{dry_run, plan_periods_text, summary_text};
 pub use table::{write_csv, TextTable};
 
 /// The formats of `--format`.

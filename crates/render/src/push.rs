@@ -173,6 +173,63 @@ pub fn summary_text(summary: &Summary, dry_run: bool) -> String {
     text
 }
 
+/// The current month of resources whose plan changed inside it: what was (or would be) sent
+/// under each plan period, what Waldur already holds, and the parts not sent and why.
+pub fn plan_periods_text(p: &tally_pipeline::plan_periods::PeriodPush, dry_run: bool) -> String {
+    let mut text = String::new();
+    for (resource, month) in &p.billed_on_one_plan {
+        text.push_str(&format!(
+            "plan switch: {resource} {month} reported once: this server keeps one row per month, billed on one plan\n"
+        ));
+    }
+    let sent = if dry_run { "to send" } else { "sent" };
+    for r in &p.plan.requests {
+        let outcome = p
+            .results
+            .iter()
+            .find(|(q, _)| q == r)
+            .map_or(
+                sent,
+                |(_, o)| if o.is_delivered() { sent } else { o.name() },
+            );
+        for (component, amount) in &r.items {
+            text.push_str(&format!(
+                "plan period {} ({}): {} {} {component} = {amount}: {outcome}\n",
+                r.plan_period,
+                r.plan_name.as_deref().unwrap_or("?"),
+                r.backend_id,
+                r.month
+            ));
+        }
+    }
+    for u in &p.plan.unchanged {
+        text.push_str(&format!(
+            "plan period {}: {} {} {} = {}: unchanged\n",
+            u.plan_period
+                .map_or_else(|| "none".to_owned(), |x| x.to_string()),
+            u.backend_id,
+            u.month,
+            u.component,
+            u.amount
+        ));
+    }
+    for r in &p.plan.refused {
+        let part = r.part();
+        let kind = serde_json::to_value(r)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "NOT SENT ({kind}): {} {} {}: {}\n",
+            part.backend_id,
+            part.month,
+            part.component,
+            r.why()
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

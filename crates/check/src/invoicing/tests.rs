@@ -175,12 +175,42 @@ fn run(w: &World) -> Vec<InvoicingFinding> {
 fn kinds(f: &[InvoicingFinding]) -> Vec<String> {
     f.iter()
         .map(|x| {
-            serde_json::to_value(x).unwrap()["kind"]
+            let kind = serde_json::to_value(x).unwrap()["kind"]
                 .as_str()
                 .unwrap()
-                .to_owned()
+                .to_owned();
+            // The name the text output shows is the JSON `kind`.
+            assert_eq!(x.kind(), kind);
+            kind
         })
         .collect()
+}
+
+/// `check --format json` lists each finding with where to fix it and what to do.
+#[test]
+fn findings_in_json_carry_severity_fix_at_and_advice() {
+    #[derive(serde::Serialize)]
+    struct Doc {
+        #[serde(serialize_with = "serialize_findings")]
+        invoicing: Vec<InvoicingFinding>,
+    }
+    let f = InvoicingFinding::ComponentWithoutPrice {
+        backend_id: "pp_alpha".into(),
+        resource: Uuid::nil(),
+        month: nov(),
+        component: "storage".into(),
+        plan: None,
+        plan_name: Some("large".into()),
+    };
+    let v = serde_json::to_value(Doc { invoicing: vec![f] }).unwrap();
+    let f = &v["invoicing"][0];
+    assert_eq!(f["kind"], "component_without_price");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["fix_at"], "offering_plan");
+    assert!(f["advice"]
+        .as_str()
+        .unwrap()
+        .contains("plan large has no price for storage"));
 }
 
 #[test]
