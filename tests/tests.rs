@@ -3,6 +3,7 @@
 mod collect;
 mod grid;
 mod identity;
+mod limits;
 mod ops;
 mod peer_smoke;
 mod plan_periods;

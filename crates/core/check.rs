@@ -8,6 +8,7 @@ use tally_pipeline::Verdict;
 use crate::args::CollectionArgs;
 use crate::collect;
 use crate::exit::Exit;
+use crate::monitor;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -40,23 +41,44 @@ pub fn print(report: &CheckReport, format: CheckFormat) -> anyhow::Result<Exit> 
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
+    let mut mon = monitor::Run::new("check");
+    let span = mon.span();
+    let _in_run = span.enter();
+    let result = run_in(args, &mut mon);
+    mon.close(&result);
+    result
+}
+
+fn run_in(args: &CheckArgs, mon: &mut monitor::Run) -> anyhow::Result<Exit> {
     let config = Config::load(&args.collection.config)?;
+    mon.configured(&config);
     let window = collect::window(&config, &args.collection)?;
     let rt = crate::push::runtime()?;
     let connection = {
         let _guard = rt.enter();
         tally_pipeline::connect(&config, None, None)?
     };
-    let collected = collect::collect(&config, &window)?;
+    let collected = mon.stage("collect", || collect::collect(&config, &window))?;
     crate::output::summarize(&collected);
-    let report = rt.block_on(tally_pipeline::check(
-        &config,
-        &connection,
-        &collected.usages,
-        &collected.user_usages,
-        window.range,
-    ))?;
+    let report = mon.stage("check", || {
+        rt.block_on(tally_pipeline::check(
+            &config,
+            &connection,
+            &collected.usages,
+            &collected.user_usages,
+            window.range,
+        ))
+    })?;
     let exit = print(&report, args.format)?;
     let strict = collect::strict_verdict(&collected, args.collection.strict);
-    Ok(if strict != Exit::Ok { strict } else { exit })
+    let exit = if strict != Exit::Ok { strict } else { exit };
+    mon.finish(
+        exit,
+        monitor::Data {
+            collection: Some(&collected),
+            check: Some(&report),
+            ..Default::default()
+        },
+    );
+    Ok(exit)
 }

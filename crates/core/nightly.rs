@@ -16,6 +16,7 @@ use tally_push::RunLock;
 use crate::check::{self, CheckFormat};
 use crate::collect::{self, Window};
 use crate::exit::Exit;
+use crate::monitor;
 use crate::push::{self, ServerArgs};
 
 #[derive(Args, Debug)]
@@ -43,7 +44,17 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
+    let mut mon = monitor::Run::new("run");
+    let span = mon.span();
+    let _in_run = span.enter();
+    let result = run_in(args, &mut mon);
+    mon.close(&result);
+    result
+}
+
+fn run_in(args: &RunArgs, mon: &mut monitor::Run) -> anyhow::Result<Exit> {
     let config = Config::load(&args.config)?;
+    mon.configured(&config);
     let now = args.server.now.unwrap_or_else(Utc::now);
     let rt = push::runtime()?;
     let connection = {
@@ -61,14 +72,27 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         as_of: now,
     };
     tracing::info!(from = %window.range.from, to = %window.range.to, "nightly run");
-    let collected = collect::collect(&config, &window)?;
+    let collected = mon.stage("collect", || collect::collect(&config, &window))?;
     crate::output::summarize(&collected);
     if collect::strict_verdict(&collected, args.strict) != Exit::Ok {
         tracing::error!("--strict: nothing was sent");
+        mon.finish(
+            Exit::InvalidInput,
+            monitor::Data {
+                collection: Some(&collected),
+                ..Default::default()
+            },
+        );
         return Ok(Exit::InvalidInput);
     }
-    let (ledger, run_id) =
-        tally_pipeline::open_ledger(&config, &connection, "run", window.range, now)?;
+    let (ledger, run_id) = tally_pipeline::open_ledger_with_id(
+        &config,
+        &connection,
+        "run",
+        window.range,
+        now,
+        mon.run_id.clone(),
+    )?;
     let job = PushJob {
         past_months: args.server.past_months(),
         ledger: Some((ledger.clone(), run_id.clone())),
@@ -76,13 +100,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         progress: Some(Arc::new(push::ProgressBar::default())),
         ..PushJob::new(&config, &connection, &collected, window.range, now)
     };
+    let mut stages = Vec::new();
     let outcome = rt.block_on(async {
-        let pushed = tally_pipeline::push(&job).await?;
+        let started = std::time::Instant::now();
+        let pushed = tally_pipeline::push(&job).await;
+        stages.push(("push", started.elapsed()));
+        let pushed = pushed?;
         crate::output::print_summary(&pushed.summary, false);
         // Nothing more can work with a refused token.
         if pushed.verdict == Verdict::AuthFailed {
             return Ok::<_, anyhow::Error>((pushed, None));
         }
+        let started = std::time::Instant::now();
         let report = tally_pipeline::check(
             &config,
             &connection,
@@ -90,8 +119,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             &collected.user_usages,
             window.range,
         )
-        .await
-        .context("the check after the push")?;
+        .await;
+        stages.push(("check", started.elapsed()));
+        let report = report.context("the check after the push")?;
         Ok((pushed, Some(report)))
     });
     let (exit, summary) = match &outcome {
@@ -113,7 +143,55 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             serde_json::json!({"error": format!("{e:#}")}),
         ),
     };
+    for (name, took) in stages {
+        mon.record_stage(name, took);
+    }
     ledger.finish_run(&run_id, exit as u8, &summary)?;
+    // where the allocations stand, for `[limits] warn_at` and the metrics; a failure to read
+    // it is logged and changes nothing of what the run delivered
+    let standings = if mon.wants_standings(&config) && outcome.is_ok() {
+        let started = std::time::Instant::now();
+        let read = rt.block_on(tally_pipeline::limits::standings(
+            &config,
+            &connection,
+            &collected.usages,
+            window.range,
+            now,
+        ));
+        mon.record_stage("limits", started.elapsed());
+        match read {
+            Ok(s) => {
+                tally_pipeline::limits::warn_crossings(&s, &config.limits.warn_at);
+                Some(s)
+            }
+            Err(e) => {
+                tracing::error!(
+                    "cannot read where the allocations stand: {:#}",
+                    anyhow::Error::from(e)
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (push, check) = match &outcome {
+        Ok((p, r)) => (Some(p), r.as_ref()),
+        Err(_) => (None, None),
+    };
+    mon.finish(
+        exit,
+        monitor::Data {
+            collection: Some(&collected),
+            push,
+            check,
+            current_month: Some(tally_model::BillingMonth::containing(
+                now,
+                config.billing_timezone,
+            )),
+            standings: standings.as_deref(),
+        },
+    );
     outcome?;
     Ok(exit)
 }

@@ -392,16 +392,18 @@ pub fn standings(input: &StandingInput<'_>) -> Vec<ResourceStanding> {
                     *m,
                     MonthUsage {
                         month: *m,
-                        amount,
+                        amount: cents(amount),
                         source: Source::Records,
                     },
                 );
             }
-            let used: Decimal = months.values().map(|u| u.amount).sum();
-            let current_month = months
-                .get(&current)
-                .map(|u| u.amount)
-                .unwrap_or(Decimal::ZERO);
+            let used = cents(months.values().map(|u| u.amount).sum());
+            let current_month = cents(
+                months
+                    .get(&current)
+                    .map(|u| u.amount)
+                    .unwrap_or(Decimal::ZERO),
+            );
             let held_before = months
                 .values()
                 .any(|u| u.source == Source::Waldur && u.month < first_computed);
@@ -467,6 +469,15 @@ pub fn standings(input: &StandingInput<'_>) -> Vec<ResourceStanding> {
         (x.backend_id.as_str(), x.resource_uuid).cmp(&(y.backend_id.as_str(), y.resource_uuid))
     });
     out
+}
+
+/// An amount written with Waldur's two decimals (`0.00`, not `0`); never rounds (every amount
+/// tally or Waldur has is in cents already).
+fn cents(mut d: Decimal) -> Decimal {
+    if d.scale() < 2 {
+        d.rescale(2);
+    }
+    d
 }
 
 fn standing_of(

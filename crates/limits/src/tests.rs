@@ -128,7 +128,7 @@ fn annual_period_sums_waldurs_earlier_months_and_the_records_current_one() {
         [
             ("2026-03".into(), "300".into(), Source::Waldur),
             ("2026-10".into(), "200".into(), Source::Waldur),
-            ("2026-11".into(), "150".into(), Source::Records),
+            ("2026-11".into(), "150.00".into(), Source::Records),
         ]
     );
     assert_eq!(cpu.used, d("650"));

@@ -14,14 +14,16 @@
 mod collect;
 mod connection;
 mod error;
+pub mod limits;
+pub mod metrics;
 pub mod nightly;
 mod push;
 pub mod replay;
 
 pub use collect::{collect, needs_attention, window, CollectError, Window};
 pub use connection::{
-    client, connect, lock_path, mapping_reach, open_ledger, ownership_mode, waldur_section,
-    waldur_table, written_read_only, ClientOverrides, Connection,
+    client, connect, lock_path, mapping_reach, open_ledger, open_ledger_with_id, ownership_mode,
+    waldur_section, waldur_table, written_read_only, ClientOverrides, Connection,
 };
 pub use error::{PipelineError, TokenRefused, UsageError};
 pub use push::{check, push, PushJob, PushReport, SendProgress};

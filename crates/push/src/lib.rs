@@ -39,7 +39,7 @@ pub use plan::{
     ServerInfo, SkipReason, SkippedCell, WaldurComponent, WaldurResource,
     DEFAULT_MAX_DECREASE_PERCENT, MONTH_END_MARGIN_MINUTES,
 };
-pub use summary::{Counts, HeldBackCell, Summary, UserCounts};
+pub use summary::{Counts, HeldBackCell, OverLimitReport, Summary, UserCounts};
 pub use users::{
     plan_user_usages, HeldUser, PlannedUserUsages, SkippedBreakdown, UsageIds, UserDirectory,
     UserHoldings, UserPlan, UserPlanInput, UserShare,
