@@ -78,7 +78,7 @@ pub fn run(args: &LimitsArgs) -> anyhow::Result<Exit> {
         tracing::error!(
             resource = %c.backend_id,
             component = %c.component,
-            limit_kind = c.kind.name(),
+            limit_kind = %c.kind.name(),
             used = %c.used,
             limit = %c.limit,
             "allocation at or above --fail-at {fail_at}%"

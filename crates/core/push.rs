@@ -202,6 +202,9 @@ fn run_in(args: &PushArgs, mon: &mut monitor::Run) -> anyhow::Result<Exit> {
                 )
             })
             .ok()
+            .inspect(|s| {
+                tally_pipeline::limits::warn_crossings(s, &config.limits.warn_at);
+            })
         }
         _ => None,
     };

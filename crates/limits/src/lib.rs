@@ -499,8 +499,10 @@ fn standing_of(
         };
     };
     let share_percent = (!limit.is_zero()).then(|| {
-        (used * Decimal::ONE_HUNDRED / limit)
-            .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+        cents(
+            (used * Decimal::ONE_HUNDRED / limit)
+                .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven),
+        )
     });
     let remaining = limit - used;
     let reach = if remaining <= Decimal::ZERO {

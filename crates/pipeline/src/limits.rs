@@ -42,8 +42,8 @@ pub fn warn_crossings(standings: &[ResourceStanding], warn_at: &[Decimal]) -> Ve
         tracing::warn!(
             resource = %c.backend_id,
             component = %c.component,
-            limit_kind = c.kind.name(),
-            period = c.period.name(),
+            limit_kind = %c.kind.name(),
+            period = %c.period.name(),
             used = %c.used,
             limit = %c.limit,
             share_percent = %c.share_percent.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
