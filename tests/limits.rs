@@ -514,3 +514,58 @@ fn text_of(v: &Value, line: &str) -> String {
         .unwrap_or_else(|| panic!("a log line without span.run_id: {line}"))
         .to_owned()
 }
+
+/// `promtool` with `args` in `dir`: None when it is missing (SKIPPED; a panic under CI).
+fn promtool_in(dir: &Path, args: &[&str]) -> Option<(bool, String)> {
+    match std::process::Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(out) => Some((
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )),
+        Err(e) => {
+            let why =
+                format!("promtool not found ({e}); install it with `apt-get install prometheus`");
+            if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
+                panic!("{why} and CI is set: the alert-rule test must run in CI");
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED promtool test of the README's alert rules: {why}"
+            );
+            None
+        }
+    }
+}
+
+/// The README's example alert rules are valid and fire as it says: no success for over 26 h, an
+/// allocation over 90 % (fixtures/limits/alert-rules-test.yml).
+#[test]
+fn the_readmes_alert_rules_fire_as_documented() {
+    let readme = std::fs::read_to_string(fixture("README.md")).expect("README.md");
+    let start = readme
+        .find("```yaml\ngroups:")
+        .expect("the README's alert rules")
+        + "```yaml\n".len();
+    let end = start + readme[start..].find("```").expect("the end of the rules");
+    let dir = TestDir::new();
+    dir.write("rules.yml", &readme[start..end]);
+    std::fs::copy(
+        fixture("fixtures/limits/alert-rules-test.yml"),
+        dir.path().join("test.yml"),
+    )
+    .expect("copy the rule test");
+    if let Some((ok, said)) = promtool_in(dir.path(), &["check", "rules", "rules.yml"]) {
+        assert!(ok, "{said}");
+    }
+    if let Some((ok, said)) = promtool_in(dir.path(), &["test", "rules", "test.yml"]) {
+        assert!(ok, "{said}");
+    }
+}
