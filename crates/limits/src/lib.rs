@@ -330,6 +330,13 @@ pub fn standings(input: &StandingInput<'_>) -> Vec<ResourceStanding> {
             .entry((c.resource.as_str(), c.period, c.component.as_str()))
             .or_insert(Decimal::ZERO) += c.amount;
     }
+    // what Waldur holds, by (resource, component): one pass over the holdings
+    let mut held: BTreeMap<(Uuid, &str), Vec<(BillingMonth, Decimal)>> = BTreeMap::new();
+    for ((r, m, comp), amount) in &input.offering.held {
+        held.entry((*r, comp.as_str()))
+            .or_default()
+            .push((*m, *amount));
+    }
     let month_start = current.start(tz);
     let elapsed = (input.as_of - month_start).num_seconds().max(0);
 
@@ -361,9 +368,9 @@ pub fn standings(input: &StandingInput<'_>) -> Vec<ResourceStanding> {
             let bounds = summed_over.months(current);
             // the months of the period, each from its source
             let mut months: BTreeMap<BillingMonth, MonthUsage> = BTreeMap::new();
-            for ((r, m, comp), amount) in &input.offering.held {
+            for (m, amount) in held.get(&(a.uuid, name)).into_iter().flatten() {
                 let in_period = bounds.is_none_or(|(s, e)| *m >= s && *m <= e);
-                if *r == a.uuid && comp == name && in_period && *m <= current {
+                if in_period && *m <= current {
                     months.insert(
                         *m,
                         MonthUsage {
