@@ -1597,6 +1597,135 @@ fn past_month_never_lands_in_the_current_month(w: &World) {
     );
 }
 
+/// A component capped over its `limit_period` (`OfferingComponent.validate_amount`): the server
+/// refuses a report that would take the period over the cap with a bare list naming the period's
+/// total with the report (the row it overwrites included) and the cap, keeping the items of the
+/// request before the refused one (not atomic); tally reports such a push as over the component's limit with both figures, and
+/// `tally limits` shows the allocation at its cap (`--fail-at 100%`: exit 8).
+fn push_over_the_components_limit(w: &World) {
+    let now = w.server_now().to_rfc3339();
+    let (cells, _) = collected(w, &now);
+    let gpu = cells[&("proj_alpha".to_owned(), "gpu".to_owned())];
+    assert!(
+        gpu > Decimal::from(4),
+        "the demo dumps give proj_alpha gpu hours: {gpu}"
+    );
+    let offering = w.api.get(
+        &format!("marketplace-provider-offerings/{}/", w.offering),
+        &w.staff,
+    );
+    let gpu_component = offering["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| s(c, "type") == "gpu")
+        .map(|c| s(c, "uuid"))
+        .expect("a gpu component");
+    w.api.ok(
+        "POST",
+        &format!(
+            "marketplace-provider-offerings/{}/update_offering_component/",
+            w.offering
+        ),
+        &w.staff,
+        Some(json!({"uuid": gpu_component, "limit_period": "total", "limit_amount": 10})),
+    );
+    let alpha = w.resource("proj_alpha").to_owned();
+    let set = |usages: Value| {
+        w.api.send(
+            "POST",
+            "marketplace-component-usages/set_usage/",
+            Some(&w.owner),
+            Some(&json!({"resource": alpha, "usages": usages})),
+        )
+    };
+    let first = set(json!([{"type": "gpu", "amount": "6"}]));
+    assert_eq!(first.status, 201, "{}", first.body);
+    // 6 held + 5 sent = 11: the row being overwritten counts (SEMANTICS.md §4)
+    let over = set(json!([{"type": "cpu", "amount": "1"}, {"type": "gpu", "amount": "5"}]));
+    assert_eq!(over.status, 400, "{}", over.body);
+    assert_eq!(
+        over.body,
+        json!(["Total amount exceeds limit. Total amount: 11.00, limit: 10."])
+    );
+    // not atomic: the cpu listed before the refused gpu is written all the same
+    let held = w.held_usages();
+    assert_eq!(
+        held.get(&("proj_alpha".to_owned(), "cpu".to_owned())),
+        Some(&Decimal::from(1)),
+        "the server keeps the items before the refused one: {held:?}"
+    );
+    assert_eq!(
+        held[&("proj_alpha".to_owned(), "gpu".to_owned())],
+        Decimal::from(6)
+    );
+
+    let r = w.owner(&["push", "--now", &now, "--as-of", &now]);
+    r.expect_code(4);
+    let mut total = Decimal::new(600, 2) + gpu;
+    total.rescale(2);
+    let expected = format!(
+        "over the component's limit: the period would hold {total} with this report, the limit is 10"
+    );
+    assert!(
+        r.stderr.contains(&expected),
+        "expected {expected:?} in\n{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("Refused by Waldur as over the component's limit"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        w.held_usages()[&("proj_alpha".to_owned(), "gpu".to_owned())],
+        Decimal::from(6),
+        "nothing of the refused report was written"
+    );
+
+    let limits = w.owner(&[
+        "limits",
+        "--as-of",
+        &now,
+        "--format",
+        "json",
+        "--fail-at",
+        "100%",
+    ]);
+    limits.expect_code(8);
+    let v = limits.json();
+    let alpha_gpu = v["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| s(r, "backend_id") == "proj_alpha")
+        .and_then(|r| {
+            r["components"]
+                .as_array()
+                .expect("components")
+                .iter()
+                .find(|c| s(c, "component") == "gpu")
+        })
+        .cloned()
+        .expect("proj_alpha gpu");
+    assert_eq!(s(&alpha_gpu, "summed_over"), "total");
+    // tally's figure for the current month replaces the 6.00 Waldur holds
+    assert_eq!(dec(&alpha_gpu["used"]), gpu);
+    let component = alpha_gpu["limits"]
+        .as_array()
+        .expect("limits")
+        .iter()
+        .find(|l| s(l, "kind") == "component")
+        .cloned()
+        .expect("the component's limit");
+    assert_eq!(dec(&component["limit"]), Decimal::from(10));
+    assert_eq!(s(&component["reach"], "state"), "reached");
+    let mut share = gpu * Decimal::from(10);
+    share.rescale(2);
+    assert_eq!(dec(&component["share_percent"]), share);
+}
+
 /// Each scenario as a test on each target: `real_waldur::real::NAME`,
 /// `real_waldur::sandbox_7x::NAME`, `real_waldur::sandbox_8x::NAME`. Scenarios under `own` build
 /// a world each (they write usage or change what others read); those under `shared` share one
@@ -1630,6 +1759,7 @@ on_every_target!(
         push_per_user_then_nothing_then_check,
         run_pushes_and_checks,
         past_month_never_lands_in_the_current_month,
+        push_over_the_components_limit,
         orders_list_approve_reject,
         resources_list_show_set_backend_id,
         resources_set_state,

@@ -4,6 +4,7 @@ mod collect;
 mod explain;
 mod grid;
 mod identity;
+mod limits;
 mod ops;
 mod peer_smoke;
 mod plan_periods;

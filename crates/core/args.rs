@@ -51,6 +51,10 @@ pub enum Command {
     /// The nightly job: push the current month (and the previous one in its first days), then
     /// check; one lock so two runs never overlap (exit 7 when another run holds it).
     Run(crate::nightly::RunArgs),
+    /// Where every allocation stands: each resource's limits and the components' caps, the
+    /// usage of the period (records and what Waldur holds), the share used and when the limit
+    /// is reached at the current month's rate (`--fail-at 100%`: exit 8 when any is over).
+    Limits(crate::limits::LimitsArgs),
     /// Start the embedded sandbox with a world, run collect -> push -> check against it and
     /// compare what the server ends up holding with an expected file (CI fixture replays).
     Replay(crate::replay::ReplayArgs),

@@ -8,6 +8,7 @@ use tally_pipeline::Verdict;
 use crate::args::CollectionArgs;
 use crate::collect;
 use crate::exit::Exit;
+use crate::monitor;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -56,7 +57,17 @@ pub fn record(
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
+    let mut mon = monitor::Run::new("check");
+    let span = mon.span();
+    let _in_run = span.enter();
+    let result = run_in(args, &mut mon);
+    mon.close(&result);
+    result
+}
+
+fn run_in(args: &CheckArgs, mon: &mut monitor::Run) -> anyhow::Result<Exit> {
     let config = Config::load(&args.collection.config)?;
+    mon.configured(&config);
     let window = collect::window(&config, &args.collection)?;
     let rt = crate::push::runtime()?;
     let connection = {
@@ -64,21 +75,34 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
         tally_pipeline::connect(&config, None, None)?
     };
     let now = args.collection.as_of.unwrap_or_else(chrono::Utc::now);
-    let collected = collect::collect_for_waldur(&config, &window, &connection, &rt, now)?;
+    let collected = mon.stage("collect", || {
+        collect::collect_for_waldur(&config, &window, &connection, &rt, now)
+    })?;
     crate::output::summarize(&collected);
-    let report = rt.block_on(tally_pipeline::check_collection(
-        &config,
-        &connection,
-        &collected,
-        window.range,
-        now,
-        tally_push::PastMonths::OnlyIfServerHonoursDate,
-    ))?;
+    let report = mon.stage("check", || {
+        rt.block_on(tally_pipeline::check_collection(
+            &config,
+            &connection,
+            &collected,
+            window.range,
+            now,
+            tally_push::PastMonths::OnlyIfServerHonoursDate,
+        ))
+    })?;
     let exit = print(&report, args.format)?;
     match tally_push::Ledger::open(&connection.waldur.ledger) {
         Ok(ledger) => record(&ledger, None, &report, &collected.usages),
         Err(e) => tracing::warn!("the check is not recorded in the ledger: {e}"),
     }
     let strict = collect::strict_verdict(&collected, args.collection.strict);
-    Ok(if strict != Exit::Ok { strict } else { exit })
+    let exit = if strict != Exit::Ok { strict } else { exit };
+    mon.finish(
+        exit,
+        monitor::Data {
+            collection: Some(&collected),
+            check: Some(&report),
+            ..Default::default()
+        },
+    );
+    Ok(exit)
 }

@@ -29,6 +29,8 @@ pub enum Exit {
     AuthFailed = 6,
     /// `tally run` or `tally push`: another run or push holds the lock; nothing was done.
     Locked = 7,
+    /// `tally limits --fail-at P`: some allocation has used P % of a limit or more.
+    OverLimit = 8,
 }
 
 impl From<Exit> for ExitCode {

@@ -11,8 +11,10 @@ mod collect;
 mod exit;
 mod explain;
 mod history;
+mod limits;
 mod logging;
 mod manual;
+mod monitor;
 mod nightly;
 mod ops;
 mod output;
@@ -47,6 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Check(args) => check::run(&args),
         Command::Run(args) => nightly::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Limits(args) => limits::run(&args),
         Command::Orders(cmd) => ops::orders::run(&cmd),
         Command::Resources(cmd) => ops::resources::run(&cmd),
         Command::OfferingUsers(cmd) => ops::offering_users::run(&cmd),

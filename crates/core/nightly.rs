@@ -15,6 +15,7 @@ use tally_push::RunLock;
 use crate::check::{self, CheckFormat};
 use crate::collect::{self, Window};
 use crate::exit::Exit;
+use crate::monitor;
 use crate::push::{self, ServerArgs};
 
 #[derive(Args, Debug)]
@@ -42,7 +43,17 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
+    let mut mon = monitor::Run::new("run");
+    let span = mon.span();
+    let _in_run = span.enter();
+    let result = run_in(args, &mut mon);
+    mon.close(&result);
+    result
+}
+
+fn run_in(args: &RunArgs, mon: &mut monitor::Run) -> anyhow::Result<Exit> {
     let config = Config::load(&args.config)?;
+    mon.configured(&config);
     let now = args.server.now.unwrap_or_else(Utc::now);
     let rt = push::runtime()?;
     let connection = {
@@ -60,14 +71,29 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         as_of: now,
     };
     tracing::info!(from = %window.range.from, to = %window.range.to, "nightly run");
-    let collected = collect::collect_for_waldur(&config, &window, &connection, &rt, now)?;
+    let collected = mon.stage("collect", || {
+        collect::collect_for_waldur(&config, &window, &connection, &rt, now)
+    })?;
     crate::output::summarize(&collected);
     if collect::strict_verdict(&collected, args.strict) != Exit::Ok {
         tracing::error!("--strict: nothing was sent");
+        mon.finish(
+            Exit::InvalidInput,
+            monitor::Data {
+                collection: Some(&collected),
+                ..Default::default()
+            },
+        );
         return Ok(Exit::InvalidInput);
     }
-    let (ledger, run_id) =
-        tally_pipeline::open_ledger(&config, &connection, "run", window.range, now)?;
+    let (ledger, run_id) = tally_pipeline::open_ledger_with_id(
+        &config,
+        &connection,
+        "run",
+        window.range,
+        now,
+        mon.run_id.clone(),
+    )?;
     let job = PushJob {
         past_months: args.server.past_months(),
         ledger: Some((ledger.clone(), run_id.clone())),
@@ -75,12 +101,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         progress: Some(Arc::new(push::ProgressBar::default())),
         ..PushJob::new(&config, &connection, &collected, window.range, now)
     };
+    let started = std::time::Instant::now();
+    let mut push_took = None;
     let outcome = rt
         .block_on(push_and_check(&job, |pushed| {
+            push_took = Some(started.elapsed());
             crate::output::print_summary(&pushed.summary, false);
             crate::output::print_plan_periods(&pushed.plan_periods, false);
         }))
         .map_err(anyhow::Error::from);
+    let took = started.elapsed();
+    // The push's time ends where its summary is printed; the check's is the rest.
+    let stages = match push_took {
+        Some(push) => vec![("push", push), ("check", took.saturating_sub(push))],
+        None => vec![("push", took)],
+    };
     let (exit, summary) = match &outcome {
         Ok(report) => {
             if let Some(r) = &report.check {
@@ -94,7 +129,55 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             serde_json::json!({"error": format!("{e:#}")}),
         ),
     };
+    for (name, took) in stages {
+        mon.record_stage(name, took);
+    }
     ledger.finish_run(&run_id, exit as u8, &summary)?;
+    // where the allocations stand, for `[limits] warn_at` and the metrics; a failure to read
+    // it is logged and changes nothing of what the run delivered
+    let standings = if mon.wants_standings(&config) && outcome.is_ok() {
+        let started = std::time::Instant::now();
+        let read = rt.block_on(tally_pipeline::limits::standings(
+            &config,
+            &connection,
+            &collected.usages,
+            window.range,
+            now,
+        ));
+        mon.record_stage("limits", started.elapsed());
+        match read {
+            Ok(s) => {
+                tally_pipeline::limits::warn_crossings(&s, &config.limits.warn_at);
+                Some(s)
+            }
+            Err(e) => {
+                tracing::error!(
+                    "cannot read where the allocations stand: {:#}",
+                    anyhow::Error::from(e)
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (push, check) = match &outcome {
+        Ok(r) => (Some(&r.pushed), r.check.as_ref()),
+        Err(_) => (None, None),
+    };
+    mon.finish(
+        exit,
+        monitor::Data {
+            collection: Some(&collected),
+            push,
+            check,
+            current_month: Some(tally_model::BillingMonth::containing(
+                now,
+                config.billing_timezone,
+            )),
+            standings: standings.as_deref(),
+        },
+    );
     outcome?;
     Ok(exit)
 }

@@ -96,6 +96,14 @@ pub fn print_plan_periods(p: &tally_pipeline::plan_periods::PeriodPush, dry_run:
     to_stderr(&tally_render::plan_periods_text(p, dry_run));
 }
 
+/// `tally limits` on stdout.
+pub fn print_limits(
+    standings: &[tally_limits::ResourceStanding],
+    format: OutputFormat,
+) -> io::Result<()> {
+    to_stdout(|out| tally_render::limits(out, standings, format.into()))
+}
+
 /// One summary on stderr (through the log), with every line accounted for.
 pub fn summarize(c: &Collection) {
     let r = &c.records;

@@ -13,6 +13,7 @@ use tally_push::{PastMonths, RunLock};
 use crate::args::CollectionArgs;
 use crate::collect;
 use crate::exit::Exit;
+use crate::monitor;
 
 #[derive(Args, Debug)]
 pub struct PushArgs {
@@ -102,7 +103,20 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
+    let mut mon = monitor::Run::new("push");
+    let span = mon.span();
+    let _in_run = span.enter();
+    let result = run_in(args, &mut mon);
+    mon.close(&result);
+    result
+}
+
+fn run_in(args: &PushArgs, mon: &mut monitor::Run) -> anyhow::Result<Exit> {
     let config = Config::load(&args.collection.config)?;
+    if !args.dry_run {
+        // a dry run changes nothing monitoring watches
+        mon.configured(&config);
+    }
     let now = args.server.now.unwrap_or_else(Utc::now);
     let mut collection = args.collection.clone();
     collection.as_of = collection.as_of.or(args.server.now);
@@ -121,21 +135,31 @@ pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
             &connection.waldur,
         ))?)
     };
-    let collected = collect::collect_for_waldur(&config, &window, &connection, &rt, now)?;
+    let collected = mon.stage("collect", || {
+        collect::collect_for_waldur(&config, &window, &connection, &rt, now)
+    })?;
     crate::output::summarize(&collected);
     if collect::strict_verdict(&collected, args.collection.strict) != Exit::Ok {
         tracing::error!("--strict: nothing was sent");
+        mon.finish(
+            Exit::InvalidInput,
+            monitor::Data {
+                collection: Some(&collected),
+                ..Default::default()
+            },
+        );
         return Ok(Exit::InvalidInput);
     }
     let ledger = if args.dry_run {
         None
     } else {
-        Some(tally_pipeline::open_ledger(
+        Some(tally_pipeline::open_ledger_with_id(
             &config,
             &connection,
             "push",
             window.range,
             window.as_of,
+            mon.run_id.clone(),
         )?)
     };
     let job = PushJob {
@@ -146,8 +170,8 @@ pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
         progress: Some(std::sync::Arc::new(ProgressBar::default())),
         ..PushJob::new(&config, &connection, &collected, window.range, now)
     };
-    let result = rt
-        .block_on(tally_pipeline::push(&job))
+    let result = mon
+        .stage("push", || rt.block_on(tally_pipeline::push(&job)))
         .map_err(anyhow::Error::from);
     let (exit, summary) = match &result {
         Ok(p) => (
@@ -162,6 +186,43 @@ pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
     if let Some((l, id)) = &ledger {
         l.finish_run(id, exit as u8, &summary)?;
     }
+    let standings = match &result {
+        Ok(_) if mon.wants_standings(&config) => {
+            let read = mon.stage("limits", || {
+                rt.block_on(tally_pipeline::limits::standings(
+                    &config,
+                    &connection,
+                    &collected.usages,
+                    window.range,
+                    window.as_of,
+                ))
+            });
+            read.map_err(|e| {
+                tracing::error!(
+                    "cannot read where the allocations stand: {:#}",
+                    anyhow::Error::from(e)
+                )
+            })
+            .ok()
+            .inspect(|s| {
+                tally_pipeline::limits::warn_crossings(s, &config.limits.warn_at);
+            })
+        }
+        _ => None,
+    };
+    mon.finish(
+        exit,
+        monitor::Data {
+            collection: Some(&collected),
+            push: result.as_ref().ok(),
+            current_month: Some(tally_model::BillingMonth::containing(
+                now,
+                config.billing_timezone,
+            )),
+            standings: standings.as_deref(),
+            ..Default::default()
+        },
+    );
     let pushed = result?;
     if args.dry_run {
         crate::output::print_dry_run(&connection.client, &pushed.plan, pushed.user_plan.as_ref())?;

@@ -56,6 +56,40 @@ pub struct Config {
     pub previous_month_days: u32,
     /// `[push]`: which cells tally owns and how far a push may lower them.
     pub push: PushSettings,
+    /// `[limits]`: the shares of an allocation at which `tally run` warns.
+    pub limits: LimitSettings,
+    /// `[metrics]`: where `run`, `push` and `check` write their Prometheus text file.
+    pub metrics: MetricsSettings,
+}
+
+/// The `[limits]` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LimitSettings {
+    /// `warn_at = ["80%", "100%"]`: `tally run` logs a warning per resource whose used share of
+    /// a limit is at or above one of these percentages (ascending, each once). Empty: no warning
+    /// and no extra reads.
+    pub warn_at: Vec<Decimal>,
+}
+
+/// The `[metrics]` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `textfile = "/var/lib/prometheus/node-exporter/tally.prom"`: the node_exporter
+    /// textfile-collector file, replaced atomically at the end of every run, push and check.
+    pub textfile: Option<PathBuf>,
+}
+
+/// Reads a percentage as written in the config or on the command line: `"80%"`, `"80"`,
+/// `"99.5 %"`. Not negative; above 100 is allowed (an allocation can be overrun).
+pub fn parse_percent(text: &str) -> Result<Decimal, String> {
+    let t = text.trim();
+    let number = t.strip_suffix('%').unwrap_or(t).trim();
+    let pct = Decimal::from_str_exact(number)
+        .map_err(|_| format!("{text:?} is not a percentage such as \"80%\""))?;
+    if pct.is_sign_negative() {
+        return Err(format!("{text:?} is negative"));
+    }
+    Ok(pct)
 }
 
 /// The `[push]` table.
@@ -161,6 +195,23 @@ struct RawConfig {
     run: RawRun,
     #[serde(default)]
     push: RawPush,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default)]
+    warn_at: Vec<RawPercent>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    textfile: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -736,9 +787,36 @@ impl Config {
             }
         };
 
+        let limits = {
+            let mut warn_at = Vec::new();
+            for (i, p) in raw.limits.warn_at.iter().enumerate() {
+                let text = match p {
+                    RawPercent::Integer(i) => i.to_string(),
+                    RawPercent::Float(f) => f.to_string(),
+                    RawPercent::Text(t) => t.clone(),
+                };
+                warn_at.push(
+                    parse_percent(&text)
+                        .map_err(|why| invalid(&format!("limits.warn_at[{i}]"), why))?,
+                );
+            }
+            warn_at.sort();
+            warn_at.dedup();
+            LimitSettings { warn_at }
+        };
+        let metrics = MetricsSettings {
+            textfile: match raw.metrics.textfile.as_deref() {
+                None => None,
+                Some("") => return Err(invalid("metrics.textfile", "is empty".to_owned())),
+                Some(f) => Some(resolve(f)),
+            },
+        };
+
         Ok(Config {
             path: path.to_path_buf(),
             push,
+            limits,
+            metrics,
             base_dir,
             billing_timezone,
             sources,
@@ -784,6 +862,35 @@ tres = "gres/gpu"                 # exact name: `gres/gpu:a100=2` next to `gres/
 tres = "mem"
 factor = "0.0009765625"           # decimal string, default "1"; multiplies after the time division
 "#;
+
+    #[test]
+    fn limits_and_metrics_tables() {
+        let c = Config::from_toml(
+            &format!("{ISSUE_EXAMPLE}\n[limits]\nwarn_at = [\"100%\", 80, \"80 %\", 92.5]\n[metrics]\ntextfile = \"m/tally.prom\"\n"),
+            Path::new("/etc/tally/tally.toml"),
+        )
+        .unwrap();
+        let pct: Vec<String> = c.limits.warn_at.iter().map(|d| d.to_string()).collect();
+        assert_eq!(pct, ["80", "92.5", "100"]);
+        assert_eq!(
+            c.metrics.textfile.as_deref(),
+            Some(Path::new("/etc/tally/m/tally.prom"))
+        );
+        let default = Config::from_toml(ISSUE_EXAMPLE, Path::new("/etc/tally/tally.toml")).unwrap();
+        assert!(default.limits.warn_at.is_empty() && default.metrics.textfile.is_none());
+        let bad = Config::from_toml(
+            &format!("{ISSUE_EXAMPLE}\n[limits]\nwarn_at = [\"80%\", \"lots\"]\n"),
+            Path::new("/etc/tally/tally.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad.contains("limits.warn_at[1]") && bad.contains("lots"),
+            "{bad}"
+        );
+        assert_eq!(parse_percent(" 100% ").unwrap().to_string(), "100");
+        assert!(parse_percent("-5%").is_err());
+    }
 
     #[test]
     fn the_issue_example_parses() {

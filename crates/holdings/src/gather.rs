@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::Datelike;
 use rust_decimal::Decimal;
 use tally_model::BillingMonth;
 use tally_waldur::{
@@ -247,6 +248,34 @@ pub async fn resource_month(
     let mut out = std::collections::BTreeMap::new();
     for u in client.component_usages(&filter).await? {
         *out.entry(u.component).or_insert(Decimal::ZERO) += u.usage;
+    }
+    Ok(out)
+}
+
+/// Everything Waldur holds for the offering, every month: one paginated listing filtered by
+/// offering alone, keyed by each row's `billing_period`. For what spans months (a limit's annual
+/// or total period), where a listing per month would need to know the months first. Rows
+/// without a resource or billing period are skipped with a warning; several rows for one key
+/// are summed, as invoicing and the server's limit check see them.
+pub async fn holdings_all_months(client: &WaldurClient, offering: Uuid) -> Result<Holdings, Error> {
+    let filter = ComponentUsageFilter {
+        offering_uuid: Some(offering),
+        fields: ["resource_uuid", "billing_period"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    };
+    let mut out = Holdings::new();
+    for u in client.component_usages(&filter).await? {
+        let (Some(resource), Some(period)) = (u.resource_uuid, u.billing_period) else {
+            tracing::warn!(usage = %u.uuid.simple(), "component usage without resource_uuid or billing_period ignored");
+            continue;
+        };
+        let Ok(month) = BillingMonth::new(period.year(), period.month()) else {
+            continue;
+        };
+        *out.entry((resource, month, u.component.clone()))
+            .or_insert(Decimal::ZERO) += u.usage;
     }
     Ok(out)
 }

@@ -41,10 +41,23 @@ pub fn open_ledger(
     range: MonthRange,
     as_of: DateTime<Utc>,
 ) -> Result<(Arc<Ledger>, String), PipelineError> {
+    let run_id = tally_push::new_run_id(Utc::now());
+    open_ledger_with_id(config, connection, command, range, as_of, run_id)
+}
+
+/// [`open_ledger`] with a run id made before (`tally_push::new_run_id`): the id every log line
+/// of the command already carries, so the logs, the ledger and the metrics file name one run.
+pub fn open_ledger_with_id(
+    config: &Config,
+    connection: &Connection,
+    command: &str,
+    range: MonthRange,
+    as_of: DateTime<Utc>,
+    run_id: String,
+) -> Result<(Arc<Ledger>, String), PipelineError> {
     let path = &connection.waldur.ledger;
     let ledger = Ledger::open(path)?;
     let started = Utc::now();
-    let run_id = tally_push::new_run_id(started);
     ledger.start_run(&tally_push::RunRecord {
         run_id: &run_id,
         command,

@@ -15,6 +15,8 @@ mod collect;
 mod connection;
 mod error;
 pub mod history;
+pub mod limits;
+pub mod metrics;
 pub mod nightly;
 pub mod plan_periods;
 mod push;
@@ -25,8 +27,9 @@ pub use collect::{
     ExplainQuery, Window,
 };
 pub use connection::{
-    client, connect, lock_path, mapping_reach, open_ledger, ownership_mode, waldur_section,
-    waldur_table, written_read_only, ClientOverrides, Connection, OperationDefaults,
+    client, connect, lock_path, mapping_reach, open_ledger, open_ledger_with_id, ownership_mode,
+    waldur_section, waldur_table, written_read_only, ClientOverrides, Connection,
+    OperationDefaults,
 };
 pub use error::{PipelineError, TokenRefused, UsageError};
 pub use push::{check, check_collection, push, PushJob, PushReport, SendProgress};

@@ -35,6 +35,17 @@ pub enum Outcome {
         status: Option<u16>,
         message: String,
     },
+    /// 400 "Total amount exceeds limit": the report would take the period's usage of a
+    /// component over its `limit_amount` (`OfferingComponent.validate_amount`). Not retried.
+    OverLimit {
+        /// What the period would hold with this report, as the server computed it.
+        #[serde(with = "rust_decimal::serde::str")]
+        total: rust_decimal::Decimal,
+        /// The component's `limit_amount`.
+        #[serde(with = "rust_decimal::serde::str")]
+        limit: rust_decimal::Decimal,
+        message: String,
+    },
     /// 401: the token is wrong or expired; nothing else is sent in this run.
     Unauthorized { message: String },
     /// Still failing after the retries (5xx, 429, timeouts, connections); the next run retries.
@@ -56,6 +67,7 @@ impl Outcome {
             Outcome::Delivered => "delivered",
             Outcome::Closed { .. } => "closed",
             Outcome::Refused { .. } => "refused",
+            Outcome::OverLimit { .. } => "over_limit",
             Outcome::Unauthorized { .. } => "unauthorized",
             Outcome::Failed { .. } => "failed",
             Outcome::DateIgnored { .. } => "date_ignored",
@@ -68,6 +80,7 @@ impl Outcome {
             Outcome::Delivered => None,
             Outcome::Closed { message }
             | Outcome::Refused { message, .. }
+            | Outcome::OverLimit { message, .. }
             | Outcome::Unauthorized { message }
             | Outcome::Failed { message }
             | Outcome::DateIgnored { message } => Some(message),
@@ -92,7 +105,16 @@ pub fn outcome_of_error(e: &Error) -> Outcome {
                     .field("plan_period")
                     .iter()
                     .any(|m| m.contains("closed"));
-            if closed {
+            if let Some(over) = f.message.component_limit_exceeded() {
+                Outcome::OverLimit {
+                    total: over.total,
+                    limit: over.limit,
+                    message: format!(
+                        "over the component's limit: the period would hold {} with this report, the limit is {}",
+                        over.total, over.limit
+                    ),
+                }
+            } else if closed {
                 Outcome::Closed {
                     message: format!("not accepted: {}", f.message),
                 }
@@ -441,7 +463,7 @@ pub async fn execute(
         let tally_current = plan.current_totals.get(&uuid).cloned();
         let (shared, gate, progress) = (shared.clone(), gate.clone(), progress.clone());
         let mine = requests.clone();
-        let handle = tasks.spawn(async move {
+        let handle = tasks.spawn(tracing::Instrument::in_current_span(async move {
             let _permit = gate.acquire_owned().await;
             let mut results = Vec::with_capacity(requests.len());
             let mut restores = Vec::new();
@@ -482,7 +504,7 @@ pub async fn execute(
                 });
             }
             (results, restores)
-        });
+        }));
         carried.insert(handle.id(), mine);
     }
     let mut exec = Execution::default();
@@ -647,14 +669,14 @@ pub async fn execute_user_usages(
     for req in ready {
         let (shared, gate) = (shared.clone(), gate.clone());
         let mine = req.clone();
-        let handle = tasks.spawn(async move {
+        let handle = tasks.spawn(tracing::Instrument::in_current_span(async move {
             let _permit = gate.acquire_owned().await;
             let outcome = shared.send_users(&req).await;
             UserRequestResult {
                 request: req,
                 outcome,
             }
-        });
+        }));
         carried.insert(handle.id(), mine);
     }
     while let Some(done) = tasks.join_next().await {
@@ -776,6 +798,16 @@ mod tests {
             json!({"detail": "You do not have permission to perform this action."}),
         ));
         assert_eq!(outcome_of_error(&forbidden).name(), "refused");
+        let over = Error::Validation(failure(
+            400,
+            json!(["Total amount exceeds limit. Total amount: 110.00, limit: 100."]),
+        ));
+        let o = outcome_of_error(&over);
+        assert_eq!(o.name(), "over_limit");
+        assert_eq!(
+            o.message(),
+            Some("over the component's limit: the period would hold 110.00 with this report, the limit is 100")
+        );
         let server = Error::Server(failure(503, json!({})));
         assert_eq!(outcome_of_error(&server).name(), "failed");
         let timeout = Error::Timeout {

@@ -47,7 +47,7 @@ pub use plan::{
 pub use plan_periods::{
     plan_periods, PeriodPart, PeriodPlan, PeriodPlanInput, PeriodRefusal, PeriodRequest,
 };
-pub use summary::{Counts, HeldBackCell, Summary, UserCounts};
+pub use summary::{Counts, HeldBackCell, OverLimitReport, Summary, UserCounts};
 pub use users::{
     plan_user_usages, HeldUser, PlannedUserUsages, SkippedBreakdown, UsageIds, UserDirectory,
     UserHoldings, UserPlan, UserPlanInput, UserShare,

@@ -41,6 +41,7 @@ impl Counts {
             Outcome::Closed { .. } => self.closed += cells,
             Outcome::Failed { .. } => self.failed += cells,
             Outcome::Refused { .. }
+            | Outcome::OverLimit { .. }
             | Outcome::Unauthorized { .. }
             | Outcome::DateIgnored { .. }
             | Outcome::NotSent { .. } => self.refused += cells,
@@ -82,6 +83,7 @@ impl UserCounts {
             Outcome::Closed { .. } => self.closed += 1,
             Outcome::Failed { .. } => self.failed += 1,
             Outcome::Refused { .. }
+            | Outcome::OverLimit { .. }
             | Outcome::Unauthorized { .. }
             | Outcome::DateIgnored { .. }
             | Outcome::NotSent { .. } => self.refused += 1,
@@ -118,6 +120,23 @@ pub struct Summary {
     pub held_back: Vec<HeldBackCell>,
     /// Decreases beyond the guard's limit that were sent because `--allow-decrease` said so.
     pub allowed_decreases: Vec<HeldBackCell>,
+    /// Reports the server refused for an offering component's cap (counted as refused).
+    pub over_limit: Vec<OverLimitReport>,
+}
+
+/// A report refused with 400 "Total amount exceeds limit": what was sent and both figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OverLimitReport {
+    pub resource: String,
+    pub resource_uuid: uuid::Uuid,
+    pub month: tally_model::BillingMonth,
+    /// The components and amounts of the refused request (the server does not say which one
+    /// went over).
+    pub sent: BTreeMap<String, rust_decimal::Decimal>,
+    /// What the period would have held with the report, as the server computed it.
+    pub total: rust_decimal::Decimal,
+    /// The component's `limit_amount`.
+    pub limit: rust_decimal::Decimal,
 }
 
 /// A cell the drop guard held back (or let through when told), for the JSON summary.
@@ -175,6 +194,21 @@ impl Summary {
                 .add_outcome(&r.outcome, n);
         }
         s.restores = exec.restores.len();
+        s.over_limit = exec
+            .results
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                Outcome::OverLimit { total, limit, .. } => Some(OverLimitReport {
+                    resource: r.request.target.backend_id.clone(),
+                    resource_uuid: r.request.target.uuid,
+                    month: r.request.month,
+                    sent: r.request.items.iter().cloned().collect(),
+                    total: *total,
+                    limit: *limit,
+                }),
+                _ => None,
+            })
+            .collect();
         s
     }
 

@@ -7,6 +7,7 @@ mod check;
 mod collect;
 mod explain;
 mod history;
+mod limits;
 mod ops;
 mod push;
 mod table;
@@ -17,6 +18,7 @@ pub use check::{check_json, check_text};
 pub use collect::collection;
 pub use explain::explanation;
 pub use history::history;
+pub use limits::limits;
 pub use ops::{
     cell, cols, format_table, list, object, outcomes, page_note, row_of, rows, to_json, Listing,
 };

@@ -164,6 +164,22 @@ pub fn summary_text(summary: &Summary, dry_run: bool) -> String {
         }
         text.push_str(&held.render());
     }
+    if !summary.over_limit.is_empty() {
+        text.push_str("Refused by Waldur as over the component's limit (the components before the refused one in the same report were written: the server is not atomic here; `tally limits` shows where each allocation stands):\n");
+        let mut over = TextTable::new(&["RESOURCE", "MONTH", "SENT", "PERIOD WITH IT", "LIMIT"])
+            .right_aligned([3, 4]);
+        for o in &summary.over_limit {
+            let sent: Vec<String> = o.sent.iter().map(|(c, a)| format!("{c}={a}")).collect();
+            over.add_row([
+                o.resource.clone(),
+                o.month.to_string(),
+                sent.join(" "),
+                o.total.to_string(),
+                o.limit.to_string(),
+            ]);
+        }
+        text.push_str(&over.render());
+    }
     if summary.not_delivered() > 0 {
         text.push_str(&format!(
             "{} cell(s) or per-user breakdown(s) not delivered (see the messages above and the ledger)\n",

@@ -17,6 +17,15 @@ pub enum ServerMessage {
     Text(String),
 }
 
+/// A report refused for an offering component's cap: both figures as the server wrote them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitExceeded {
+    /// What the period would hold with the refused report.
+    pub total: rust_decimal::Decimal,
+    /// The component's `limit_amount`.
+    pub limit: rust_decimal::Decimal,
+}
+
 /// How much of a non-JSON body is kept: enough to recognise a proxy page, not a whole document.
 const TEXT_KEEP: usize = 300;
 
@@ -87,6 +96,22 @@ impl ServerMessage {
             }
         }
         out.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// The server's refusal of a report over an offering component's cap
+    /// (`OfferingComponent.validate_amount`, SEMANTICS.md §4): a bare list
+    /// `["Total amount exceeds limit. Total amount: X, limit: Y."]`, X being what the period
+    /// would hold with this report (the usage already held plus the new amount), Y the
+    /// component's `limit_amount`. The message does not name the component.
+    pub fn component_limit_exceeded(&self) -> Option<LimitExceeded> {
+        self.messages().iter().find_map(|(_, m)| {
+            let rest = m.strip_prefix("Total amount exceeds limit. Total amount: ")?;
+            let (total, limit) = rest.split_once(", limit: ")?;
+            Some(LimitExceeded {
+                total: total.trim().parse().ok()?,
+                limit: limit.trim().trim_end_matches('.').parse().ok()?,
+            })
+        })
     }
 
     /// Whether any message contains `needle`.
@@ -399,6 +424,20 @@ mod tests {
                 "Total amount exceeds limit. Total amount: 5, limit: 3."
             ])),
             "Total amount exceeds limit. Total amount: 5, limit: 3."
+        );
+        let over = ServerMessage::Json(json!([
+            "Total amount exceeds limit. Total amount: 110.00, limit: 100."
+        ]))
+        .component_limit_exceeded()
+        .unwrap();
+        assert_eq!(
+            (over.total.to_string(), over.limit.to_string()),
+            ("110.00".to_owned(), "100".to_owned())
+        );
+        assert_eq!(
+            ServerMessage::Json(json!({"resource": ["Resource is not in valid state."]}))
+                .component_limit_exceeded(),
+            None
         );
         assert_eq!(
             r(

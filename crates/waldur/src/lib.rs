@@ -52,7 +52,9 @@ pub use endpoints::{
     user_usages_path, ListRequest, PlanPeriods, ProviderKeys, ProviderProjectPermissions,
     ProviderProjects, ProviderUsers, Team,
 };
-pub use error::{ApiFailure, Error, ServerMessage, TOKEN_EXPIRED, TOKEN_EXPIRED_HINT};
+pub use error::{
+    ApiFailure, Error, LimitExceeded, ServerMessage, TOKEN_EXPIRED, TOKEN_EXPIRED_HINT,
+};
 pub use pagination::{next_link, parse_link_header, result_count, LinkEntry, Page, Query};
 pub use retry::{
     classify, classify_at, classify_transport, parse_retry_after, RetryPolicy, TransportFailure,

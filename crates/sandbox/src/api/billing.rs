@@ -303,3 +303,97 @@ fn managed_offering(
     }
     Ok(off)
 }
+
+/// `POST /api/marketplace-provider-offerings/{uuid}/update_offering_component/` `{uuid, ...}`:
+/// a partial update of one component (its `limit_period` and `limit_amount` among others),
+/// staff or the provider organisation's owner; 200, empty. Without `uuid` 400 `{"details": ...}`,
+/// an unknown one 404 with an empty body ([2024] `OfferingViewSet.update_offering_component`).
+pub(crate) async fn update_offering_component(
+    AxState(app): AxState<AppState>,
+    Caller(u): Caller,
+    Path(id): Path<String>,
+    DrfJson(body): DrfJson,
+) -> Result<Response, ApiError> {
+    let legacy = app.legacy_7x();
+    app.write(|st| {
+        let off = parse_uuid(&id)
+            .and_then(|id| st.offerings.get(&id))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("Offering"))?;
+        if !(u.is_staff || st.is_org_owner(&u, &off.org)) {
+            return Err(ApiError::Forbidden);
+        }
+        let Some(component) = body.get("uuid").and_then(Value::as_str) else {
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                axum::Json(
+                    serde_json::json!({"details": "UUID for offering component was not provided."}),
+                ),
+            )
+                .into_response());
+        };
+        let wanted = parse_uuid(component);
+        let offering = st
+            .offerings
+            .get_mut(&off.uuid)
+            .ok_or_else(|| ApiError::not_found("Offering"))?;
+        let Some(c) = offering
+            .components
+            .iter_mut()
+            .find(|c| Some(c.uuid) == wanted)
+        else {
+            return Ok(StatusCode::NOT_FOUND.into_response());
+        };
+        let periods: &[&str] = if legacy {
+            &["month", "annual", "total"]
+        } else {
+            &["month", "quarterly", "annual", "total"]
+        };
+        let mut updated = c.clone();
+        match body.get("limit_period") {
+            None => {}
+            Some(Value::Null) => updated.limit_period = None,
+            Some(Value::String(p)) if p.is_empty() => updated.limit_period = None,
+            Some(Value::String(p)) if periods.contains(&p.as_str()) => {
+                updated.limit_period = Some(p.clone())
+            }
+            Some(other) => {
+                let shown = other
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| other.to_string());
+                return Err(ApiError::field(
+                    "limit_period",
+                    format!("\"{shown}\" is not a valid choice."),
+                ));
+            }
+        }
+        match body.get("limit_amount") {
+            None => {}
+            Some(Value::Null) => updated.limit_amount = None,
+            Some(v) => match v
+                .as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            {
+                Some(n) => updated.limit_amount = Some(n),
+                None => {
+                    return Err(ApiError::field(
+                        "limit_amount",
+                        "A valid integer is required.",
+                    ))
+                }
+            },
+        }
+        for (key, field) in [
+            ("name", &mut updated.name),
+            ("description", &mut updated.description),
+            ("measured_unit", &mut updated.measured_unit),
+        ] {
+            if let Some(v) = body.get(key).and_then(Value::as_str) {
+                *field = v.to_owned();
+            }
+        }
+        *c = updated;
+        Ok(StatusCode::OK.into_response())
+    })
+}

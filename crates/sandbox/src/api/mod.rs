@@ -81,6 +81,10 @@ pub(crate) fn routes(legacy: bool) -> Router<AppState> {
             "/api/marketplace-provider-offerings/{uuid}/create_offering_component/",
             post(billing::create_offering_component),
         )
+        .route(
+            "/api/marketplace-provider-offerings/{uuid}/update_offering_component/",
+            post(billing::update_offering_component),
+        )
         // resources
         .route("/api/marketplace-resources/", get(resources::list))
         .route(

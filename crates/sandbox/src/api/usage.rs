@@ -404,25 +404,27 @@ pub(crate) async fn set_usage(
         if !st.can_set_usage(&user, &offering) {
             return Err(ApiError::Forbidden);
         }
-        // 4. save (atomic: check the limits first)
+        // 4. save, item by item in the request's order, each checked against its component's
+        // cap just before it is written: a refusal leaves the items before it written and
+        // `current_usages` as it was (the genuine 2024 server, `ComponentUsageCreateSerializer.
+        // save`, is not atomic here: tests/real_waldur.rs push_over_the_components_limit)
         let when = date.unwrap_or(now);
         let period = month_start(&when);
-        for it in &items {
-            if let Some(c) = offering.component(&it.type_) {
-                if let (true, Some(_), Some(limit)) = (c.billing_type == "usage", &c.limit_period, c.limit_amount) {
-                    let total = limit_total(st, &resource.uuid, c, &when) + it.amount;
-                    if total > Decimal::from(limit) {
-                        return Err(ApiError::Validation(json!([format!("Total amount exceeds limit. Total amount: {total}, limit: {limit}.")])));
-                    }
-                }
-            }
-        }
         let pp = match &plan_period {
             Some(p) => Some(p.uuid),
             None => st.plan_period_at(&resource.uuid, &when),
         };
         let mut current = std::collections::BTreeMap::new();
         for it in items {
+            if let Some(c) = offering.component(&it.type_) {
+                if let (true, Some(_), Some(limit)) = (c.billing_type == "usage", &c.limit_period, c.limit_amount) {
+                    let total = limit_total(st, &resource.uuid, c, &when) + it.amount;
+                    if total > Decimal::from(limit) {
+                        // an answer, not an error: what was written before it stays (and is persisted)
+                        return Ok(ApiError::Validation(json!([format!("Total amount exceeds limit. Total amount: {total}, limit: {limit}.")])).into_response());
+                    }
+                }
+            }
             current.insert(it.type_.clone(), it.amount.to_string());
             // The older generation keys rows by plan period too; both run the invoice step.
             let (row, changed) = st.upsert_usage_keyed(ComponentUsage {
