@@ -1065,6 +1065,53 @@ async fn commands_scenario(t: Target) {
             "{:?}: the invoice bills each part at its plan's price",
             t.kind
         );
+        // The ledger has each part's request: `tally history` shows them, with their plan period.
+        let history = tally_run(
+            [
+                "history",
+                "--config",
+                config.as_str(),
+                backend_id.as_str(),
+                "--format",
+                "json",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            secrets.clone(),
+        )
+        .await;
+        history.expect_code(0);
+        let doc = history.json();
+        let mut recorded: Vec<(String, Decimal)> = doc["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .filter(|r| r["purpose"] == "plan_period")
+            .map(|r| {
+                assert_eq!(r["outcome"], "delivered", "{r}");
+                (
+                    r["message"].as_str().expect("message").to_owned(),
+                    d(r["amounts"][0]["amount"].as_str().expect("amount")),
+                )
+            })
+            .collect();
+        recorded.sort();
+        let mut want: Vec<(String, Decimal)> = [old.uuid, new.uuid]
+            .iter()
+            .filter_map(|p| {
+                recorded
+                    .iter()
+                    .find(|(m, _)| m.contains(&p.to_string()))
+                    .map(|(m, _)| (m.clone(), parts[&Some(*p)]))
+            })
+            .collect();
+        want.sort();
+        assert_eq!(
+            recorded, want,
+            "{:?}: one delivered plan_period attempt per part, each naming its period",
+            t.kind
+        );
+        assert_eq!(recorded.len(), 2, "{:?}: {doc}", t.kind);
     } else {
         assert_eq!(
             rows.values().copied().collect::<Vec<_>>(),

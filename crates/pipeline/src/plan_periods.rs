@@ -149,6 +149,9 @@ pub(crate) struct PeriodPushInput<'a> {
     /// Keys Waldur holds in several rows (by resource uuid).
     pub several_rows: &'a BTreeMap<tally_push::HoldingKey, Vec<rust_decimal::Decimal>>,
     pub dry_run: bool,
+    /// The ledger and the run's id: every part sent is recorded as an attempt of purpose
+    /// `plan_period` (`tally history` shows it), pending before the call, its outcome after.
+    pub ledger: Option<(&'a tally_push::Ledger, &'a str)>,
 }
 
 /// Plans (and unless a dry run, sends) the current month per plan period.
@@ -247,14 +250,57 @@ pub(crate) async fn plan_and_send(
             .iter()
             .map(|(c, a)| UsageItem::new(c, *a))
             .collect();
-        let outcome = match input
+        let month = req.month.to_string();
+        let attempt = match input.ledger {
+            Some((ledger, run_id)) => Some(ledger.begin_attempt(&tally_push::AttemptStart {
+                run_id,
+                backend_id: &req.backend_id,
+                resource: req.resource,
+                month: &month,
+                date: None,
+                amounts: tally_push::AttemptAmounts::Totals {
+                    purpose: tally_push::Purpose::PlanPeriod,
+                    items: &req.items,
+                    held: &[],
+                },
+            })?),
+            None => None,
+        };
+        let answer = input
             .client
             .set_usage(&SetUsageRequest::for_plan_period(req.plan_period, items))
-            .await
-        {
+            .await;
+        let outcome = match &answer {
             Ok(_) => Outcome::Delivered,
-            Err(e) => outcome_of_error(&e),
+            Err(e) => outcome_of_error(e),
         };
+        if let (Some((ledger, _)), Some(id)) = (input.ledger, attempt) {
+            let under = format!(
+                "plan period {} ({})",
+                req.plan_period,
+                req.plan_name.as_deref().unwrap_or("?")
+            );
+            let message = match outcome.message() {
+                Some(m) => format!("{under}: {m}"),
+                None => under,
+            };
+            ledger.finish_attempt(
+                id,
+                &tally_push::AttemptResult {
+                    outcome: outcome.name(),
+                    http_status: match &answer {
+                        Ok(_) => Some(201),
+                        Err(e) => e.status(),
+                    },
+                    http_attempts: answer
+                        .as_ref()
+                        .err()
+                        .and_then(|e| e.failure())
+                        .map(|f| f.attempts),
+                    message: Some(&message),
+                },
+            )?;
+        }
         let shown: Vec<String> = req.items.iter().map(|(c, a)| format!("{c}={a}")).collect();
         match &outcome {
             Outcome::Delivered => tracing::info!(resource = %req.backend_id, month = %req.month,

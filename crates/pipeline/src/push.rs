@@ -286,6 +286,10 @@ pub async fn push(job: &PushJob<'_>) -> Result<PushReport, PipelineError> {
         parts: job.plan_parts,
         several_rows: &held.several_rows,
         dry_run: job.dry_run,
+        ledger: job
+            .ledger
+            .as_ref()
+            .map(|(ledger, run_id)| (&**ledger, run_id.as_str())),
     })
     .await?;
     let by_uuid: std::collections::BTreeMap<uuid::Uuid, &str> = resources

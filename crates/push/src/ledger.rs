@@ -153,6 +153,9 @@ pub enum Purpose {
     /// A cell's per-user breakdown (`set_user_usages`); its figures are in
     /// `attempt_user_amounts`, not `attempt_amounts`.
     UserUsage,
+    /// One plan period's part of the current month (`set_usage` with `plan_period`, issue 23):
+    /// not the month's total, so never read back as a delivered report.
+    PlanPeriod,
 }
 
 impl Purpose {
@@ -161,6 +164,7 @@ impl Purpose {
             Purpose::Report => "report",
             Purpose::Restore => "restore",
             Purpose::UserUsage => "user_usage",
+            Purpose::PlanPeriod => "plan_period",
         }
     }
 }
