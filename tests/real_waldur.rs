@@ -1641,3 +1641,7 @@ on_every_target!(
         users_keys_offerings,
     ],
 );
+
+/// `tally doctor` on the same targets and worlds.
+#[path = "real_waldur_doctor.rs"]
+mod doctor;

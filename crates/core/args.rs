@@ -80,6 +80,10 @@ pub enum Command {
     Completions(crate::manual::CompletionsArgs),
     /// Print the man page (roff).
     Man,
+    /// Check everything the nightly run depends on, one line each: config, token file and
+    /// token, the offering and its components, the sources and the month's accounts, the
+    /// clocks, the ledger and the lock (exit 8 when a check fails).
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 /// What every command that computes usage needs.

@@ -29,6 +29,8 @@ pub enum Exit {
     AuthFailed = 6,
     /// `tally run` or `tally push`: another run or push holds the lock; nothing was done.
     Locked = 7,
+    /// `tally doctor`: at least one check failed (each says what to do).
+    DoctorFailed = 8,
 }
 
 impl From<Exit> for ExitCode {

@@ -8,6 +8,7 @@ use clap::Parser;
 mod args;
 mod check;
 mod collect;
+mod doctor;
 mod exit;
 mod logging;
 mod manual;
@@ -53,5 +54,6 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Usage(cmd) => ops::usage::run(&cmd),
         Command::Completions(args) => manual::completions(&args),
         Command::Man => manual::man(),
+        Command::Doctor(args) => doctor::run(&args),
     }
 }
