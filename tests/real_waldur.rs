@@ -1644,4 +1644,4 @@ on_every_target!(
 
 /// `tally doctor` on the same targets and worlds.
 #[path = "real_waldur_doctor.rs"]
-mod doctor;
+pub(crate) mod doctor;

@@ -150,6 +150,8 @@ fn doctor_passes_then_fails_each_check(w: &World) {
         text.stdout
     );
 
+    tally_init_writes_a_config_that_passes(w);
+
     // The token file readable by others.
     let open = w.config(&owner);
     std::fs::set_permissions(
@@ -305,6 +307,70 @@ fn doctor_passes_then_fails_each_check(w: &World) {
         "proj_beta: resource \"proj_beta\" is Erred",
         &[],
     );
+}
+
+/// `tally init` from the world's offering: the components guessed (cpu, GPU hours, RAM in
+/// GB-hours), the file loads and passes `tally doctor`; a second init refuses to overwrite it.
+fn tally_init_writes_a_config_that_passes(w: &World) {
+    let token = w.dir.write("init.token", &format!("{}\n", w.owner));
+    private(&token);
+    let out = w.dir.path().join("init.toml");
+    let records = crate::util::root().join("fixtures/demo/records/*.txt");
+    let init = |output: &Path| {
+        run(tally()
+            .args(["init", "--url", &w.api.base, "--offering", &w.offering])
+            .arg("--token-file")
+            .arg(&token)
+            .arg("--records")
+            .arg(&records)
+            .args(["--ledger", "init-ledger.db", "--output"])
+            .arg(output))
+    };
+    let r = init(&out);
+    r.expect_code(0);
+    assert!(r.stderr.contains("tally doctor --config"), "{}", r.stderr);
+    let text = std::fs::read_to_string(&out).expect("init wrote the file");
+    assert!(
+        !text.contains(&w.owner),
+        "the token is in the config:\n{text}"
+    );
+    for want in [
+        "[components.cpu]\ntres = \"cpu\"",
+        "[components.gpu]\ntres = \"gres/gpu\"",
+        "[components.ram]\ntres = \"mem\"",
+        "factor = \"0.0009765625\"",
+        "GUESS",
+        &format!("offering_uuid = \"{}\"", w.offering),
+        &format!("customer_uuid = \"{}\"", w.provider_customer),
+        "billing_timezone = \"UTC\"",
+    ] {
+        assert!(text.contains(want), "no {want:?} in\n{text}");
+    }
+    let (r, j) = doctor(w, &out, TimeDelta::zero(), &[]);
+    r.expect_code(0);
+    for (check, status) in statuses(&j) {
+        assert_eq!(
+            status, "ok",
+            "{check} on the config init wrote:\n{text}\n{j:#}"
+        );
+    }
+
+    let again = init(&out);
+    again.expect_code(2);
+    assert!(
+        again.stderr.contains("never overwrites"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&out).expect("still there"), text);
+}
+
+/// For `real_slurm`'s `init --sacct` test: a sandbox world, its API base, owner token file
+/// content and offering.
+pub(crate) fn sandbox_offering() -> (World, String, String, String) {
+    let w = World::new(Kind::Sandbox8x, "init --sacct").expect("sandbox world");
+    let (api, owner, offering) = (w.api.base.clone(), w.owner.clone(), w.offering.clone());
+    (w, api, owner, offering)
 }
 
 mod real {

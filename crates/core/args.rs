@@ -84,6 +84,9 @@ pub enum Command {
     /// token, the offering and its components, the sources and the month's accounts, the
     /// clocks, the ledger and the lock (exit 8 when a check fails).
     Doctor(crate::doctor::DoctorArgs),
+    /// Write a commented starter tally.toml from the offering's components (and, with --sacct,
+    /// the clusters and TRES sacctmgr lists); never overwrites a file.
+    Init(crate::init::InitArgs),
 }
 
 /// What every command that computes usage needs.

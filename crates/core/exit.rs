@@ -93,6 +93,13 @@ fn classify_one(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
     if cause.is::<UsageError>() {
         return Some(Exit::Config);
     }
+    // `tally init`: a wrong command line or token file is 2; a refusal by Waldur is classified
+    // by the error it carries (401: 6).
+    if let Some(e) = cause.downcast_ref::<tally_doctor::starter::InitError>() {
+        if e.is_usage() {
+            return Some(Exit::Config);
+        }
+    }
     None
 }
 

@@ -10,6 +10,7 @@ mod check;
 mod collect;
 mod doctor;
 mod exit;
+mod init;
 mod logging;
 mod manual;
 mod nightly;
@@ -55,5 +56,6 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Completions(args) => manual::completions(&args),
         Command::Man => manual::man(),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Init(args) => init::run(&args),
     }
 }

@@ -10,9 +10,12 @@
 //! The checks, in order (a check whose premise failed is [`Status::Skipped`], saying why):
 //! config, token file, token, token lifetime, offering, one per component, sources, accounts,
 //! server clock, month close, ledger, lock.
+//!
+//! [`starter`] writes the config `tally init` starts a site with.
 
 mod local;
 mod remote;
+pub mod starter;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
