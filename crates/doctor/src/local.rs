@@ -216,6 +216,23 @@ pub(crate) fn ledger_and_lock(config: &Config) -> Vec<Finding> {
         }
     };
     let lock_path = tally_pipeline::lock_path(waldur);
+    // A lock file doctor created (run as root, say) would belong to the wrong user and stop the
+    // service's runs: where none exists, only its directory is tried.
+    if !lock_path.exists() {
+        let dir = lock_path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let lock_finding = match probe_writable(dir) {
+            Ok(()) => Finding::ok("lock", format!("{} can be created", lock_path.display())),
+            Err(e) => Finding::fail(
+                "lock",
+                format!("cannot create {}: {e}", lock_path.display()),
+                "the lock lives beside the ledger: make that directory writable",
+            ),
+        };
+        return vec![ledger_finding, lock_finding];
+    }
     let lock_finding = match RunLock::try_acquire(&lock_path) {
         Ok(lock) => {
             drop(lock);
