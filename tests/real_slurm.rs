@@ -1319,3 +1319,7 @@ fn the_kept_real_dump_gives_every_cell() {
     assert_cells("kept dump", &out, &want);
     assert_eq!(out.json()["records"]["steps"], want.steps);
 }
+
+/// `tally doctor`'s sources check against the same cluster.
+#[path = "real_slurm_doctor.rs"]
+mod doctor;

@@ -1771,3 +1771,7 @@ on_every_target!(
         users_keys_offerings,
     ],
 );
+
+/// `tally doctor` on the same targets and worlds.
+#[path = "real_waldur_doctor.rs"]
+pub(crate) mod doctor;

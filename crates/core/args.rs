@@ -90,6 +90,13 @@ pub enum Command {
     Completions(crate::manual::CompletionsArgs),
     /// Print the man page (roff).
     Man,
+    /// Check everything the nightly run depends on, one line each: config, token file and
+    /// token, the offering and its components, the sources and the month's accounts, the
+    /// clocks, the ledger and the lock (exit 9 when a check fails).
+    Doctor(crate::doctor::DoctorArgs),
+    /// Write a commented starter tally.toml from the offering's components (and, with --sacct,
+    /// the clusters and TRES sacctmgr lists); never overwrites a file.
+    Init(crate::init::InitArgs),
 }
 
 /// What every command that computes usage needs.

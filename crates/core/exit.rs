@@ -31,6 +31,8 @@ pub enum Exit {
     Locked = 7,
     /// `tally limits --fail-at P`: some allocation has used P % of a limit or more.
     OverLimit = 8,
+    /// `tally doctor`: at least one check failed (each says what to do).
+    DoctorFailed = 9,
 }
 
 impl From<Exit> for ExitCode {
@@ -92,6 +94,13 @@ fn classify_one(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
     }
     if cause.is::<UsageError>() {
         return Some(Exit::Config);
+    }
+    // `tally init`: a wrong command line or token file is 2; a refusal by Waldur is classified
+    // by the error it carries (401: 6).
+    if let Some(e) = cause.downcast_ref::<tally_doctor::starter::InitError>() {
+        if e.is_usage() {
+            return Some(Exit::Config);
+        }
     }
     None
 }

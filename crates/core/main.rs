@@ -8,9 +8,11 @@ use clap::Parser;
 mod args;
 mod check;
 mod collect;
+mod doctor;
 mod exit;
 mod explain;
 mod history;
+mod init;
 mod limits;
 mod logging;
 mod manual;
@@ -60,5 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Usage(cmd) => ops::usage::run(&cmd),
         Command::Completions(args) => manual::completions(&args),
         Command::Man => manual::man(),
+        Command::Doctor(args) => doctor::run(&args),
+        Command::Init(args) => init::run(&args),
     }
 }

@@ -519,7 +519,8 @@ pub fn router(app: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), auth_layer))
         .layer(middleware::from_fn_with_state(app.clone(), fault_layer))
-        .layer(middleware::from_fn_with_state(app.clone(), counter_layer));
+        .layer(middleware::from_fn_with_state(app.clone(), counter_layer))
+        .layer(middleware::from_fn_with_state(app.clone(), date_layer));
     let control = Router::new()
         .route(
             "/__sandbox/counters",
@@ -534,6 +535,21 @@ pub fn router(app: AppState) -> Router {
             post(ctl_resource_state),
         );
     control.merge(api).with_state(app)
+}
+
+/// Middleware: the HTTP `Date` header tells the sandbox's clock, as a real server under
+/// libfaketime tells its faked one (clients such as `tally doctor` compare it with their own).
+async fn date_layer(
+    AxState(app): AxState<AppState>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let mut resp = next.run(req).await;
+    let date = app.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        resp.headers_mut().insert(header::DATE, v);
+    }
+    resp
 }
 
 /// `/api/version/`. The older generation (2024 develop, a source install) keeps it for staff and

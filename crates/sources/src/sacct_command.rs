@@ -410,6 +410,35 @@ pub fn known_clusters(opts: &SacctCommandOptions) -> Result<Option<Vec<String>>,
     )
 }
 
+/// The TRES the accounting database knows, as sacct writes them in AllocTRES (`cpu`, `mem`,
+/// `gres/gpu`): `sacctmgr --parsable2 --noheader list tres format=Type,Name`. `None` when no
+/// sacctmgr can be started.
+pub fn known_tres(opts: &SacctCommandOptions) -> Result<Option<Vec<String>>, SourceError> {
+    let args = [
+        "--parsable2",
+        "--noheader",
+        "list",
+        "tres",
+        "format=Type,Name",
+    ];
+    Ok(
+        run_client(&opts.sacctmgr(), &args, opts.timezone)?.map(|text| {
+            text.lines()
+                .filter_map(|l| {
+                    let mut parts = l.trim().split('|');
+                    let kind = parts.next()?.trim();
+                    let name = parts.next().unwrap_or("").trim();
+                    match (kind, name) {
+                        ("", _) => None,
+                        (k, "") => Some(k.to_owned()),
+                        (k, n) => Some(format!("{k}/{n}")),
+                    }
+                })
+                .collect()
+        }),
+    )
+}
+
 /// The configured clusters missing from `known`, as an error naming them and the known ones.
 /// Names compare ignoring ASCII case, as sacct does (`--clusters=TALLYTEST` reads the
 /// cluster `tallytest`).

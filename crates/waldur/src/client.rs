@@ -363,6 +363,20 @@ impl WaldurClient {
         self.decode(&Method::GET, &url, &a.body)
     }
 
+    /// [`WaldurClient::get_json`], with the answer's headers (the server's `Date`).
+    pub(crate) async fn get_json_with_headers<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Query,
+    ) -> Result<(T, HeaderMap), Error> {
+        let url = self.url_for(path, query)?;
+        let a = self
+            .execute(Method::GET, url.clone(), None, Idempotency::Safe)
+            .await?;
+        let value = self.decode(&Method::GET, &url, &a.body)?;
+        Ok((value, a.headers))
+    }
+
     /// POST with an optional JSON body; returns the raw answer (many actions answer with an empty
     /// body or `{"status": ...}` / `{"detail": ...}`).
     pub(crate) async fn post<B: Serialize + ?Sized>(

@@ -13,7 +13,7 @@ use crate::types::orders::{ApproveRequest, Order, OrderActionResult, OrderFilter
 use crate::types::people::{
     KeyFilter, NewOfferingUser, OfferingUser, OfferingUserFilter, Project, ProjectPermission,
     ProjectPermissionFilter, ServerVersion, ServiceProvider, ServiceProviderFilter,
-    SetOfferingsUsernameRequest, SshKey, User, UserFilter,
+    SetOfferingsUsernameRequest, SshKey, TokenLifetime, User, UserFilter, WhoAmI,
 };
 use crate::types::resources::{
     ActionStatus, BackendIdRequest, ErrorDetails, PlanPeriod, ReportRequest, ReportSection,
@@ -277,6 +277,46 @@ impl WaldurClient {
     /// `GET users/me/`: the cheapest check that the token works, and whose it is.
     pub async fn me(&self) -> Result<User, Error> {
         self.get_json("users/me/", &Query::new()).await
+    }
+
+    /// `GET users/me/` read for a health check: whose the token is, whether it expires after an
+    /// idle spell, and the server's clock from the answer's `Date` header. One request.
+    ///
+    /// Waldur (2024 generation and 8.x alike) shows `token_lifetime` only to the user herself
+    /// (`UserSerializer._can_see_token`), which `me` always is: `null` there means the token
+    /// never expires, a number the idle seconds after which it does. A server that leaves the
+    /// key out says nothing either way ([`TokenLifetime::NotShown`]).
+    pub async fn whoami(&self) -> Result<WhoAmI, Error> {
+        let (user, headers) = self
+            .get_json_with_headers::<serde_json::Value>("users/me/", &Query::new())
+            .await?;
+        let token_lifetime = match user.get("token_lifetime") {
+            None => TokenLifetime::NotShown,
+            Some(serde_json::Value::Null) => TokenLifetime::Never,
+            Some(v) => match v.as_i64() {
+                Some(n) if n > 0 => TokenLifetime::IdleSeconds(n),
+                // 0 or a value that is no number: Waldur treats a falsy lifetime as none.
+                Some(_) => TokenLifetime::Never,
+                None => TokenLifetime::NotShown,
+            },
+        };
+        let server_date = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .map(chrono::DateTime::<chrono::Utc>::from);
+        let username = user
+            .get("username")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let is_staff = user.get("is_staff").and_then(serde_json::Value::as_bool);
+        Ok(WhoAmI {
+            username,
+            is_staff,
+            token_lifetime,
+            server_date,
+        })
     }
 
     // ---- usage ------------------------------------------------------------------------------

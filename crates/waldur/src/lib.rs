@@ -77,8 +77,8 @@ pub use types::orders::{Order, OrderActionResult, OrderFilter, OrderState, Order
 pub use types::people::{
     KeyFilter, NewOfferingUser, ObjectRef, OfferingUser, OfferingUserFilter, OfferingUserState,
     Project, ProjectPermission, ProjectPermissionFilter, ProjectRole, ServerVersion,
-    ServiceProvider, ServiceProviderFilter, SshKey, User, UserFilter, OFFERING_USERS_NOT_ALLOWED,
-    OFFERING_USERS_NOT_ALLOWED_HINT,
+    ServiceProvider, ServiceProviderFilter, SshKey, TokenLifetime, User, UserFilter, WhoAmI,
+    OFFERING_USERS_NOT_ALLOWED, OFFERING_USERS_NOT_ALLOWED_HINT,
 };
 pub use types::resources::{
     ActionStatus, ErrorDetails, PeriodUsage, PlanPeriod, ReportSection, Resource, ResourceFilter,

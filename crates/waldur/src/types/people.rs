@@ -246,6 +246,29 @@ pub struct User {
     pub projects_count: Option<i64>,
 }
 
+/// Whether the caller's token expires after an idle spell, as `users/me/` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "seconds")]
+pub enum TokenLifetime {
+    /// `token_lifetime: null`: the token never expires (what a nightly job needs).
+    Never,
+    /// The token expires after this many seconds without use (Waldur's default is 3600).
+    IdleSeconds(i64),
+    /// The server's answer has no `token_lifetime`: it does not say.
+    NotShown,
+}
+
+/// What [`crate::WaldurClient::whoami`] learns from one `users/me/`. Never holds the token
+/// (the answer carries it; only these fields are kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WhoAmI {
+    pub username: String,
+    pub is_staff: Option<bool>,
+    pub token_lifetime: TokenLifetime,
+    /// The server's clock: the answer's HTTP `Date` header (whole seconds).
+    pub server_date: Option<DateTime<Utc>>,
+}
+
 /// Filters of `GET users/` and of a provider's users.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
