@@ -316,13 +316,8 @@ pub(crate) async fn update_offering_component(
 ) -> Result<Response, ApiError> {
     let legacy = app.legacy_7x();
     app.write(|st| {
-        let off = parse_uuid(&id)
-            .and_then(|id| st.offerings.get(&id))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found("Offering"))?;
-        if !(u.is_staff || st.is_org_owner(&u, &off.org)) {
-            return Err(ApiError::Forbidden);
-        }
+        let found = parse_uuid(&id).and_then(|id| st.offerings.get(&id));
+        let off = managed_offering(st, &u, found, "Offering")?;
         let Some(component) = body.get("uuid").and_then(Value::as_str) else {
             return Ok((
                 StatusCode::BAD_REQUEST,
