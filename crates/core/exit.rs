@@ -43,7 +43,16 @@ impl From<Exit> for ExitCode {
 
 /// Maps an error that ended the run to its exit code.
 pub fn classify(err: &anyhow::Error) -> Exit {
-    for cause in err.chain() {
+    of_causes(err.chain())
+}
+
+/// [`classify`] for a library's error, before it reaches the binary's error type.
+pub fn classify_error(err: &(dyn std::error::Error + 'static)) -> Exit {
+    of_causes(std::iter::successors(Some(err), |e| e.source()))
+}
+
+fn of_causes<'a>(causes: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> Exit {
+    for cause in causes {
         let mut next = Some(cause);
         while let Some(c) = next {
             if let Some(code) = classify_one(c) {
@@ -64,6 +73,9 @@ fn wrapped<'a>(
     }
     if let Some(e) = cause.downcast_ref::<tally_pipeline::PipelineError>() {
         return e.wrapped();
+    }
+    if let Some(e) = cause.downcast_ref::<tally_pipeline::run::RunError>() {
+        return Some(e.wrapped());
     }
     if let Some(e) = cause.downcast_ref::<tally_pipeline::replay::ReplayError>() {
         return Some(e.wrapped());

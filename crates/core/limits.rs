@@ -8,10 +8,8 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use rust_decimal::Decimal;
 use tally_config::Config;
-use tally_pipeline::nightly::nightly_range;
 
 use crate::args::OutputFormat;
-use crate::collect::{self, Window};
 use crate::exit::Exit;
 
 #[derive(Args, Debug)]
@@ -38,16 +36,13 @@ pub fn run(args: &LimitsArgs) -> anyhow::Result<Exit> {
     let config = Config::load(&args.config)?;
     let as_of = args.as_of.unwrap_or_else(Utc::now);
     // the months `tally run` pushes at this instant: its figures, not Waldur's, count for them
-    let window = Window {
-        range: nightly_range(as_of, config.billing_timezone, config.previous_month_days),
-        as_of,
-    };
+    let window = tally_pipeline::run::nightly_window(&config, as_of);
     let rt = crate::push::runtime()?;
     let connection = {
         let _guard = rt.enter();
         tally_pipeline::connect(&config, None, None)?
     };
-    let collected = collect::collect(&config, &window)?;
+    let collected = tally_pipeline::collect(&config, &window)?;
     crate::output::summarize(&collected);
     let mut standings = rt.block_on(tally_pipeline::limits::standings(
         &config,

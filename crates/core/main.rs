@@ -16,7 +16,6 @@ mod init;
 mod limits;
 mod logging;
 mod manual;
-mod monitor;
 mod nightly;
 mod ops;
 mod output;

@@ -11,7 +11,7 @@ use tally_render::Format;
 
 use crate::args::OutputFormat;
 use crate::check::CheckFormat;
-use crate::collect::Window;
+use tally_pipeline::Window;
 
 impl From<OutputFormat> for Format {
     fn from(f: OutputFormat) -> Format {

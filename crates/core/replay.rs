@@ -13,8 +13,7 @@ use tally_model::BillingMonth;
 use tally_pipeline::replay::{replay, replay_range, token_of, Expected, ReplayJob};
 use tally_sandbox::World;
 
-use crate::check::{self, CheckFormat};
-use crate::collect::{self, Window};
+use crate::check::CheckFormat;
 use crate::exit::Exit;
 use crate::push;
 
@@ -60,7 +59,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
     let range = replay_range(now, config.billing_timezone, args.from, args.to)?;
     let (_, offering) = tally_pipeline::waldur_table(&config)?;
     let token = token_of(&world, offering, args.token_user.as_deref())?;
-    let collected = collect::collect(&config, &Window { range, as_of: now })?;
+    let collected =
+        tally_pipeline::collect(&config, &tally_pipeline::Window { range, as_of: now })?;
     crate::output::summarize(&collected);
 
     let rt = push::runtime()?;
@@ -76,7 +76,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
         },
         |_, pushed| crate::output::print_summary(&pushed.summary, false),
     ))?;
-    check::print(&replayed.check, args.format)?;
+    crate::output::print_check(&replayed.check, args.format)?;
+    tally_pipeline::run::log_check(&replayed.check);
     let exit = Exit::from(replayed.verdict);
     let held = replayed.held;
 

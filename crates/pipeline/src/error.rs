@@ -91,3 +91,16 @@ pub(crate) fn first_call(e: tally_waldur::Error) -> PipelineError {
         PipelineError::Server(e)
     }
 }
+
+/// An error with every cause after it, `: `-separated: the one line a ledger row or a log line
+/// keeps of it.
+pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
