@@ -22,6 +22,6 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<Exit> {
         tally_pipeline::collect(&config, &window)?
     };
     output::print_collection(&collection, args.format, &window, by_plan_period)?;
-    output::summarize(&collection);
+    tally_pipeline::run::log_collection(&collection);
     Ok(tally_pipeline::run::strict_verdict(&collection, c.strict).into())
 }

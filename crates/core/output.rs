@@ -103,31 +103,3 @@ pub fn print_limits(
 ) -> io::Result<()> {
     to_stdout(|out| tally_render::limits(out, standings, format.into()))
 }
-
-/// One summary on stderr (through the log), with every line accounted for.
-pub fn summarize(c: &Collection) {
-    let r = &c.records;
-    tracing::info!(
-        lines = r.lines,
-        jobs = r.jobs,
-        steps = r.steps,
-        duplicates = r.duplicates,
-        not_started = r.not_started,
-        unmapped = r.unmapped,
-        invalid = r.invalid,
-        cells = c.usages.len(),
-        "collected"
-    );
-    for inv in &c.invalid {
-        tracing::warn!("invalid record: {inv}");
-    }
-    if r.invalid > c.invalid.len() as u64 {
-        tracing::warn!(
-            "... and {} more invalid records",
-            r.invalid - c.invalid.len() as u64
-        );
-    }
-    for u in &c.unmapped {
-        tracing::warn!(account = %u.account, jobs = u.jobs, "account maps to no Waldur resource: not reported");
-    }
-}

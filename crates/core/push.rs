@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
-use tally_aggregate::Collection;
 use tally_check::CheckReport;
 use tally_pipeline::run::{Command, RunError, RunHooks, RunOptions};
 use tally_pipeline::{PushReport, SendProgress, Verdict};
@@ -111,9 +110,6 @@ pub struct Printer {
 }
 
 impl RunHooks for Printer {
-    fn collected(&self, collection: &Collection) {
-        output::summarize(collection);
-    }
     fn pushed(&self, report: &PushReport) {
         output::print_summary(&report.summary, false);
         output::print_plan_periods(&report.plan_periods, false);

@@ -61,7 +61,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
     let token = token_of(&world, offering, args.token_user.as_deref())?;
     let collected =
         tally_pipeline::collect(&config, &tally_pipeline::Window { range, as_of: now })?;
-    crate::output::summarize(&collected);
+    tally_pipeline::run::log_collection(&collected);
 
     let rt = push::runtime()?;
     let replayed = rt.block_on(replay(

@@ -80,8 +80,6 @@ pub struct RunOptions {
 /// What the caller shows while the run goes on, and how it turns what the run came to into the
 /// exit code the ledger and the metrics record.
 pub trait RunHooks {
-    /// The collection is read (before anything is sent).
-    fn collected(&self, collection: &Collection);
     /// A nightly run's push is done, before its check starts (`push` returns its report).
     fn pushed(&self, report: &PushReport);
     /// A check is done (the nightly one, or `check`'s).
@@ -203,7 +201,7 @@ fn run_in(
     let collection = mon.stage("collect", || {
         collect_for_waldur(&config, &window, &connection, rt, now)
     })?;
-    hooks.collected(&collection);
+    log_collection(&collection);
     let run = Run {
         opts,
         config: &config,
@@ -450,6 +448,34 @@ impl Run<'_> {
             pushed: None,
             check: Some(report),
         })
+    }
+}
+
+/// One summary of a collection in the log, with every line accounted for.
+pub fn log_collection(c: &Collection) {
+    let r = &c.records;
+    tracing::info!(
+        lines = r.lines,
+        jobs = r.jobs,
+        steps = r.steps,
+        duplicates = r.duplicates,
+        not_started = r.not_started,
+        unmapped = r.unmapped,
+        invalid = r.invalid,
+        cells = c.usages.len(),
+        "collected"
+    );
+    for inv in &c.invalid {
+        tracing::warn!("invalid record: {inv}");
+    }
+    if r.invalid > c.invalid.len() as u64 {
+        tracing::warn!(
+            "... and {} more invalid records",
+            r.invalid - c.invalid.len() as u64
+        );
+    }
+    for u in &c.unmapped {
+        tracing::warn!(account = %u.account, jobs = u.jobs, "account maps to no Waldur resource: not reported");
     }
 }
 
