@@ -119,6 +119,16 @@ pub struct CollectionArgs {
     pub strict: bool,
 }
 
+impl CollectionArgs {
+    pub fn months(&self) -> tally_pipeline::run::Months {
+        tally_pipeline::run::Months {
+            from: self.from,
+            to: self.to,
+            as_of: self.as_of,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct CollectArgs {
     #[command(flatten)]

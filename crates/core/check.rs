@@ -5,7 +5,6 @@ use tally_pipeline::run::{Command, RunOptions};
 
 use crate::args::CollectionArgs;
 use crate::exit::Exit;
-use crate::push::Printer;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -24,20 +23,14 @@ pub enum CheckFormat {
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
     let c = &args.collection;
+    let command = Command::Check { months: c.months() };
+    // `check` has no server clock of its own: `--as-of` decides the current month
     let options = RunOptions {
         config: c.config.clone(),
-        command: Command::Check {
-            from: c.from,
-            to: c.to,
-            as_of: c.as_of,
-        },
+        command,
         now: c.as_of,
         strict: c.strict,
         past_months: tally_push::PastMonths::OnlyIfServerHonoursDate,
     };
-    let printer = Printer {
-        check_format: args.format,
-    };
-    let report = tally_pipeline::run::run(&options, &crate::push::runtime()?, &printer)?;
-    Ok(report.verdict.into())
+    Ok(crate::push::execute(options, args.format)?.verdict.into())
 }

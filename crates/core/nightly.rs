@@ -9,7 +9,7 @@ use tally_pipeline::run::{Command, RunOptions};
 
 use crate::check::CheckFormat;
 use crate::exit::Exit;
-use crate::push::{self, Printer, ServerArgs};
+use crate::push::{self, ServerArgs};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -36,19 +36,16 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
+    let command = Command::Nightly {
+        previous_month_days: args.previous_month_days,
+        allow_decrease: args.allow_decrease,
+    };
     let options = RunOptions {
         config: args.config.clone(),
-        command: Command::Nightly {
-            previous_month_days: args.previous_month_days,
-            allow_decrease: args.allow_decrease,
-        },
+        command,
         now: args.server.now,
         strict: args.strict,
         past_months: args.server.past_months(),
     };
-    let printer = Printer {
-        check_format: args.format,
-    };
-    let report = tally_pipeline::run::run(&options, &push::runtime()?, &printer)?;
-    Ok(report.verdict.into())
+    Ok(push::execute(options, args.format)?.verdict.into())
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use tally_check::CheckReport;
-use tally_pipeline::run::{Command, RunError, RunHooks, RunOptions};
+use tally_pipeline::run::{Command, RunError, RunHooks, RunOptions, RunReport};
 use tally_pipeline::{PushReport, SendProgress, Verdict};
 use tally_push::PastMonths;
 
@@ -128,32 +128,31 @@ impl RunHooks for Printer {
     }
 }
 
+/// Runs a command through `tally_pipeline::run`, printing as it goes.
+pub fn execute(options: RunOptions, check_format: CheckFormat) -> anyhow::Result<RunReport> {
+    let printer = Printer { check_format };
+    Ok(tally_pipeline::run::run(&options, &runtime()?, &printer)?)
+}
+
 pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
-    let c = &args.collection;
-    let options = RunOptions {
-        config: c.config.clone(),
-        command: Command::Push {
-            from: c.from,
-            to: c.to,
-            as_of: c.as_of,
-            dry_run: args.dry_run,
-            allow_decrease: args.allow_decrease,
+    let report = execute(
+        RunOptions {
+            config: args.collection.config.clone(),
+            command: Command::Push {
+                months: args.collection.months(),
+                dry_run: args.dry_run,
+                allow_decrease: args.allow_decrease,
+            },
+            now: args.server.now,
+            strict: args.collection.strict,
+            past_months: args.server.past_months(),
         },
-        now: args.server.now,
-        strict: c.strict,
-        past_months: args.server.past_months(),
-    };
-    let printer = Printer {
-        check_format: CheckFormat::Table,
-    };
-    let report = tally_pipeline::run::run(&options, &runtime()?, &printer)?;
+        CheckFormat::Table,
+    )?;
     if let Some(pushed) = &report.pushed {
         if args.dry_run {
-            output::print_dry_run(
-                &report.connection.client,
-                &pushed.plan,
-                pushed.user_plan.as_ref(),
-            )?;
+            let client = &report.connection.client;
+            output::print_dry_run(client, &pushed.plan, pushed.user_plan.as_ref())?;
         }
         output::print_summary(&pushed.summary, args.dry_run);
         output::print_plan_periods(&pushed.plan_periods, args.dry_run);

@@ -188,20 +188,6 @@ pub fn field_columns(fields: &[String]) -> Vec<String> {
     columns
 }
 
-/// Exit code for the errors of this module and of the Waldur client: 6 when Waldur refused the
-/// token (nothing will work until it is fixed), 4 when some operation was not done.
-pub fn exit_code(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
-    if let Some(e) = cause.downcast_ref::<tally_waldur::Error>() {
-        if matches!(e, tally_waldur::Error::Unauthorized(_)) {
-            return Some(Exit::AuthFailed);
-        }
-    }
-    if cause.is::<tally_ops::NotDone>() {
-        return Some(Exit::NotDone);
-    }
-    None
-}
-
 /// Wraps a client error; a 401 gets the operator's next step (the client already explains an
 /// expired token).
 pub fn api(e: tally_waldur::Error) -> anyhow::Error {

@@ -31,9 +31,7 @@ use crate::{
 pub enum Command {
     /// `tally push`: the window given, sent (or only planned, `dry_run`).
     Push {
-        from: Option<BillingMonth>,
-        to: Option<BillingMonth>,
-        as_of: Option<DateTime<Utc>>,
+        months: Months,
         /// Plan only: Waldur is read, nothing is sent, no lock, no ledger row, no metrics.
         dry_run: bool,
         allow_decrease: bool,
@@ -46,11 +44,15 @@ pub enum Command {
         allow_decrease: bool,
     },
     /// `tally check`: the window given, compared with what Waldur holds.
-    Check {
-        from: Option<BillingMonth>,
-        to: Option<BillingMonth>,
-        as_of: Option<DateTime<Utc>>,
-    },
+    Check { months: Months },
+}
+
+/// `--from`, `--to` and `--as-of` of `push` and `check` (see [`crate::window()`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Months {
+    pub from: Option<BillingMonth>,
+    pub to: Option<BillingMonth>,
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 impl Command {
@@ -165,11 +167,8 @@ fn run_in(
     }
     let now = opts.now.unwrap_or_else(Utc::now);
     let window = match &opts.command {
-        Command::Push {
-            from, to, as_of, ..
-        }
-        | Command::Check { from, to, as_of } => {
-            crate::window(&config, *from, *to, as_of.or(opts.now))?
+        Command::Push { months, .. } | Command::Check { months } => {
+            crate::window(&config, months.from, months.to, months.as_of.or(opts.now))?
         }
         Command::Nightly {
             previous_month_days,
