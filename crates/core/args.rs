@@ -76,16 +76,16 @@ pub enum Command {
     Provider(crate::ops::provider::ProviderCommand),
     /// Waldur users visible to the token.
     #[command(subcommand)]
-    Users(crate::ops::users::UsersCommand),
+    Users(crate::ops::lists::ListOnly<crate::ops::lists::Users>),
     /// SSH keys visible to the token.
     #[command(subcommand)]
-    Keys(crate::ops::keys::KeysCommand),
+    Keys(crate::ops::lists::ListOnly<crate::ops::lists::Keys>),
     /// Offerings with their components and billing types.
     #[command(subcommand)]
     Offerings(crate::ops::offerings::OfferingsCommand),
     /// Component usages stored in Waldur for a resource.
     #[command(subcommand)]
-    Usage(crate::ops::usage::UsageCommand),
+    Usage(crate::ops::lists::ListOnly<crate::ops::lists::Usages>),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(crate::manual::CompletionsArgs),
     /// Print the man page (roff).

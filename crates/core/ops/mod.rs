@@ -7,14 +7,12 @@
 //! given. Mutating commands print one result per object and fail (exit 4) when any object failed,
 //! so a script learns which ones to look at. The JSON shapes are documented in docs/operations.md.
 
-pub mod keys;
+pub mod lists;
 pub mod offering_users;
 pub mod offerings;
 pub mod orders;
 pub mod provider;
 pub mod resources;
-pub mod usage;
-pub mod users;
 
 use std::future::Future;
 use std::path::PathBuf;

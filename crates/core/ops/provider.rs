@@ -85,7 +85,7 @@ pub fn run(cmd: &ProviderCommand) -> anyhow::Result<Exit> {
                 filter: Default::default(),
             })
         }),
-        ProviderCommand::Keys(a) => ops::list(&a.list, ops::keys::COLUMNS, |ctx| {
+        ProviderCommand::Keys(a) => ops::list(&a.list, ops::lists::KEY_COLUMNS, |ctx| {
             let service_provider = record(ctx, &a.customer)?.uuid;
             Ok(ProviderKeys {
                 service_provider,
