@@ -20,7 +20,7 @@ use tally_push::{Ledger, LedgerError, LockError, PastMonths, RunLock};
 use tokio::runtime::Runtime;
 
 use crate::metrics::RunMetrics;
-use crate::nightly::{nightly_range, push_and_check};
+use crate::nightly::{nightly_range, push_and_check, NightlyReport};
 use crate::{
     CollectError, Connection, PipelineError, PushJob, PushReport, SendProgress, UsageError,
     Verdict, Window,
@@ -303,41 +303,43 @@ impl Run<'_> {
         let started = Instant::now();
         let mut push_took = None;
         let outcome = if nightly {
-            self.rt
-                .block_on(push_and_check(&job, |pushed| {
-                    push_took = Some(started.elapsed());
-                    self.hooks.pushed(pushed);
-                }))
-                .map(|r| (r.pushed, r.check))
+            self.rt.block_on(push_and_check(&job, |pushed| {
+                push_took = Some(started.elapsed());
+                self.hooks.pushed(pushed);
+            }))
         } else {
-            self.rt.block_on(crate::push(&job)).map(|p| (p, None))
+            self.rt
+                .block_on(crate::push(&job))
+                .map(|pushed| NightlyReport {
+                    pushed,
+                    check: None,
+                })
         };
         let took = started.elapsed();
         // The push's time ends where its summary is printed; the check's is the rest.
         match push_took {
-            Some(push) if nightly => {
+            Some(push) => {
                 mon.record_stage("push", push);
                 mon.record_stage("check", took.saturating_sub(push));
             }
-            _ => mon.record_stage("push", took),
+            None => mon.record_stage("push", took),
         }
         let outcome = outcome.map_err(RunError::from);
         let (verdict, summary) = match &outcome {
-            Ok((pushed, check)) => {
-                if let Some(r) = check {
+            Ok(report) => {
+                if let Some(r) = &report.check {
                     self.hooks.checked(r)?;
                     log_check(r);
                     if let Some((ledger, run_id)) = &ledger {
                         record_check(ledger, Some(run_id), r, &collection.usages);
                     }
                 }
-                let check_verdict = check.as_ref().map_or(Verdict::Ok, Verdict::of_check);
                 let summary = if nightly {
-                    crate::nightly::ledger_summary(pushed, check.as_ref())
+                    report.ledger_summary()
                 } else {
-                    serde_json::to_value(&pushed.summary).unwrap_or_default()
+                    serde_json::to_value(&report.pushed.summary).unwrap_or_default()
                 };
-                (Ok(pushed.verdict.most_urgent(check_verdict)), summary)
+                (Ok(report.verdict()), summary)
             }
             Err(e) => (
                 Err(e),
@@ -353,7 +355,7 @@ impl Run<'_> {
             Err(_) => None,
         };
         let (push, check) = match &outcome {
-            Ok((p, c)) => (Some(p), c.as_ref()),
+            Ok(r) => (Some(&r.pushed), r.check.as_ref()),
             Err(_) => (None, None),
         };
         mon.finish(
@@ -369,13 +371,11 @@ impl Run<'_> {
                 standings: standings.as_deref(),
             },
         );
-        let (pushed, check) = outcome?;
+        let report = outcome?;
         Ok(Found {
-            verdict: pushed
-                .verdict
-                .most_urgent(check.as_ref().map_or(Verdict::Ok, Verdict::of_check)),
-            pushed: Some(pushed),
-            check,
+            verdict: report.verdict(),
+            pushed: Some(report.pushed),
+            check: report.check,
         })
     }
 
