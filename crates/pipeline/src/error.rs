@@ -174,3 +174,27 @@ fn wrapped<'a>(
     e.downcast_ref::<crate::replay::ReplayError>()
         .and_then(|e| e.wrapped())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::ReplayError;
+    use crate::run::RunError;
+
+    /// A transparent wrapper's `source()` skips the error it wraps: the kind is still found.
+    #[test]
+    fn the_kind_is_found_through_transparent_wrappers() {
+        let held = tally_push::LockError::Held {
+            path: "/var/lib/tally/ledger.sqlite.lock".into(),
+            holder: None,
+        };
+        assert_eq!(error_kind(&RunError::Lock(held)), Some(ErrorKind::Locked));
+        let usage = UsageError("--from 2026-11 is after --to 2026-10".into());
+        assert_eq!(
+            error_kind(&ReplayError::Usage(usage)),
+            Some(ErrorKind::Usage)
+        );
+        let io = std::io::Error::other("disk full");
+        assert_eq!(error_kind(&RunError::Output(io)), None);
+    }
+}
