@@ -109,15 +109,19 @@ pub fn run(cmd: &ProviderCommand) -> anyhow::Result<Exit> {
     }
 }
 
-/// The ServiceProvider record of the organisation; an organisation that is no provider is a
-/// configuration mistake (exit 2).
+/// The ServiceProvider record of the organisation.
 fn record(ctx: &Ctx, customer: &Customer) -> anyhow::Result<ServiceProvider> {
     let customer = ctx.customer(customer.customer)?;
     ctx.block_on(tally_ops::provider::record(&ctx.client, customer))
-        .map_err(|e| match e {
-            RecordError::Api(e) => ops::api(e),
-            e @ RecordError::NoRecord(_) => UsageError(e.to_string()).into(),
-        })
+        .map_err(record_error)
+}
+
+/// An organisation that is no provider is a configuration mistake (exit 2).
+fn record_error(e: RecordError) -> anyhow::Error {
+    match e {
+        RecordError::Api(e) => ops::api(e),
+        e @ RecordError::NoRecord(_) => UsageError(e.to_string()).into(),
+    }
 }
 
 fn set_username(a: &SetUsernameArgs) -> anyhow::Result<Exit> {
@@ -125,12 +129,8 @@ fn set_username(a: &SetUsernameArgs) -> anyhow::Result<Exit> {
         return Err(UsageError("--username is empty".into()).into());
     }
     let ctx = Ctx::new(&a.show.common, None)?;
-    let sp = record(&ctx, &a.show.customer)?;
-    let batch = ctx.block_on(tally_ops::provider::set_username(
-        &ctx.client,
-        &sp,
-        a.user,
-        &a.username,
-    ));
+    let customer = ctx.customer(a.show.customer.customer)?;
+    let set = tally_ops::provider::set_username_of(&ctx.client, customer, a.user, &a.username);
+    let batch = ctx.block_on(set).map_err(record_error)?;
     ops::finish(&ctx, "set-username", "users", batch)
 }
