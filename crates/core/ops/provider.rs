@@ -51,13 +51,8 @@ pub struct SetUsernameArgs {
     pub username: String,
 }
 
-#[derive(Args, Debug)]
-pub struct ListArgs {
-    #[command(flatten)]
-    pub list: ops::ListOpts,
-    #[command(flatten)]
-    pub customer: Customer,
-}
+/// A provider list: the listing flags and `--customer`.
+type ListArgs = ops::lists::Listed<Customer>;
 
 const SHOW: &str = "uuid customer_name customer_uuid customer_abbreviation offering_count created \
     description url";
@@ -79,28 +74,28 @@ pub fn run(cmd: &ProviderCommand) -> anyhow::Result<Exit> {
         }
         ProviderCommand::SetUsername(a) => set_username(a),
         ProviderCommand::Users(a) => ops::list(&a.list, USERS, |ctx| {
-            let service_provider = record(ctx, &a.customer)?.uuid;
+            let service_provider = record(ctx, &a.filter)?.uuid;
             Ok(ProviderUsers {
                 service_provider,
                 filter: Default::default(),
             })
         }),
         ProviderCommand::Keys(a) => ops::list(&a.list, ops::lists::KEY_COLUMNS, |ctx| {
-            let service_provider = record(ctx, &a.customer)?.uuid;
+            let service_provider = record(ctx, &a.filter)?.uuid;
             Ok(ProviderKeys {
                 service_provider,
                 filter: Default::default(),
             })
         }),
         ProviderCommand::Projects(a) => ops::list(&a.list, PROJECTS, |ctx| {
-            let service_provider = record(ctx, &a.customer)?.uuid;
+            let service_provider = record(ctx, &a.filter)?.uuid;
             Ok(ProviderProjects {
                 service_provider,
                 fields: Vec::new(),
             })
         }),
         ProviderCommand::Permissions(a) => ops::list(&a.list, PERMISSIONS, |ctx| {
-            let service_provider = record(ctx, &a.customer)?.uuid;
+            let service_provider = record(ctx, &a.filter)?.uuid;
             Ok(ProviderProjectPermissions {
                 service_provider,
                 filter: Default::default(),
