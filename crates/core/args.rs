@@ -76,16 +76,16 @@ pub enum Command {
     Provider(crate::ops::provider::ProviderCommand),
     /// Waldur users visible to the token.
     #[command(subcommand)]
-    Users(crate::ops::users::UsersCommand),
+    Users(crate::ops::lists::ListOnly<crate::ops::lists::Users>),
     /// SSH keys visible to the token.
     #[command(subcommand)]
-    Keys(crate::ops::keys::KeysCommand),
+    Keys(crate::ops::lists::ListOnly<crate::ops::lists::Keys>),
     /// Offerings with their components and billing types.
     #[command(subcommand)]
     Offerings(crate::ops::offerings::OfferingsCommand),
     /// Component usages stored in Waldur for a resource.
     #[command(subcommand)]
-    Usage(crate::ops::usage::UsageCommand),
+    Usage(crate::ops::lists::ListOnly<crate::ops::lists::Usages>),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(crate::manual::CompletionsArgs),
     /// Print the man page (roff).
@@ -117,6 +117,16 @@ pub struct CollectionArgs {
     /// Fail (exit 3) when any input line is invalid or any account maps to no resource.
     #[arg(long)]
     pub strict: bool,
+}
+
+impl CollectionArgs {
+    pub fn months(&self) -> tally_pipeline::run::Months {
+        tally_pipeline::run::Months {
+            from: self.from,
+            to: self.to,
+            as_of: self.as_of,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

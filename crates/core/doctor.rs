@@ -1,11 +1,10 @@
 //! `tally doctor`: every check the nightly run depends on (tally-doctor), one line each.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
-use tally_doctor::{Report, Status};
 
 use crate::exit::Exit;
 
@@ -45,7 +44,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<Exit> {
         })?,
         DoctorFormat::Text => {
             let colour = std::io::stdout().is_terminal();
-            crate::output::to_stdout(|out| render(out, &report, colour))?
+            crate::output::to_stdout(|out| tally_render::doctor_text(out, &report, colour))?
         }
     }
     Ok(if report.passed() {
@@ -53,50 +52,4 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::DoctorFailed
     })
-}
-
-fn render(out: &mut dyn Write, report: &Report, colour: bool) -> std::io::Result<()> {
-    let width = report
-        .findings
-        .iter()
-        .map(|f| f.check.len())
-        .max()
-        .unwrap_or(0);
-    for f in &report.findings {
-        let (mark, ansi) = match f.status {
-            Status::Ok => ("ok  ", "32"),
-            Status::Warn => ("WARN", "33"),
-            Status::Fail => ("FAIL", "31"),
-            Status::Skipped => ("skip", "2"),
-        };
-        let mark = if colour {
-            format!("\x1b[{ansi}m{mark}\x1b[0m")
-        } else {
-            mark.to_owned()
-        };
-        let advice = f
-            .advice
-            .as_deref()
-            .map(|a| format!(" -- do: {a}"))
-            .unwrap_or_default();
-        writeln!(out, "{mark}  {:<width$}  {}{advice}", f.check, f.summary)?;
-    }
-    let failed = report
-        .findings
-        .iter()
-        .filter(|f| f.status == Status::Fail)
-        .count();
-    if failed == 0 {
-        writeln!(
-            out,
-            "ready: every check passed for {}",
-            report.config.display()
-        )
-    } else {
-        writeln!(
-            out,
-            "not ready: {failed} check(s) failed for {}",
-            report.config.display()
-        )
-    }
 }

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use tally_pipeline::Verdict;
+use tally_pipeline::{ErrorKind, Verdict};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -43,66 +43,30 @@ impl From<Exit> for ExitCode {
 
 /// Maps an error that ended the run to its exit code.
 pub fn classify(err: &anyhow::Error) -> Exit {
-    for cause in err.chain() {
-        let mut next = Some(cause);
-        while let Some(c) = next {
-            if let Some(code) = classify_one(c) {
-                return code;
+    classify_error(&**err)
+}
+
+/// [`classify`] for a library's error, before it reaches the binary's error type: the errors
+/// of the operations and of `tally init`, then the libraries' own [`ErrorKind`].
+pub fn classify_error(err: &(dyn std::error::Error + 'static)) -> Exit {
+    for cause in std::iter::successors(Some(err), |e| e.source()) {
+        if cause.is::<tally_ops::NotDone>() {
+            return Exit::NotDone;
+        }
+        // `tally init`: a wrong command line or token file is 2; a refusal by Waldur is
+        // classified by the error it carries (401: 6).
+        if let Some(e) = cause.downcast_ref::<tally_doctor::starter::InitError>() {
+            if e.is_usage() {
+                return Exit::Config;
             }
-            next = wrapped(c);
         }
     }
-    Exit::Failure
-}
-
-/// The error a pipeline error that shows another library's error as it is stands for.
-fn wrapped<'a>(
-    cause: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a (dyn std::error::Error + 'static)> {
-    if let Some(e) = cause.downcast_ref::<tally_pipeline::CollectError>() {
-        return e.wrapped();
+    match tally_pipeline::error_kind(err) {
+        Some(ErrorKind::Usage) => Exit::Config,
+        Some(ErrorKind::Locked) => Exit::Locked,
+        Some(ErrorKind::TokenRefused) => Exit::AuthFailed,
+        None => Exit::Failure,
     }
-    if let Some(e) = cause.downcast_ref::<tally_pipeline::PipelineError>() {
-        return e.wrapped();
-    }
-    if let Some(e) = cause.downcast_ref::<tally_pipeline::replay::ReplayError>() {
-        return Some(e.wrapped());
-    }
-    None
-}
-
-fn classify_one(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
-    if let Some(code) = crate::ops::exit_code(cause) {
-        return Some(code);
-    }
-    if cause.is::<tally_config::ConfigError>()
-        || cause.is::<tally_sources::FileListError>()
-        || cause.is::<tally_aggregate::IdentityConflict>()
-    {
-        return Some(Exit::Config);
-    }
-    if let Some(
-        tally_sources::SourceError::Format { .. }
-        | tally_sources::SourceError::Files(_)
-        | tally_sources::SourceError::UnknownClusters { .. },
-    ) = cause.downcast_ref::<tally_sources::SourceError>()
-    {
-        return Some(Exit::Config);
-    }
-    if cause.is::<tally_push::LockError>() {
-        return Some(Exit::Locked);
-    }
-    if cause.is::<UsageError>() {
-        return Some(Exit::Config);
-    }
-    // `tally init`: a wrong command line or token file is 2; a refusal by Waldur is classified
-    // by the error it carries (401: 6).
-    if let Some(e) = cause.downcast_ref::<tally_doctor::starter::InitError>() {
-        if e.is_usage() {
-            return Some(Exit::Config);
-        }
-    }
-    None
 }
 
 /// A command-line value that clap accepted but that makes no sense (e.g. --from after --to).

@@ -59,6 +59,6 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<Exit> {
         explanation.keep_top(n);
     }
     output::print_explanation(&explanation, args.format)?;
-    output::summarize(&collection);
+    tally_pipeline::run::log_collection(&collection);
     Ok(Exit::Ok)
 }

@@ -8,10 +8,8 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use rust_decimal::Decimal;
 use tally_config::Config;
-use tally_pipeline::nightly::nightly_range;
 
 use crate::args::OutputFormat;
-use crate::collect::{self, Window};
 use crate::exit::Exit;
 
 #[derive(Args, Debug)]
@@ -37,56 +35,18 @@ pub struct LimitsArgs {
 pub fn run(args: &LimitsArgs) -> anyhow::Result<Exit> {
     let config = Config::load(&args.config)?;
     let as_of = args.as_of.unwrap_or_else(Utc::now);
-    // the months `tally run` pushes at this instant: its figures, not Waldur's, count for them
-    let window = Window {
-        range: nightly_range(as_of, config.billing_timezone, config.previous_month_days),
-        as_of,
-    };
-    let rt = crate::push::runtime()?;
-    let connection = {
-        let _guard = rt.enter();
-        tally_pipeline::connect(&config, None, None)?
-    };
-    let collected = collect::collect(&config, &window)?;
-    crate::output::summarize(&collected);
-    let mut standings = rt.block_on(tally_pipeline::limits::standings(
+    let standings = tally_pipeline::limits::standings_at(
         &config,
-        &connection,
-        &collected.usages,
-        window.range,
         as_of,
-    ))?;
-    if let Some(want) = &args.resource {
-        standings.retain(|r| {
-            &r.backend_id == want
-                || r.name.as_deref() == Some(want.as_str())
-                || r.resource_uuid.simple().to_string() == want.replace('-', "")
-        });
-        if standings.is_empty() {
-            return Err(crate::exit::UsageError(format!(
-                "--resource {want}: no resource of the offering has this backend_id, uuid or name"
-            ))
-            .into());
-        }
-    }
+        args.resource.as_deref(),
+        &crate::push::runtime()?,
+    )?;
     crate::output::print_limits(&standings, args.format)?;
-    let Some(fail_at) = args.fail_at else {
-        return Ok(Exit::Ok);
-    };
-    let over = tally_limits::crossings(&standings, &[fail_at]);
-    for c in &over {
-        tracing::error!(
-            resource = %c.backend_id,
-            component = %c.component,
-            limit_kind = %c.kind.name(),
-            used = %c.used,
-            limit = %c.limit,
-            "allocation at or above --fail-at {fail_at}%"
-        );
-    }
-    Ok(if over.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::OverLimit
+    let over = args
+        .fail_at
+        .map(|fail_at| tally_pipeline::limits::fail_crossings(&standings, fail_at));
+    Ok(match over {
+        Some(over) if !over.is_empty() => Exit::OverLimit,
+        _ => Exit::Ok,
     })
 }

@@ -16,7 +16,6 @@ mod init;
 mod limits;
 mod logging;
 mod manual;
-mod monitor;
 mod nightly;
 mod ops;
 mod output;
@@ -56,10 +55,10 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Resources(cmd) => ops::resources::run(&cmd),
         Command::OfferingUsers(cmd) => ops::offering_users::run(&cmd),
         Command::Provider(cmd) => ops::provider::run(&cmd),
-        Command::Users(cmd) => ops::users::run(&cmd),
-        Command::Keys(cmd) => ops::keys::run(&cmd),
+        Command::Users(cmd) => cmd.run(),
+        Command::Keys(cmd) => cmd.run(),
         Command::Offerings(cmd) => ops::offerings::run(&cmd),
-        Command::Usage(cmd) => ops::usage::run(&cmd),
+        Command::Usage(cmd) => cmd.run(),
         Command::Completions(args) => manual::completions(&args),
         Command::Man => manual::man(),
         Command::Doctor(args) => doctor::run(&args),

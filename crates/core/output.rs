@@ -11,7 +11,7 @@ use tally_render::Format;
 
 use crate::args::OutputFormat;
 use crate::check::CheckFormat;
-use crate::collect::Window;
+use tally_pipeline::Window;
 
 impl From<OutputFormat> for Format {
     fn from(f: OutputFormat) -> Format {
@@ -102,32 +102,4 @@ pub fn print_limits(
     format: OutputFormat,
 ) -> io::Result<()> {
     to_stdout(|out| tally_render::limits(out, standings, format.into()))
-}
-
-/// One summary on stderr (through the log), with every line accounted for.
-pub fn summarize(c: &Collection) {
-    let r = &c.records;
-    tracing::info!(
-        lines = r.lines,
-        jobs = r.jobs,
-        steps = r.steps,
-        duplicates = r.duplicates,
-        not_started = r.not_started,
-        unmapped = r.unmapped,
-        invalid = r.invalid,
-        cells = c.usages.len(),
-        "collected"
-    );
-    for inv in &c.invalid {
-        tracing::warn!("invalid record: {inv}");
-    }
-    if r.invalid > c.invalid.len() as u64 {
-        tracing::warn!(
-            "... and {} more invalid records",
-            r.invalid - c.invalid.len() as u64
-        );
-    }
-    for u in &c.unmapped {
-        tracing::warn!(account = %u.account, jobs = u.jobs, "account maps to no Waldur resource: not reported");
-    }
 }

@@ -1,19 +1,21 @@
 //! `tally push`: the arguments, the progress bar, the dry-run listing and the summary table; the
-//! push itself is `tally_pipeline::push`.
+//! run itself is `tally_pipeline::run`.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
-use tally_config::Config;
-use tally_pipeline::{PushJob, SendProgress};
-use tally_push::{PastMonths, RunLock};
+use tally_check::CheckReport;
+use tally_pipeline::run::{Command, RunError, RunHooks, RunOptions, RunReport};
+use tally_pipeline::{PushReport, SendProgress, Verdict};
+use tally_push::PastMonths;
 
 use crate::args::CollectionArgs;
-use crate::collect;
+use crate::check::CheckFormat;
 use crate::exit::Exit;
-use crate::monitor;
+use crate::output;
 
 #[derive(Args, Debug)]
 pub struct PushArgs {
@@ -102,132 +104,58 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
-    let mut mon = monitor::Run::new("push");
-    let span = mon.span();
-    let _in_run = span.enter();
-    let result = run_in(args, &mut mon);
-    mon.close(&result);
-    result
+/// How `push`, `run` and `check` show what they do, and the exit code their verdict is.
+pub struct Printer {
+    pub check_format: CheckFormat,
 }
 
-fn run_in(args: &PushArgs, mon: &mut monitor::Run) -> anyhow::Result<Exit> {
-    let config = Config::load(&args.collection.config)?;
-    if !args.dry_run {
-        // a dry run changes nothing monitoring watches
-        mon.configured(&config);
+impl RunHooks for Printer {
+    fn pushed(&self, report: &PushReport) {
+        output::print_summary(&report.summary, false);
+        output::print_plan_periods(&report.plan_periods, false);
     }
-    let now = args.server.now.unwrap_or_else(Utc::now);
-    let mut collection = args.collection.clone();
-    collection.as_of = collection.as_of.or(args.server.now);
-    let window = collect::window(&config, &collection)?;
-    let rt = runtime()?;
-    let connection = {
-        let _guard = rt.enter();
-        tally_pipeline::connect(&config, None, None)?
-    };
-    // The lock `tally run` takes: a push by hand never overlaps the nightly run. A dry run
-    // sends and writes nothing, so it needs none.
-    let _lock = if args.dry_run {
-        None
-    } else {
-        Some(RunLock::try_acquire(&tally_pipeline::lock_path(
-            &connection.waldur,
-        ))?)
-    };
-    let collected = mon.stage("collect", || {
-        collect::collect_for_waldur(&config, &window, &connection, &rt, now)
-    })?;
-    crate::output::summarize(&collected);
-    if collect::strict_verdict(&collected, args.collection.strict) != Exit::Ok {
-        tracing::error!("--strict: nothing was sent");
-        mon.finish(
-            Exit::InvalidInput,
-            monitor::Data {
-                collection: Some(&collected),
-                ..Default::default()
-            },
-        );
-        return Ok(Exit::InvalidInput);
+    fn checked(&self, report: &CheckReport) -> std::io::Result<()> {
+        output::print_check(report, self.check_format)
     }
-    let ledger = if args.dry_run {
-        None
-    } else {
-        Some(tally_pipeline::open_ledger_with_id(
-            &config,
-            &connection,
-            "push",
-            window.range,
-            window.as_of,
-            mon.run_id.clone(),
-        )?)
-    };
-    let job = PushJob {
-        past_months: args.server.past_months(),
-        dry_run: args.dry_run,
-        ledger: ledger.clone(),
-        allow_decrease: args.allow_decrease,
-        progress: Some(std::sync::Arc::new(ProgressBar::default())),
-        ..PushJob::new(&config, &connection, &collected, window.range, now)
-    };
-    let result = mon
-        .stage("push", || rt.block_on(tally_pipeline::push(&job)))
-        .map_err(anyhow::Error::from);
-    let (exit, summary) = match &result {
-        Ok(p) => (
-            Exit::from(p.verdict),
-            serde_json::to_value(&p.summary).unwrap_or_default(),
-        ),
-        Err(e) => (
-            crate::exit::classify(e),
-            serde_json::json!({"error": format!("{e:#}")}),
-        ),
-    };
-    if let Some((l, id)) = &ledger {
-        l.finish_run(id, exit as u8, &summary)?;
+    fn progress(&self) -> Option<Arc<dyn SendProgress>> {
+        Some(Arc::new(ProgressBar::default()))
     }
-    let standings = match &result {
-        Ok(_) if mon.wants_standings(&config) => {
-            let read = mon.stage("limits", || {
-                rt.block_on(tally_pipeline::limits::standings(
-                    &config,
-                    &connection,
-                    &collected.usages,
-                    window.range,
-                    window.as_of,
-                ))
-            });
-            read.map_err(|e| {
-                tracing::error!(
-                    "cannot read where the allocations stand: {:#}",
-                    anyhow::Error::from(e)
-                )
-            })
-            .ok()
-            .inspect(|s| {
-                tally_pipeline::limits::warn_crossings(s, &config.limits.warn_at);
-            })
+    fn exit_code(&self, outcome: Result<Verdict, &RunError>) -> u8 {
+        match outcome {
+            Ok(verdict) => Exit::from(verdict) as u8,
+            Err(e) => crate::exit::classify_error(e) as u8,
         }
-        _ => None,
-    };
-    mon.finish(
-        exit,
-        monitor::Data {
-            collection: Some(&collected),
-            push: result.as_ref().ok(),
-            current_month: Some(tally_model::BillingMonth::containing(
-                now,
-                config.billing_timezone,
-            )),
-            standings: standings.as_deref(),
-            ..Default::default()
-        },
-    );
-    let pushed = result?;
-    if args.dry_run {
-        crate::output::print_dry_run(&connection.client, &pushed.plan, pushed.user_plan.as_ref())?;
     }
-    crate::output::print_summary(&pushed.summary, args.dry_run);
-    crate::output::print_plan_periods(&pushed.plan_periods, args.dry_run);
-    Ok(exit)
+}
+
+/// Runs a command through `tally_pipeline::run`, printing as it goes.
+pub fn execute(options: RunOptions, check_format: CheckFormat) -> anyhow::Result<RunReport> {
+    let printer = Printer { check_format };
+    Ok(tally_pipeline::run::run(&options, &runtime()?, &printer)?)
+}
+
+pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
+    let report = execute(
+        RunOptions {
+            config: args.collection.config.clone(),
+            command: Command::Push {
+                months: args.collection.months(),
+                dry_run: args.dry_run,
+                allow_decrease: args.allow_decrease,
+            },
+            now: args.server.now,
+            strict: args.collection.strict,
+            past_months: args.server.past_months(),
+        },
+        CheckFormat::Table,
+    )?;
+    if let Some(pushed) = &report.pushed {
+        if args.dry_run {
+            let client = &report.connection.client;
+            output::print_dry_run(client, &pushed.plan, pushed.user_plan.as_ref())?;
+        }
+        output::print_summary(&pushed.summary, args.dry_run);
+        output::print_plan_periods(&pushed.plan_periods, args.dry_run);
+    }
+    Ok(report.verdict.into())
 }

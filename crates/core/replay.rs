@@ -5,16 +5,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
-use tally_config::Config;
 use tally_model::BillingMonth;
-use tally_pipeline::replay::{replay, replay_range, token_of, Expected, ReplayJob};
-use tally_sandbox::World;
+use tally_pipeline::replay::{replay_command, settle, ReplayOptions, Settled};
 
-use crate::check::{self, CheckFormat};
-use crate::collect::{self, Window};
+use crate::check::CheckFormat;
 use crate::exit::Exit;
 use crate::push;
 
@@ -53,62 +49,36 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: &ReplayArgs) -> anyhow::Result<Exit> {
-    let config = Config::load(&args.config)?;
-    let world =
-        World::load(&args.world).with_context(|| format!("world {}", args.world.display()))?;
-    let now = args.now.unwrap_or_else(Utc::now);
-    let range = replay_range(now, config.billing_timezone, args.from, args.to)?;
-    let (_, offering) = tally_pipeline::waldur_table(&config)?;
-    let token = token_of(&world, offering, args.token_user.as_deref())?;
-    let collected = collect::collect(&config, &Window { range, as_of: now })?;
-    crate::output::summarize(&collected);
-
-    let rt = push::runtime()?;
-    let replayed = rt.block_on(replay(
-        ReplayJob {
-            config: &config,
-            world,
-            token,
-            now,
-            range,
-            explicit_from: args.from.is_some(),
-            collected: &collected,
-        },
-        |_, pushed| crate::output::print_summary(&pushed.summary, false),
-    ))?;
-    check::print(&replayed.check, args.format)?;
-    let exit = Exit::from(replayed.verdict);
-    let held = replayed.held;
-
-    if args.update {
-        held.write(&args.expect)?;
-        tracing::info!(file = %args.expect.display(), usages = held.usages.len(), "expected file written");
-        return Ok(exit);
-    }
-    let expected = Expected::read(&args.expect)?;
-    if expected.user_usages.is_none() {
-        tracing::warn!(
-            file = %args.expect.display(),
-            "the expected file has no user_usages: the per-user breakdowns are not compared (write it again with --update)"
-        );
-    }
+    let options = ReplayOptions {
+        config: args.config.clone(),
+        world: args.world.clone(),
+        now: args.now,
+        from: args.from,
+        to: args.to,
+        token_user: args.token_user.clone(),
+    };
+    let replayed = replay_command(&options, &push::runtime()?, |_, pushed| {
+        crate::output::print_summary(&pushed.summary, false)
+    })?;
+    crate::output::print_check(&replayed.check, args.format)?;
+    let (held, file) = (&replayed.held, args.expect.display());
     let mut err = std::io::stderr().lock();
-    if expected.agrees_with(&held) {
-        let _ = writeln!(
-            err,
-            "replay: the server holds exactly the {} figure(s) of {}",
-            held.usages.len(),
-            args.expect.display()
-        );
-        return Ok(exit);
+    match settle(held, &args.expect, args.update)? {
+        Settled::Written => {}
+        Settled::Agrees => {
+            let n = held.usages.len();
+            let _ = writeln!(
+                err,
+                "replay: the server holds exactly the {n} figure(s) of {file}"
+            );
+        }
+        Settled::Differs(expected) => {
+            let _ = writeln!(err, "replay: the server does not hold what {file} expects:");
+            for m in expected.mismatches(held) {
+                let _ = writeln!(err, "  {m}");
+            }
+            return Ok(Exit::Differences);
+        }
     }
-    let _ = writeln!(
-        err,
-        "replay: the server does not hold what {} expects:",
-        args.expect.display()
-    );
-    for m in expected.mismatches(&held) {
-        let _ = writeln!(err, "  {m}");
-    }
-    Ok(Exit::Differences)
+    Ok(replayed.verdict.into())
 }

@@ -47,10 +47,7 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
         allow_remote: args.allow_remote,
         ..Default::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::push::runtime()?;
     rt.block_on(async {
         let sandbox = tally_sandbox::start(world, args.listen, opts).await?;
         // One line on stdout once connections are accepted: scripts wait for it.
@@ -63,30 +60,9 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
         let mut out = std::io::stdout();
         writeln!(out, "{line}")?;
         out.flush()?;
-        shutdown_signal().await;
+        tally_sandbox::shutdown_signal().await;
         tracing::info!("stopping the sandbox");
         sandbox.shutdown().await;
         Ok(Exit::Ok)
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

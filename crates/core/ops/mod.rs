@@ -7,14 +7,12 @@
 //! given. Mutating commands print one result per object and fail (exit 4) when any object failed,
 //! so a script learns which ones to look at. The JSON shapes are documented in docs/operations.md.
 
-pub mod keys;
+pub mod lists;
 pub mod offering_users;
 pub mod offerings;
 pub mod orders;
 pub mod provider;
 pub mod resources;
-pub mod usage;
-pub mod users;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -186,20 +184,6 @@ pub fn field_columns(fields: &[String]) -> Vec<String> {
     let mut columns = vec!["uuid".to_owned()];
     columns.extend(fields.iter().filter(|f| *f != "uuid").cloned());
     columns
-}
-
-/// Exit code for the errors of this module and of the Waldur client: 6 when Waldur refused the
-/// token (nothing will work until it is fixed), 4 when some operation was not done.
-pub fn exit_code(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
-    if let Some(e) = cause.downcast_ref::<tally_waldur::Error>() {
-        if matches!(e, tally_waldur::Error::Unauthorized(_)) {
-            return Some(Exit::AuthFailed);
-        }
-    }
-    if cause.is::<tally_ops::NotDone>() {
-        return Some(Exit::NotDone);
-    }
-    None
 }
 
 /// Wraps a client error; a 401 gets the operator's next step (the client already explains an

@@ -51,13 +51,8 @@ pub struct SetUsernameArgs {
     pub username: String,
 }
 
-#[derive(Args, Debug)]
-pub struct ListArgs {
-    #[command(flatten)]
-    pub list: ops::ListOpts,
-    #[command(flatten)]
-    pub customer: Customer,
-}
+/// A provider list: the listing flags and `--customer`.
+type ListArgs = ops::lists::Listed<Customer>;
 
 const SHOW: &str = "uuid customer_name customer_uuid customer_abbreviation offering_count created \
     description url";
@@ -79,28 +74,28 @@ pub fn run(cmd: &ProviderCommand) -> anyhow::Result<Exit> {
         }
         ProviderCommand::SetUsername(a) => set_username(a),
         ProviderCommand::Users(a) => ops::list(&a.list, USERS, |ctx| {
-            let service_provider = record(ctx, &a.customer)?.uuid;
+            let service_provider = record(ctx, &a.filter)?.uuid;
             Ok(ProviderUsers {
                 service_provider,
                 filter: Default::default(),
             })
         }),
-        ProviderCommand::Keys(a) => ops::list(&a.list, ops::keys::COLUMNS, |ctx| {
-            let service_provider = record(ctx, &a.customer)?.uuid;
+        ProviderCommand::Keys(a) => ops::list(&a.list, ops::lists::KEY_COLUMNS, |ctx| {
+            let service_provider = record(ctx, &a.filter)?.uuid;
             Ok(ProviderKeys {
                 service_provider,
                 filter: Default::default(),
             })
         }),
         ProviderCommand::Projects(a) => ops::list(&a.list, PROJECTS, |ctx| {
-            let service_provider = record(ctx, &a.customer)?.uuid;
+            let service_provider = record(ctx, &a.filter)?.uuid;
             Ok(ProviderProjects {
                 service_provider,
                 fields: Vec::new(),
             })
         }),
         ProviderCommand::Permissions(a) => ops::list(&a.list, PERMISSIONS, |ctx| {
-            let service_provider = record(ctx, &a.customer)?.uuid;
+            let service_provider = record(ctx, &a.filter)?.uuid;
             Ok(ProviderProjectPermissions {
                 service_provider,
                 filter: Default::default(),
@@ -109,15 +104,19 @@ pub fn run(cmd: &ProviderCommand) -> anyhow::Result<Exit> {
     }
 }
 
-/// The ServiceProvider record of the organisation; an organisation that is no provider is a
-/// configuration mistake (exit 2).
+/// The ServiceProvider record of the organisation.
 fn record(ctx: &Ctx, customer: &Customer) -> anyhow::Result<ServiceProvider> {
     let customer = ctx.customer(customer.customer)?;
     ctx.block_on(tally_ops::provider::record(&ctx.client, customer))
-        .map_err(|e| match e {
-            RecordError::Api(e) => ops::api(e),
-            e @ RecordError::NoRecord(_) => UsageError(e.to_string()).into(),
-        })
+        .map_err(record_error)
+}
+
+/// An organisation that is no provider is a configuration mistake (exit 2).
+fn record_error(e: RecordError) -> anyhow::Error {
+    match e {
+        RecordError::Api(e) => ops::api(e),
+        e @ RecordError::NoRecord(_) => UsageError(e.to_string()).into(),
+    }
 }
 
 fn set_username(a: &SetUsernameArgs) -> anyhow::Result<Exit> {
@@ -125,12 +124,8 @@ fn set_username(a: &SetUsernameArgs) -> anyhow::Result<Exit> {
         return Err(UsageError("--username is empty".into()).into());
     }
     let ctx = Ctx::new(&a.show.common, None)?;
-    let sp = record(&ctx, &a.show.customer)?;
-    let batch = ctx.block_on(tally_ops::provider::set_username(
-        &ctx.client,
-        &sp,
-        a.user,
-        &a.username,
-    ));
+    let customer = ctx.customer(a.show.customer.customer)?;
+    let set = tally_ops::provider::set_username_of(&ctx.client, customer, a.user, &a.username);
+    let batch = ctx.block_on(set).map_err(record_error)?;
     ops::finish(&ctx, "set-username", "users", batch)
 }

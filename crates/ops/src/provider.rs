@@ -28,6 +28,17 @@ pub async fn record(client: &WaldurClient, customer: Uuid) -> Result<ServiceProv
         .ok_or(RecordError::NoRecord(customer))
 }
 
+/// [`set_username`] on the provider record of organisation `customer`, looked up first.
+pub async fn set_username_of(
+    client: &WaldurClient,
+    customer: Uuid,
+    user: Uuid,
+    username: &str,
+) -> Result<Batch, RecordError> {
+    let provider = record(client, customer).await?;
+    Ok(set_username(client, &provider, user, username).await)
+}
+
 /// Sets `user`'s local username on every offering of the provider where the user has a
 /// resource (creates or updates the offering users); the result is reported against the user.
 pub async fn set_username(

@@ -91,3 +91,110 @@ pub(crate) fn first_call(e: tally_waldur::Error) -> PipelineError {
         PipelineError::Server(e)
     }
 }
+
+/// An error with every cause after it, `: `-separated: the one line a ledger row or a log line
+/// keeps of it.
+pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+/// What an operator does about an error that stopped a command; the binary turns it into an
+/// exit code (README "Exit codes"). An error of no kind is an unexpected failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The configuration or the command line is wrong, or an input file is missing, malformed
+    /// or ambiguous: fix it and run again. Nothing was sent.
+    Usage,
+    /// Another run holds the run lock: nothing was done.
+    Locked,
+    /// Waldur refused the API token: nothing will work until it is fixed.
+    TokenRefused,
+}
+
+/// The kind of the first error along `err` and its causes that has one, looking through the
+/// errors that show another library's error as it is (`#[error(transparent)]`, whose own
+/// `source()` skips the error they wrap).
+pub fn error_kind(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
+    let mut cause = Some(err);
+    while let Some(c) = cause {
+        let mut level = Some(c);
+        while let Some(e) = level {
+            if let Some(kind) = kind_of(e) {
+                return Some(kind);
+            }
+            level = wrapped(e);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// The kind of one error, by the library's own type.
+fn kind_of(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
+    use tally_sources::SourceError;
+    if let Some(tally_waldur::Error::Unauthorized(_)) = e.downcast_ref() {
+        return Some(ErrorKind::TokenRefused);
+    }
+    if let Some(
+        SourceError::Format { .. } | SourceError::Files(_) | SourceError::UnknownClusters { .. },
+    ) = e.downcast_ref()
+    {
+        return Some(ErrorKind::Usage);
+    }
+    if e.is::<tally_config::ConfigError>()
+        || e.is::<tally_sources::FileListError>()
+        || e.is::<tally_aggregate::IdentityConflict>()
+        || e.is::<UsageError>()
+    {
+        return Some(ErrorKind::Usage);
+    }
+    e.is::<tally_push::LockError>().then_some(ErrorKind::Locked)
+}
+
+/// The error a pipeline error that shows another library's error as it is stands for.
+fn wrapped<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    if let Some(e) = e.downcast_ref::<crate::CollectError>() {
+        return e.wrapped();
+    }
+    if let Some(e) = e.downcast_ref::<PipelineError>() {
+        return e.wrapped();
+    }
+    if let Some(e) = e.downcast_ref::<crate::run::RunError>() {
+        return Some(e.wrapped());
+    }
+    e.downcast_ref::<crate::replay::ReplayError>()
+        .and_then(|e| e.wrapped())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::ReplayError;
+    use crate::run::RunError;
+
+    /// A transparent wrapper's `source()` skips the error it wraps: the kind is still found.
+    #[test]
+    fn the_kind_is_found_through_transparent_wrappers() {
+        let held = tally_push::LockError::Held {
+            path: "/var/lib/tally/ledger.sqlite.lock".into(),
+            holder: None,
+        };
+        assert_eq!(error_kind(&RunError::Lock(held)), Some(ErrorKind::Locked));
+        let usage = UsageError("--from 2026-11 is after --to 2026-10".into());
+        assert_eq!(
+            error_kind(&ReplayError::Usage(usage)),
+            Some(ErrorKind::Usage)
+        );
+        let io = std::io::Error::other("disk full");
+        assert_eq!(error_kind(&RunError::Output(io)), None);
+    }
+}

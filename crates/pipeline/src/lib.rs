@@ -9,6 +9,8 @@
 //!   a [`Verdict`], as a [`PushReport`].
 //! - [`check()`]: the comparison with what Waldur holds, with the cells push owns.
 //! - [`nightly`]: the months a nightly run covers and what its ledger row records.
+//! - [`run`]: `push`, `run` and `check` as one call each, from the configuration file to the
+//!   verdict, with the run lock, the ledger row and the metrics file.
 //! - [`replay`]: a fixture replay against the in-process sandbox and its expected-file format.
 
 mod collect;
@@ -21,6 +23,7 @@ pub mod nightly;
 pub mod plan_periods;
 mod push;
 pub mod replay;
+pub mod run;
 
 pub use collect::{
     collect, collect_with_plan_periods, explain, needs_attention, window, CollectError,
@@ -31,7 +34,7 @@ pub use connection::{
     waldur_section, waldur_table, written_read_only, ClientOverrides, Connection,
     OperationDefaults,
 };
-pub use error::{PipelineError, TokenRefused, UsageError};
+pub use error::{chain_text, error_kind, ErrorKind, PipelineError, TokenRefused, UsageError};
 pub use push::{check, check_collection, push, PushJob, PushReport, SendProgress};
 
 /// What a command came to, in the terms monitoring needs; the binary maps it to an exit code.

@@ -7,11 +7,11 @@ use tally_model::{BillingMonth, MonthRange};
 
 use crate::{PipelineError, PushJob, PushReport, Verdict};
 
-/// What a nightly run found.
+/// What a nightly run found (and a push alone: no check).
 pub struct NightlyReport {
     pub pushed: PushReport,
     /// The check after the push; none when the push ended on a refused token (nothing more can
-    /// work with it).
+    /// work with it), and for `tally push`.
     pub check: Option<CheckReport>,
 }
 

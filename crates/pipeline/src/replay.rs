@@ -302,17 +302,111 @@ pub enum ReplayError {
     Usage(#[from] UsageError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Config(#[from] tally_config::ConfigError),
+    #[error(transparent)]
+    Collect(#[from] crate::CollectError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("world {}", path.display())]
+    World {
+        path: PathBuf,
+        #[source]
+        source: tally_sandbox::SeedError,
+    },
 }
 
 impl ReplayError {
-    /// The error this one stands for (its kind decides the exit code).
-    pub fn wrapped(&self) -> &(dyn std::error::Error + 'static) {
+    /// The error a transparent variant stands for (its kind decides the exit code).
+    pub fn wrapped(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ReplayError::Sandbox(e) => e,
-            ReplayError::Usage(e) => e,
-            ReplayError::Pipeline(e) => e,
+            ReplayError::Sandbox(e) => Some(e),
+            ReplayError::Usage(e) => Some(e),
+            ReplayError::Pipeline(e) => Some(e),
+            ReplayError::Config(e) => Some(e),
+            ReplayError::Collect(e) => Some(e),
+            ReplayError::Write(e) => Some(e),
+            ReplayError::World { .. } => None,
         }
     }
+}
+
+/// `tally replay`'s flags.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    pub config: PathBuf,
+    pub world: PathBuf,
+    /// The server clock at the end of the replay; also the collection's as-of. Default: now.
+    pub now: Option<DateTime<Utc>>,
+    pub from: Option<BillingMonth>,
+    pub to: Option<BillingMonth>,
+    /// The world user whose token tally uses (default: the offering organisation's first owner).
+    pub token_user: Option<String>,
+}
+
+/// `tally replay` up to the server's end state: the configuration and the world read, the
+/// collection, then [`replay`] on `rt` (`pushed` sees each month's push report).
+pub fn replay_command(
+    opts: &ReplayOptions,
+    rt: &tokio::runtime::Runtime,
+    pushed: impl FnMut(BillingMonth, &PushReport),
+) -> Result<Replayed, ReplayError> {
+    let config = Config::load(&opts.config)?;
+    let world = World::load(&opts.world).map_err(|source| ReplayError::World {
+        path: opts.world.clone(),
+        source,
+    })?;
+    let now = opts.now.unwrap_or_else(Utc::now);
+    let range = replay_range(now, config.billing_timezone, opts.from, opts.to)?;
+    let (_, offering) = crate::waldur_table(&config)?;
+    let token = token_of(&world, offering, opts.token_user.as_deref())?;
+    let collected = crate::collect(&config, &crate::Window { range, as_of: now })?;
+    crate::run::log_collection(&collected);
+    let replayed = rt.block_on(replay(
+        ReplayJob {
+            config: &config,
+            world,
+            token,
+            now,
+            range,
+            explicit_from: opts.from.is_some(),
+            collected: &collected,
+        },
+        pushed,
+    ))?;
+    crate::run::log_check(&replayed.check);
+    Ok(replayed)
+}
+
+/// What the server's end state came to against the expected file.
+pub enum Settled {
+    /// `--update`: the file was written from it.
+    Written,
+    /// The server holds exactly the file's figures.
+    Agrees,
+    /// It does not; the file as read ([`Expected::mismatches`] says where).
+    Differs(Expected),
+}
+
+/// Writes the expected file from `held` (`update`), or reads it and compares `held` with it.
+pub fn settle(held: &Expected, path: &Path, update: bool) -> Result<Settled, ReplayError> {
+    if update {
+        held.write(path)?;
+        tracing::info!(file = %path.display(), usages = held.usages.len(), "expected file written");
+        return Ok(Settled::Written);
+    }
+    let expected = Expected::read(path)?;
+    if expected.user_usages.is_none() {
+        tracing::warn!(
+            file = %path.display(),
+            "the expected file has no user_usages: the per-user breakdowns are not compared (write it again with --update)"
+        );
+    }
+    Ok(if expected.agrees_with(held) {
+        Settled::Agrees
+    } else {
+        Settled::Differs(expected)
+    })
 }
 
 /// One replay: the configuration, the world, and what was collected over `range`.

@@ -5,6 +5,7 @@
 
 mod check;
 mod collect;
+mod doctor;
 mod explain;
 mod history;
 mod limits;
@@ -16,6 +17,7 @@ use std::io::{self, Write};
 
 pub use check::{check_json, check_text};
 pub use collect::collection;
+pub use doctor::doctor_text;
 pub use explain::explanation;
 pub use history::history;
 pub use limits::limits;
