@@ -190,6 +190,9 @@ fn collect_explained(
         user_usage: config.user_usage,
     });
     agg.cut_at_plan_switches(timelines);
+    if !read_in_parallel() {
+        agg.sum_on_threads(1);
+    }
     let mut inputs: Vec<Vec<PathBuf>> = Vec::new();
     let mut identities: Vec<Option<IdentityFile>> = Vec::new();
     for (i, source) in config.sources.iter().enumerate() {
@@ -253,10 +256,11 @@ fn collect_explained(
 }
 
 /// The environment variable that, set to `1`, makes collect read and sum on one thread (the
-/// sequential path every parallel result is compared with in the tests).
+/// sequential path every parallel result is compared with in the tests): no reading thread,
+/// and [`Aggregator::sum_on_threads`] one.
 pub const THREADS_ENV: &str = "TALLY_COLLECT_THREADS";
 
-/// Whether to read on a second thread: unless
+/// Whether to use a second thread (reading beside summing, and half the final sums): unless
 /// [`THREADS_ENV`] is `1`, or the machine has a single core.
 fn read_in_parallel() -> bool {
     match std::env::var(THREADS_ENV) {
