@@ -24,6 +24,9 @@
 //! three owned `String`s each (about 190 bytes a cell); they share their names now (72 bytes),
 //! and the job index is freed before the per-user rows grow, so the peak is the job table at
 //! the end of reading, with the breakdown on or off.
+//! Since then collect reads on a second thread (records handed over in batches and replayed
+//! in reading order) and, when the rows are few beside the jobs, sums on two: the bench
+//! measures the default; `TALLY_COLLECT_THREADS=1` in its environment measures one thread.
 //!
 //! `--format sge|uge|lsf` measures a generated Grid Engine (seconds or Univa milliseconds) or
 //! LSF file instead (`tally_testgen::grid`, 300 accounts), its floor being `cut` on that

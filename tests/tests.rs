@@ -6,6 +6,7 @@ mod grid;
 mod identity;
 mod limits;
 mod ops;
+mod parallel;
 mod peer_smoke;
 mod plan_periods;
 mod push;

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::explain::{CellCapture, ExplainTarget, Explanation, FinishContext, Observer};
 use crate::identity::{IdentityCheck, IdentityConflict, IdentityFile};
 use crate::intern::Interner;
-use crate::jobs::{JobKey, JobTable, Upsert};
+use crate::jobs::{JobColumns, JobKey, JobTable, Upsert};
 use crate::millis::SubSeconds;
 use crate::plan_cut::{CutInput, PieceSums, Timelines};
 
@@ -219,6 +219,9 @@ pub struct Aggregator {
     explain: Option<Box<Observer>>,
     /// Plan periods by resource `backend_id`, for the cut at plan switches.
     plan_timelines: Timelines,
+    /// Threads that sum jobs into rows in [`Aggregator::finish`]; `None`: two on a machine
+    /// with two cores when there are many jobs (see [`Aggregator::sum_on_threads`]).
+    finish_threads: Option<usize>,
 }
 
 impl Aggregator {
@@ -249,7 +252,17 @@ impl Aggregator {
             sub_seconds: SubSeconds::default(),
             explain: None,
             plan_timelines: Timelines::default(),
+            finish_threads: None,
         }
+    }
+
+    /// How many threads sum the jobs into rows when the run finishes. The result is the same
+    /// whatever the number (the rows are merged into the order of one pass, every sum is an
+    /// exact integer); `1` is the sequential pass, which the tests compare the others with.
+    /// By default: two on a machine with two or more cores, from
+    /// [`PARALLEL_SUM_MIN_JOBS`] jobs on, when the rows are few beside the jobs.
+    pub fn sum_on_threads(&mut self, threads: usize) {
+        self.finish_threads = Some(threads);
     }
 
     /// Explains one resource's cells in one month (`tally explain`): the collection runs as
@@ -374,6 +387,7 @@ impl Aggregator {
             identity,
             explain,
             plan_timelines,
+            finish_threads,
         } = self;
         // What only reading needed goes now, not at the end of the run.
         drop((owners, clusters, keys, identity));
@@ -454,62 +468,65 @@ impl Aggregator {
             .map(|q| q.iter().all(|v| *v == Some(0)))
             .collect();
 
-        let mut unmapped: BTreeMap<&str, u64> = BTreeMap::new();
         // (billed, month) -> row; a row holds one exact sum per TRES, in units of its scale
-        // times seconds.
-        let mut rows: FxHashMap<(u32, BillingMonth), u32> = FxHashMap::default();
-        let mut row_keys: Vec<(u32, BillingMonth)> = Vec::new();
-        let mut sums: Vec<i128> = Vec::new();
+        // times seconds. Summed on up to two threads, each taking the rows of its own billed
+        // ids, and merged into the order of a sequential pass (see `RowSums`).
+        let row_input = RowInput {
+            jobs: &jobs,
+            billed_of: &billed_of,
+            billed_count: billed_list.len(),
+            owner_list: &owner_list,
+            accounts: &accounts,
+            set_values: &set_values,
+            set_is_zero: &set_is_zero,
+            width,
+            as_of,
+            range: opts.range,
+            range_start,
+            range_end,
+            tz,
+        };
+        let threads = match finish_threads {
+            Some(n) => n.max(1),
+            None if jobs.len() >= PARALLEL_SUM_MIN_JOBS
+                && row_bound(billed_list.len(), opts.range, 1) <= jobs.len() / FEW_ROWS_PER_JOB =>
+            {
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+            }
+            None => 1,
+        };
+        let RowSums {
+            mut rows,
+            mut row_keys,
+            mut order,
+            mut sums,
+            unmapped_jobs,
+            after_as_of,
+            mut unmapped,
+            ..
+        } = RowSums::of_threads(&row_input, threads).map_err(|(who, month, k)| {
+            AggregateError::Overflow {
+                resource: resources.name(billed_list[who as usize].0).to_string(),
+                period: month,
+                what: wanted[k].to_string(),
+            }
+        })?;
+        counts.unmapped += unmapped_jobs;
+        counts.after_as_of += after_as_of;
         let mut months = MonthCache::new(tz);
         let overflow = |billed: u32, month: BillingMonth, what: &str| AggregateError::Overflow {
             resource: resources.name(billed_list[billed as usize].0).to_string(),
             period: month,
             what: what.to_string(),
         };
-
-        for slot in 0..jobs.len() {
-            let owner = jobs.owner(slot) as usize;
-            let Some(who) = billed_of[owner] else {
-                counts.unmapped += 1;
-                *unmapped
-                    .entry(accounts.name(owner_list[owner].0))
-                    .or_default() += 1;
-                continue;
-            };
-            let (start, end) = jobs.span(slot);
-            let end = end.min(as_of).min(range_end);
-            if start >= as_of {
-                counts.after_as_of += 1;
-                continue;
-            }
-            let set = jobs.set_of(slot) as usize;
-            if set_is_zero[set] {
-                continue;
-            }
-            let quantities = &set_values[set * width..(set + 1) * width];
-            let mut t = start.max(range_start);
-            while t < end {
-                let (month, month_end) = months.month_at(t);
-                let seg_end = end.min(month_end);
-                if opts.range.contains(month) {
-                    let secs = i128::from(seg_end - t);
-                    let row = *rows.entry((who, month)).or_insert_with(|| {
-                        row_keys.push((who, month));
-                        sums.resize(sums.len() + width, 0);
-                        (row_keys.len() - 1) as u32
-                    }) as usize;
-                    for (k, q) in quantities.iter().enumerate() {
-                        let sum = &mut sums[row * width + k];
-                        *sum = match q {
-                            Some(0) => continue,
-                            Some(q) => q.checked_mul(secs).and_then(|p| sum.checked_add(p)),
-                            None => None,
-                        }
-                        .ok_or_else(|| overflow(who, month, &wanted[k]))?;
-                    }
-                }
-                t = seg_end;
-            }
+        if !corrections.is_empty() && rows.is_empty() && !row_keys.is_empty() {
+            // The merged rows of several threads come without their index: only the
+            // milliseconds below look rows up again.
+            rows = row_keys
+                .iter()
+                .enumerate()
+                .map(|(row, &key)| (key, row as u32))
+                .collect();
         }
         // Milliseconds beyond the whole seconds summed above (Univa Grid Engine; see
         // `millis`), kept apart in thousandths of the same units: only rows that have any
@@ -527,7 +544,11 @@ impl Aggregator {
             let row = *rows.entry((who, month)).or_insert_with(|| {
                 row_keys.push((who, month));
                 sums.resize(sums.len() + width, 0);
-                (row_keys.len() - 1) as u32
+                let row = (row_keys.len() - 1) as u32;
+                if !order.is_empty() {
+                    order.push(row);
+                }
+                row
             }) as usize;
             for (k, q) in set_values[set * width..(set + 1) * width]
                 .iter()
@@ -594,7 +615,14 @@ impl Aggregator {
             })
         };
         let mut parts: Vec<Part> = Vec::new();
-        for (row, &(who, month)) in row_keys.iter().enumerate() {
+        // The rows in the order of one pass (whatever the threads), so that cells are made,
+        // and an error met, as one pass would.
+        let in_pass_order = (0..row_keys.len()).map(|row| match order.get(row) {
+            Some(&r) => r as usize,
+            None => row,
+        });
+        for row in in_pass_order {
+            let (who, month) = row_keys[row];
             let (resource, user) = billed_list[who as usize];
             for (k, &sum) in sums[row * width..(row + 1) * width].iter().enumerate() {
                 let value = match milli_sums.get(&(row * width + k)) {
@@ -621,6 +649,7 @@ impl Aggregator {
         }
         drop(sums);
         drop(row_keys);
+        drop(order);
         let amounts = loose_amounts.iter().map(|(k, v)| (*k, *v)).chain(
             keyed_amounts
                 .values()
@@ -861,6 +890,216 @@ impl Aggregator {
                 .collect(),
         };
         Ok((collection, explanation))
+    }
+}
+
+/// From this many distinct jobs on, [`Aggregator::finish`] sums them on two threads (fewer
+/// are summed faster than a thread starts).
+pub const PARALLEL_SUM_MIN_JOBS: usize = 1 << 16;
+
+/// Summing on two threads only pays while the rows are few beside the jobs (at most one
+/// per this many jobs): then the time is the walk over the jobs, which halves, and the rows'
+/// memory is small. With many rows (every user in every account, as in the bench dump) the
+/// second thread's rows cost more memory (measured: 263-293 MiB peak instead of 228 at 10M
+/// lines, over the 256 MiB target) than its time is worth.
+const FEW_ROWS_PER_JOB: usize = 8;
+
+/// The most rows a part of `parts` can have: its billed ids times the months.
+fn row_bound(billed: usize, range: MonthRange, parts: usize) -> usize {
+    billed.div_ceil(parts).saturating_mul(range.iter().count())
+}
+
+/// What summing jobs into rows reads.
+struct RowInput<'a, 'n> {
+    jobs: &'a JobColumns,
+    /// The billed id (resource, user) of each owner; `None`: an unmapped account.
+    billed_of: &'a [Option<u32>],
+    /// How many billed ids there are.
+    billed_count: usize,
+    owner_list: &'a [(u32, u32)],
+    /// Account names, which the unmapped counts borrow.
+    accounts: &'n Interner,
+    set_values: &'a [Option<i128>],
+    set_is_zero: &'a [bool],
+    width: usize,
+    as_of: i64,
+    range: MonthRange,
+    range_start: i64,
+    range_end: i64,
+    tz: Tz,
+}
+
+/// Why a sum failed: the billed id, month and TRES index whose sum left an `i128`.
+type RowOverflow = (u32, BillingMonth, usize);
+
+/// Jobs summed into one row per (billed, month): exact integer sums, `width` per row.
+struct RowSums<'n> {
+    /// (billed, month) -> row. Left empty by [`RowSums::of_threads`] when it merged several
+    /// threads' rows (rebuild it from `row_keys` if rows must be found again).
+    rows: FxHashMap<(u32, BillingMonth), u32>,
+    row_keys: Vec<(u32, BillingMonth)>,
+    /// The slot of the job that made each row: rows are made in slot order. Only while
+    /// several threads sum.
+    first_slot: Vec<u32>,
+    /// The rows in the order one pass makes them, when that is not their order in
+    /// `row_keys` (several threads summed); empty otherwise.
+    order: Vec<u32>,
+    sums: Vec<i128>,
+    /// Jobs of unmapped accounts.
+    unmapped_jobs: u64,
+    after_as_of: u64,
+    unmapped: BTreeMap<&'n str, u64>,
+}
+
+impl<'n> RowSums<'n> {
+    /// Empty sums with room for `capacity` rows.
+    fn with_capacity(capacity: usize, width: usize) -> Self {
+        RowSums {
+            rows: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
+            row_keys: Vec::with_capacity(capacity),
+            first_slot: Vec::with_capacity(capacity),
+            order: Vec::new(),
+            sums: Vec::with_capacity(capacity * width),
+            unmapped_jobs: 0,
+            after_as_of: 0,
+            unmapped: BTreeMap::new(),
+        }
+    }
+
+    /// The rows of every job whose billed id is `part` modulo `parts` (unmapped jobs are
+    /// part 0's), in the order one pass over the jobs makes them. On overflow: the slot of
+    /// the job at which the pass stopped, and what overflowed.
+    fn sum(
+        input: &RowInput<'_, 'n>,
+        part: u32,
+        parts: u32,
+        mut out: Self,
+    ) -> Result<Self, (usize, RowOverflow)> {
+        let width = input.width;
+        let mut months = MonthCache::new(input.tz);
+        let jobs = input.jobs;
+        for slot in 0..jobs.len() {
+            let owner = jobs.owner(slot) as usize;
+            let Some(who) = input.billed_of[owner] else {
+                if part == 0 {
+                    out.unmapped_jobs += 1;
+                    *out.unmapped
+                        .entry(input.accounts.name(input.owner_list[owner].0))
+                        .or_default() += 1;
+                }
+                continue;
+            };
+            if who % parts != part {
+                continue;
+            }
+            let (start, end) = jobs.span(slot);
+            let end = end.min(input.as_of).min(input.range_end);
+            if start >= input.as_of {
+                out.after_as_of += 1;
+                continue;
+            }
+            let set = jobs.set_of(slot) as usize;
+            if input.set_is_zero[set] {
+                continue;
+            }
+            let quantities = &input.set_values[set * width..(set + 1) * width];
+            let mut t = start.max(input.range_start);
+            while t < end {
+                let (month, month_end) = months.month_at(t);
+                let seg_end = end.min(month_end);
+                if input.range.contains(month) {
+                    let secs = i128::from(seg_end - t);
+                    let row = *out.rows.entry((who, month)).or_insert_with(|| {
+                        out.row_keys.push((who, month));
+                        if parts > 1 {
+                            out.first_slot.push(slot as u32);
+                        }
+                        out.sums.resize(out.sums.len() + width, 0);
+                        (out.row_keys.len() - 1) as u32
+                    }) as usize;
+                    for (k, q) in quantities.iter().enumerate() {
+                        let sum = &mut out.sums[row * width + k];
+                        *sum = match q {
+                            Some(0) => continue,
+                            Some(q) => q.checked_mul(secs).and_then(|p| sum.checked_add(p)),
+                            None => None,
+                        }
+                        .ok_or((slot, (who, month, k)))?;
+                    }
+                }
+                t = seg_end;
+            }
+        }
+        if parts > 1 {
+            // Rows are not looked up again: the index goes before the parts are joined.
+            out.rows = FxHashMap::default();
+        }
+        Ok(out)
+    }
+
+    /// All rows, summed on `threads` threads (at most two are used) and merged. Each row
+    /// belongs to one thread (rows are split by billed id), so no sum is split; merged by
+    /// the slot of the job that made them, the rows come in the order one pass makes them,
+    /// and an overflow is the one a single pass meets first (the lowest slot).
+    fn of_threads(input: &RowInput<'_, 'n>, threads: usize) -> Result<Self, RowOverflow> {
+        if threads <= 1 || input.jobs.len() > u32::MAX as usize {
+            return Self::sum(input, 0, 1, Self::with_capacity(0, input.width))
+                .map_err(|(_, what)| what);
+        }
+        // Both parts' room is made here, for the most rows a part can have (its billed ids
+        // times the months, at most one a job; unused capacity is never touched). Grown on
+        // the second thread, the rows landed in that thread's allocator arena, whose freed
+        // memory the rest of the run could not reuse (measured: 65 MiB more peak RSS on the
+        // bench dump).
+        let capacity = row_bound(input.billed_count, input.range, 2).min(input.jobs.len());
+        let room = Self::with_capacity(capacity, input.width);
+        let (a, b) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| Self::sum(input, 1, 2, room));
+            let first = Self::sum(input, 0, 2, Self::with_capacity(capacity, input.width));
+            match second.join() {
+                Ok(second) => (first, second),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        });
+        let (a, b) = match (a, b) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err((slot_a, what_a)), Err((slot_b, what_b))) => {
+                return Err(if slot_a <= slot_b { what_a } else { what_b })
+            }
+            (Err((_, what)), Ok(_)) | (Ok(_), Err((_, what))) => return Err(what),
+        };
+        // Part 0 counted every unmapped job; after_as_of is counted by the owner's part.
+        // Part 1's rows go after part 0's (the sums' buffer grows in place), and `order`
+        // lists them all in the order of one pass: by the slot of the job that made them.
+        let (mut a, b) = (a, b);
+        let width = input.width;
+        let offset = a.row_keys.len() as u32;
+        let mut order = Vec::with_capacity(a.row_keys.len() + b.row_keys.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.row_keys.len() || j < b.row_keys.len() {
+            if j == b.row_keys.len() || (i < a.row_keys.len() && a.first_slot[i] < b.first_slot[j])
+            {
+                order.push(i as u32);
+                i += 1;
+            } else {
+                order.push(offset + j as u32);
+                j += 1;
+            }
+        }
+        debug_assert_eq!(b.sums.len(), b.row_keys.len() * width);
+        a.sums.reserve_exact(b.sums.len());
+        a.sums.extend_from_slice(&b.sums);
+        a.row_keys.extend_from_slice(&b.row_keys);
+        Ok(RowSums {
+            rows: FxHashMap::default(),
+            row_keys: a.row_keys,
+            first_slot: Vec::new(),
+            order,
+            sums: a.sums,
+            unmapped_jobs: a.unmapped_jobs + b.unmapped_jobs,
+            after_as_of: a.after_as_of + b.after_as_of,
+            unmapped: a.unmapped,
+        })
     }
 }
 

@@ -636,3 +636,62 @@ proptest! {
         }
     }
 }
+
+/// Issue 22: the final sums run on two threads (rows split by who is billed, merged into the
+/// order of one pass). Whatever the number of threads, the collection is the same, to the
+/// last field: cells, per-user cells, counts, unmapped accounts; and an overflow is the same
+/// error.
+fn finish_on(threads: usize, o: &AggregateOptions, jobs: &[(Job, &str)]) -> String {
+    let mut agg = Aggregator::new(o.clone());
+    agg.sum_on_threads(threads);
+    for (i, (j, user)) in jobs.iter().enumerate() {
+        agg.record(&JobRecord {
+            cluster: "c",
+            key: &j.key,
+            job_id: &j.key,
+            submit: None,
+            account: &j.account,
+            user,
+            start: j.start,
+            end: j.end,
+            quantities: &j.q,
+            file_index: 0,
+            line: i as u64 + 1,
+        });
+    }
+    format!("{:?}", agg.finish())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn summing_on_several_threads_gives_the_sequential_collection(
+        jobs in arb_jobs(),
+        users in prop::collection::vec(0usize..6, 60),
+        huge in prop::option::of(0usize..60),
+        user_usage in any::<bool>(),
+    ) {
+        let names = ["ann", "bob", "cy", "dee", "", "eve"];
+        let mut jobs: Vec<(Job, &str)> = jobs
+            .into_iter()
+            .zip(&users)
+            .map(|(j, &u)| (j, names[u]))
+            .collect();
+        // Sometimes sums past what a Decimal holds (cpu), or quantities that leave an i128
+        // beside the fractions of other memory sizes (mem): the same error must come out.
+        if let Some(h) = huge {
+            for (n, (j, _)) in jobs.iter_mut().skip(h % 7).step_by(3).enumerate() {
+                j.q[n % 3 / 2 * 2] = Some(Decimal::MAX);
+            }
+        }
+        let mut o = opts("2026-08", "2026-10", "2026-10-20T00:00:00Z");
+        o.user_usage = user_usage;
+        o.mapping.table.insert("alpha".into(), "res-a".into());
+        o.mapping.table.insert("beta".into(), "res-a".into());
+        o.mapping.unlisted = UnlistedAccounts::Unmapped;
+        let sequential = finish_on(1, &o, &jobs);
+        prop_assert_eq!(&finish_on(2, &o, &jobs), &sequential);
+        prop_assert_eq!(&finish_on(3, &o, &jobs), &sequential);
+    }
+}

@@ -11,6 +11,7 @@ use tally_aggregate::{
 };
 use tally_config::{Config, SourceKind};
 use tally_model::{BillingMonth, MonthRange};
+use tally_sources::batch::{self, BatchingSink};
 use tally_sources::{
     csv, expand_paths, lsf, pbs, sacct, sacct_command, sge, FileListError, JobIdentity, RecordSink,
     SourceError, SourceStats,
@@ -189,6 +190,9 @@ fn collect_explained(
         user_usage: config.user_usage,
     });
     agg.cut_at_plan_switches(timelines);
+    if !read_in_parallel() {
+        agg.sum_on_threads(1);
+    }
     let mut inputs: Vec<Vec<PathBuf>> = Vec::new();
     let mut identities: Vec<Option<IdentityFile>> = Vec::new();
     for (i, source) in config.sources.iter().enumerate() {
@@ -243,10 +247,90 @@ fn collect_explained(
             files,
         });
     }
+    let stats_total = read_inputs(config, window, &inputs, query.is_some(), &mut agg)?;
+    if let Some(conflict) = agg.identity_conflict() {
+        return Err(conflict.clone().into());
+    }
+    agg.add_source_stats(stats_total);
+    Ok(agg.finish_explained()?)
+}
+
+/// The environment variable that, set to `1`, makes collect read and sum on one thread (the
+/// sequential path every parallel result is compared with in the tests): no reading thread,
+/// and [`Aggregator::sum_on_threads`] one.
+pub const THREADS_ENV: &str = "TALLY_COLLECT_THREADS";
+
+/// Whether to use a second thread (reading beside summing, and half the final sums): unless
+/// [`THREADS_ENV`] is `1`, or the machine has a single core.
+fn read_in_parallel() -> bool {
+    match std::env::var(THREADS_ENV) {
+        Ok(v) if v.trim() == "1" => false,
+        _ => std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+    }
+}
+
+/// Reads every input into `agg`, in configuration order, and returns what the sources read.
+///
+/// With two cores, the sources run on a second thread and hand their records over in
+/// batches ([`tally_sources::batch`]) that this thread replays into the aggregator in the
+/// order they were read: the aggregator sees the same calls in the same order as when it is
+/// handed to the sources directly, so every result (dedup, line numbers, explanations) is
+/// that of the sequential read. `explaining`: whether step lines matter to the aggregator
+/// (only `explain` lists them).
+fn read_inputs(
+    config: &Config,
+    window: &Window,
+    inputs: &[Vec<PathBuf>],
+    explaining: bool,
+    agg: &mut Aggregator,
+) -> Result<SourceStats, CollectError> {
+    if !read_in_parallel() {
+        return read_sources(config, window, inputs, agg);
+    }
+    let wanted = agg.wanted_tres().to_vec();
+    let quantities = wanted.len();
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel(batch::BATCHES_IN_FLIGHT);
+    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel(batch::BATCHES_IN_FLIGHT + 2);
+    std::thread::scope(|scope| {
+        let reader = std::thread::Builder::new()
+            .name("collect-read".into())
+            .spawn_scoped(scope, move || {
+                let mut sink = BatchingSink::new(wanted, explaining, full_tx, empty_rx);
+                let read = read_sources(config, window, inputs, &mut sink);
+                // What was read before an error is delivered, as a sequential read would have.
+                sink.flush();
+                read
+            });
+        let reader = match reader {
+            Ok(handle) => handle,
+            // No thread to be had: read here.
+            Err(e) => {
+                tracing::debug!(error = %e, "no reading thread; reading sequentially");
+                return read_sources(config, window, inputs, agg);
+            }
+        };
+        for batch in full_rx {
+            batch.replay(agg, quantities);
+            // A full return channel only means enough batches are in circulation.
+            let _ = empty_tx.try_send(batch);
+        }
+        match reader.join() {
+            Ok(read) => read,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Every source's inputs read into `sink`, in order.
+fn read_sources(
+    config: &Config,
+    window: &Window,
+    inputs: &[Vec<PathBuf>],
+    sink: &mut dyn RecordSink,
+) -> Result<SourceStats, CollectError> {
     let mut stats_total = SourceStats::default();
     let mut file_index = 0u32;
-    let sink = &mut agg as &mut dyn RecordSink;
-    for (i, (source, files)) in config.sources.iter().zip(&inputs).enumerate() {
+    for (i, (source, files)) in config.sources.iter().zip(inputs).enumerate() {
         if let SourceKind::SacctCommand(opts) = &source.kind {
             let start = window.range.from.start(config.billing_timezone);
             let end = window
@@ -272,11 +356,7 @@ fn collect_explained(
             file_index += 1;
         }
     }
-    if let Some(conflict) = agg.identity_conflict() {
-        return Err(conflict.clone().into());
-    }
-    agg.add_source_stats(stats_total);
-    Ok(agg.finish_explained()?)
+    Ok(stats_total)
 }
 
 /// One file of a file source, read by its format's reader.

@@ -5,6 +5,7 @@
 //! lines come in. What a source cannot use it reports as an [`InvalidRecord`] naming file,
 //! line and field; it never panics on input and never stops at a bad line.
 
+pub mod batch;
 pub mod csv;
 mod files;
 pub mod fuzzing;
