@@ -451,23 +451,18 @@ pub async fn read_and_compare(
         })
     });
     let held = gather::held_months(client, offering, months).await?;
-    let holdings = held.holdings;
     // A month held in several rows (one per plan period) is never compared with one figure:
     // the invoicing assessment judges it row by row (`split_mismatch`).
-    let backend_of: BTreeMap<Uuid, &str> = resources
-        .iter()
-        .map(|r| (r.uuid, r.backend_id.as_str()))
-        .collect();
-    let several: BTreeSet<(&str, BillingMonth, &str)> = held
-        .several_rows
-        .keys()
-        .filter_map(|(r, m, c)| backend_of.get(r).map(|b| (*b, *m, c.as_str())))
-        .collect();
+    let several = tally_holdings::keys_by_backend_id(
+        &held.several_rows,
+        resources.iter().map(|r| (r.uuid, r.backend_id.as_str())),
+    );
     let cells: Vec<UsageCell> = cells
         .iter()
         .filter(|c| !several.contains(&(c.resource.as_str(), c.period, c.component.as_str())))
         .cloned()
         .collect();
+    let holdings = held.holdings;
     let cells = &cells[..];
     let user_holdings = match user_cells {
         Some(_) => Some(gather::user_holdings(client, offering, months).await?),

@@ -54,6 +54,19 @@ pub struct HeldMonths {
     pub several_rows: BTreeMap<HoldingKey, Vec<Decimal>>,
 }
 
+/// Keys named as tally's cells name them (the resource's backend_id, the month, the
+/// component), e.g. of [`HeldMonths::several_rows`]: such a month is never compared with one
+/// figure. Keys of resources not in `backend_ids` (uuid -> backend_id) are left out.
+pub fn keys_by_backend_id<'a, V>(
+    keys: &'a BTreeMap<HoldingKey, V>,
+    backend_ids: impl IntoIterator<Item = (Uuid, &'a str)>,
+) -> BTreeSet<(&'a str, BillingMonth, &'a str)> {
+    let backend_of: BTreeMap<Uuid, &str> = backend_ids.into_iter().collect();
+    keys.keys()
+        .filter_map(|(r, m, c)| backend_of.get(r).map(|b| (*b, *m, c.as_str())))
+        .collect()
+}
+
 /// The server's version and what follows from it for past months.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerInfo {

@@ -265,6 +265,11 @@ pub const THREADS_ENV: &str = "TALLY_COLLECT_THREADS";
 fn read_in_parallel() -> bool {
     match std::env::var(THREADS_ENV) {
         Ok(v) if v.trim() == "1" => false,
+        Ok(v) if v.trim() != "2" => {
+            // said, not silently taken as the default
+            tracing::warn!("{THREADS_ENV}={v:?} is neither 1 nor 2: ignored");
+            std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+        }
         _ => std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
     }
 }

@@ -296,11 +296,8 @@ pub async fn push(job: &PushJob<'_>) -> Result<PushReport, PipelineError> {
         .iter()
         .map(|r| (r.uuid, r.backend_id.as_str()))
         .collect();
-    let several: BTreeSet<(&str, BillingMonth, &str)> = held
-        .several_rows
-        .keys()
-        .filter_map(|(r, m, c)| by_uuid.get(r).map(|b| (*b, *m, c.as_str())))
-        .collect();
+    let several =
+        tally_push::keys_by_backend_id(&held.several_rows, by_uuid.iter().map(|(u, b)| (*u, *b)));
     let kept_out = |resource: &str, month: BillingMonth, component: &str| {
         period_push.taken.contains(&(resource.to_owned(), month))
             || several.contains(&(resource, month, component))

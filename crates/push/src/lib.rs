@@ -18,7 +18,7 @@
 
 pub mod execute;
 pub use tally_holdings::gather;
-pub use tally_holdings::{HeldMonths, HoldingKey};
+pub use tally_holdings::{keys_by_backend_id, HeldMonths, HoldingKey};
 pub mod ledger;
 pub mod lock;
 pub mod plan;
