@@ -2,9 +2,9 @@
 
 use tally_config::Config;
 
-use crate::args::{CollectArgs, CollectBy};
 use crate::exit::Exit;
 use crate::output;
+use tally_cli::usage::{CollectArgs, CollectBy};
 
 pub fn run(args: &CollectArgs) -> anyhow::Result<Exit> {
     let c = &args.collection;
@@ -21,7 +21,11 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<Exit> {
     } else {
         tally_pipeline::collect(&config, &window)?
     };
-    output::print_collection(&collection, args.format, &window, by_plan_period)?;
+    let format = output::render_format(args.format);
+    let (range, as_of) = (window.range, window.as_of);
+    output::to_stdout(|out| {
+        tally_render::collection(out, &collection, format, range, as_of, by_plan_period)
+    })?;
     tally_pipeline::run::log_collection(&collection);
     Ok(tally_pipeline::run::strict_verdict(&collection, c.strict).into())
 }

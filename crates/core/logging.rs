@@ -2,7 +2,7 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::args::{GlobalArgs, LogFormat};
+use tally_cli::{GlobalArgs, LogFormat};
 
 /// Logs go to stderr so that stdout carries only the command's output (tables, JSON).
 pub fn init(g: &GlobalArgs) {

@@ -1,12 +1,12 @@
-//! The `tally` binary: argument parsing and wiring of the library crates, nothing else.
+//! The `tally` binary: parses the command line (`tally-cli`'s definitions), calls the library
+//! crates and prints what they return; the exit code tells monitoring what happened.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tally_cli::{Cli, Command};
 
-mod args;
-mod check;
 mod collect;
 mod doctor;
 mod exit;
@@ -16,14 +16,12 @@ mod init;
 mod limits;
 mod logging;
 mod manual;
-mod nightly;
 mod ops;
 mod output;
 mod push;
 mod replay;
 mod sandbox;
 
-use args::{Cli, Command};
 use exit::Exit;
 
 fn main() -> ExitCode {
@@ -46,19 +44,19 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Explain(args) => explain::run(&args),
         Command::History(args) => history::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
-        Command::Push(args) => push::run(&args),
-        Command::Check(args) => check::run(&args),
-        Command::Run(args) => nightly::run(&args),
+        Command::Push(args) => push::push(&args),
+        Command::Check(args) => push::check(&args),
+        Command::Run(args) => push::nightly(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Limits(args) => limits::run(&args),
         Command::Orders(cmd) => ops::orders::run(&cmd),
         Command::Resources(cmd) => ops::resources::run(&cmd),
         Command::OfferingUsers(cmd) => ops::offering_users::run(&cmd),
         Command::Provider(cmd) => ops::provider::run(&cmd),
-        Command::Users(cmd) => cmd.run(),
-        Command::Keys(cmd) => cmd.run(),
+        Command::Users(cmd) => ops::lists::run(&cmd),
+        Command::Keys(cmd) => ops::lists::run(&cmd),
         Command::Offerings(cmd) => ops::offerings::run(&cmd),
-        Command::Usage(cmd) => cmd.run(),
+        Command::Usage(cmd) => ops::lists::run(&cmd),
         Command::Completions(args) => manual::completions(&args),
         Command::Man => manual::man(),
         Command::Doctor(args) => doctor::run(&args),

@@ -1,24 +1,12 @@
 //! `tally completions SHELL` and `tally man`: generated from the clap definitions, so they
 //! can never disagree with the real arguments.
 
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::args::Cli;
 use crate::exit::Exit;
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CompletionShell {
-    Bash,
-    Zsh,
-    Fish,
-}
-
-#[derive(Args, Debug)]
-pub struct CompletionsArgs {
-    /// The shell to write the completion script for, e.g. `tally completions bash > /etc/bash_completion.d/tally`.
-    pub shell: CompletionShell,
-}
+use tally_cli::site::{CompletionShell, CompletionsArgs};
+use tally_cli::Cli;
 
 pub fn completions(args: &CompletionsArgs) -> anyhow::Result<Exit> {
     let shell = match args.shell {

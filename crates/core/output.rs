@@ -3,23 +3,25 @@
 
 use std::io::{self, Write};
 
-use tally_aggregate::{Collection, Explanation};
 use tally_check::CheckReport;
-use tally_pipeline::history::History;
-use tally_push::{Plan, Summary, UserPlan};
+use tally_cli::{CheckFormat, OutputFormat};
+use tally_pipeline::PushReport;
 use tally_render::Format;
 
-use crate::args::OutputFormat;
-use crate::check::CheckFormat;
-use tally_pipeline::Window;
+/// The renderer's format of a `--format` flag.
+pub fn render_format(f: OutputFormat) -> Format {
+    match f {
+        OutputFormat::Table => Format::Table,
+        OutputFormat::Json => Format::Json,
+        OutputFormat::Csv => Format::Csv,
+    }
+}
 
-impl From<OutputFormat> for Format {
-    fn from(f: OutputFormat) -> Format {
-        match f {
-            OutputFormat::Table => Format::Table,
-            OutputFormat::Json => Format::Json,
-            OutputFormat::Csv => Format::Csv,
-        }
+/// The renderer's format of a `--format table|json` flag.
+pub fn report_format(f: CheckFormat) -> Format {
+    match f {
+        CheckFormat::Table => Format::Table,
+        CheckFormat::Json => Format::Json,
     }
 }
 
@@ -40,32 +42,6 @@ pub fn to_stderr(text: &str) {
     let _ = io::stderr().lock().write_all(text.as_bytes());
 }
 
-/// `by_plan_period`: the cells of a month with a plan switch as their plan-period parts.
-pub fn print_collection(
-    c: &Collection,
-    format: OutputFormat,
-    w: &Window,
-    by_plan_period: bool,
-) -> io::Result<()> {
-    to_stdout(|out| {
-        tally_render::collection(out, c, format.into(), w.range, w.as_of, by_plan_period)
-    })
-}
-
-/// `tally explain` on stdout.
-pub fn print_explanation(e: &Explanation, format: OutputFormat) -> io::Result<()> {
-    to_stdout(|out| tally_render::explanation(out, e, format.into()))
-}
-
-/// `tally history` on stdout.
-pub fn print_history(h: &History, format: CheckFormat) -> io::Result<()> {
-    let format = match format {
-        CheckFormat::Json => Format::Json,
-        CheckFormat::Table => Format::Table,
-    };
-    to_stdout(|out| tally_render::history(out, h, format))
-}
-
 /// `tally check`'s report on stdout: the JSON document, or the tables of differences.
 pub fn print_check(report: &CheckReport, format: CheckFormat) -> io::Result<()> {
     to_stdout(|out| match format {
@@ -74,32 +50,13 @@ pub fn print_check(report: &CheckReport, format: CheckFormat) -> io::Result<()> 
     })
 }
 
-/// `push --dry-run` on stdout: every request exactly as it would be sent, minus the
-/// Authorization header.
-pub fn print_dry_run(
-    client: &tally_waldur::WaldurClient,
-    plan: &Plan,
-    users: Option<&UserPlan>,
-) -> anyhow::Result<()> {
-    let text = tally_render::dry_run(client, plan, users)?;
-    Ok(to_stdout(|out| out.write_all(text.as_bytes()))?)
-}
-
-/// The push summary on stderr: a row per resource, the totals, and what was held back.
-pub fn print_summary(summary: &Summary, dry_run: bool) {
-    to_stderr(&tally_render::summary_text(summary, dry_run));
-}
-
-/// The current month of resources whose plan changed inside it, on stderr: what was (or would
-/// be) sent under each plan period, what Waldur already holds, and the parts not sent and why.
-pub fn print_plan_periods(p: &tally_pipeline::plan_periods::PeriodPush, dry_run: bool) {
-    to_stderr(&tally_render::plan_periods_text(p, dry_run));
-}
-
-/// `tally limits` on stdout.
-pub fn print_limits(
-    standings: &[tally_limits::ResourceStanding],
-    format: OutputFormat,
-) -> io::Result<()> {
-    to_stdout(|out| tally_render::limits(out, standings, format.into()))
+/// A push on stderr: a row per resource, the totals and what was held back; then, for resources
+/// whose plan changed inside the current month, what was (or would be) sent under each plan
+/// period, what Waldur already holds, and the parts not sent and why.
+pub fn print_push(report: &PushReport, dry_run: bool) {
+    to_stderr(&tally_render::summary_text(&report.summary, dry_run));
+    to_stderr(&tally_render::plan_periods_text(
+        &report.plan_periods,
+        dry_run,
+    ));
 }

@@ -1,100 +1,32 @@
-//! `tally push`: the arguments, the progress bar, the dry-run listing and the summary table; the
-//! run itself is `tally_pipeline::run`.
+//! `tally push`, `tally check` and `tally run` (the nightly job): each is one call of
+//! `tally_pipeline::run`; this passes the flags, shows a progress bar while cells are sent, prints
+//! the dry-run listing, the summary and the check, and turns the verdict into the exit code.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
-use clap::Args;
 use tally_check::CheckReport;
+use tally_cli::usage::{CheckArgs, CollectionArgs, PushArgs, RunArgs, ServerArgs};
+use tally_cli::CheckFormat;
 use tally_pipeline::run::{Command, RunError, RunHooks, RunOptions, RunReport};
 use tally_pipeline::{PushReport, SendProgress, Verdict};
 use tally_push::PastMonths;
 
-use crate::args::CollectionArgs;
-use crate::check::CheckFormat;
 use crate::exit::Exit;
 use crate::output;
 
-#[derive(Args, Debug)]
-pub struct PushArgs {
-    #[command(flatten)]
-    pub collection: CollectionArgs,
-    /// Print the exact request bodies and send nothing (Waldur is still read: the plan needs
-    /// what it holds). The ledger is not touched.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Apply decreases larger than `[push] max_decrease_percent` (default 5 %) of what Waldur
-    /// holds, including cells set to 0.00 because tally computes nothing for them any more.
-    /// Without it they are held back and the push exits 4.
-    #[arg(long)]
-    pub allow_decrease: bool,
-    #[command(flatten)]
-    pub server: ServerArgs,
+/// The months a command that computes usage covers.
+pub fn months(c: &CollectionArgs) -> tally_pipeline::run::Months {
+    let (from, to, as_of) = (c.from, c.to, c.as_of);
+    tally_pipeline::run::Months { from, to, as_of }
 }
 
-/// How tally treats the server's clock and version.
-#[derive(Args, Debug, Clone, Default)]
-pub struct ServerArgs {
-    /// Send past months even when the server does not say it is Waldur 8.0 or later. Servers
-    /// before 8.0 ignore `date` and would overwrite the current month; every past-month report
-    /// is still read back and the current month restored if that happens.
-    #[arg(long)]
-    pub assume_date_support: bool,
-    /// The instant (RFC 3339) tally takes as the server's "now": it decides which month is the
-    /// current one (sent without `date`). Default: this machine's clock. For replays and tests.
-    #[arg(long)]
-    pub now: Option<DateTime<Utc>>,
-}
-
-impl ServerArgs {
-    pub fn past_months(&self) -> PastMonths {
-        if self.assume_date_support {
-            PastMonths::AssumeDateSupport
-        } else {
-            PastMonths::OnlyIfServerHonoursDate
-        }
+fn past_months(server: &ServerArgs) -> PastMonths {
+    if server.assume_date_support {
+        PastMonths::AssumeDateSupport
+    } else {
+        PastMonths::OnlyIfServerHonoursDate
     }
-}
-
-/// A progress bar on stderr while cells are sent, when stderr is a terminal.
-#[derive(Default)]
-pub struct ProgressBar(std::sync::Mutex<Option<indicatif::ProgressBar>>);
-
-impl SendProgress for ProgressBar {
-    fn start(&self, cells: u64) {
-        if let Ok(mut bar) = self.0.lock() {
-            *bar = progress_bar(cells);
-        }
-    }
-    fn advance(&self, cells: u64) {
-        if let Ok(bar) = self.0.lock() {
-            if let Some(b) = bar.as_ref() {
-                b.inc(cells);
-            }
-        }
-    }
-    fn finish(&self) {
-        if let Ok(mut bar) = self.0.lock() {
-            if let Some(b) = bar.take() {
-                b.finish_and_clear();
-            }
-        }
-    }
-}
-
-fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
-    if len == 0 || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cells {elapsed} eta {eta}")
-    {
-        bar.set_style(style);
-    }
-    Some(bar)
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -111,14 +43,13 @@ pub struct Printer {
 
 impl RunHooks for Printer {
     fn pushed(&self, report: &PushReport) {
-        output::print_summary(&report.summary, false);
-        output::print_plan_periods(&report.plan_periods, false);
+        output::print_push(report, false);
     }
     fn checked(&self, report: &CheckReport) -> std::io::Result<()> {
         output::print_check(report, self.check_format)
     }
     fn progress(&self) -> Option<Arc<dyn SendProgress>> {
-        Some(Arc::new(ProgressBar::default()))
+        Some(Arc::new(tally_render::SendBar::default()))
     }
     fn exit_code(&self, outcome: Result<Verdict, &RunError>) -> u8 {
         match outcome {
@@ -134,28 +65,61 @@ pub fn execute(options: RunOptions, check_format: CheckFormat) -> anyhow::Result
     Ok(tally_pipeline::run::run(&options, &runtime()?, &printer)?)
 }
 
-pub fn run(args: &PushArgs) -> anyhow::Result<Exit> {
+pub fn push(args: &PushArgs) -> anyhow::Result<Exit> {
     let report = execute(
         RunOptions {
             config: args.collection.config.clone(),
             command: Command::Push {
-                months: args.collection.months(),
+                months: months(&args.collection),
                 dry_run: args.dry_run,
                 allow_decrease: args.allow_decrease,
             },
             now: args.server.now,
             strict: args.collection.strict,
-            past_months: args.server.past_months(),
+            past_months: past_months(&args.server),
         },
         CheckFormat::Table,
     )?;
     if let Some(pushed) = &report.pushed {
         if args.dry_run {
             let client = &report.connection.client;
-            output::print_dry_run(client, &pushed.plan, pushed.user_plan.as_ref())?;
+            // Every request exactly as it would be sent, minus the Authorization header.
+            let text = tally_render::dry_run(client, &pushed.plan, pushed.user_plan.as_ref())?;
+            output::to_stdout(|out| out.write_all(text.as_bytes()))?;
         }
-        output::print_summary(&pushed.summary, args.dry_run);
-        output::print_plan_periods(&pushed.plan_periods, args.dry_run);
+        output::print_push(pushed, args.dry_run);
     }
     Ok(report.verdict.into())
+}
+
+/// `tally check`: every difference between what tally computes and what Waldur holds.
+pub fn check(args: &CheckArgs) -> anyhow::Result<Exit> {
+    let c = &args.collection;
+    let command = Command::Check { months: months(c) };
+    // `check` has no server clock of its own: `--as-of` decides the current month
+    let options = RunOptions {
+        config: c.config.clone(),
+        command,
+        now: c.as_of,
+        strict: c.strict,
+        past_months: PastMonths::OnlyIfServerHonoursDate,
+    };
+    Ok(execute(options, args.format)?.verdict.into())
+}
+
+/// `tally run`: the nightly job. Month-to-date for the current month, the previous month too in
+/// the first days of a month, then a check of both, under the run lock.
+pub fn nightly(args: &RunArgs) -> anyhow::Result<Exit> {
+    let command = Command::Nightly {
+        previous_month_days: args.previous_month_days,
+        allow_decrease: args.allow_decrease,
+    };
+    let options = RunOptions {
+        config: args.config.clone(),
+        command,
+        now: args.server.now,
+        strict: args.strict,
+        past_months: past_months(&args.server),
+    };
+    Ok(execute(options, args.format)?.verdict.into())
 }

@@ -1,39 +1,12 @@
 //! `tally sandbox`: the embedded Waldur-compatible server, as a process.
 
 use std::io::Write;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
-use clap::Args;
+use tally_cli::site::SandboxArgs;
 use tally_sandbox::{SandboxOptions, World};
 
 use crate::exit::Exit;
-
-#[derive(Args, Debug)]
-pub struct SandboxArgs {
-    /// Address to listen on; port 0 picks a free port (the printed line says which).
-    #[arg(long, default_value = "127.0.0.1:8000")]
-    pub listen: SocketAddr,
-    /// World to load (TOML, see docs/sandbox.md). Default: the bundled demo world.
-    #[arg(long)]
-    pub seed: Option<PathBuf>,
-    /// Keep the state in this SQLite file, so a restart loses nothing.
-    #[arg(long)]
-    pub state: Option<PathBuf>,
-    /// Start the server clock at this instant (RFC 3339) instead of the real time.
-    #[arg(long)]
-    pub now: Option<DateTime<Utc>>,
-    /// Behave like the older generation, the genuine waldur-mastermind of 2024 (~7.x): ignores
-    /// set_usage's `date`, no set_user_usages or set_as_ok, /api/version/ closed to non-staff
-    /// (see docs/sandbox.md).
-    #[arg(long)]
-    pub legacy_7x: bool,
-    /// Allow listening on a non-loopback address (the sandbox has no real security).
-    #[arg(long)]
-    pub allow_remote: bool,
-}
 
 pub fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
     let world = match &args.seed {

@@ -1,34 +1,17 @@
 //! The commands whose one subcommand is `list`: `tally users list` (`users_list` of the SDK
 //! guide; staff see all), `tally keys list` (`keys_list`: every SSH key the token can see) and
 //! `tally usage list` (the component usages Waldur holds for a resource, per month and
-//! component, to check a report against the server). Each is its filter flags and the request
-//! they make; the listing itself is [`ops::list_fields`].
+//! component, to check a report against the server): the request each one's filter flags make;
+//! the listing itself is [`ops::list_fields`].
 
-use clap::{Args, Subcommand};
 use serde::Serialize;
+use tally_cli::ops::lists::{Keys, ListOnly, Usages, Users};
+use tally_cli::OutputFormat;
 use tally_model::BillingMonth;
 use tally_waldur::{ComponentUsageFilter, KeyFilter, ListRequest, UserFilter};
-use uuid::Uuid;
 
-use crate::args::OutputFormat;
 use crate::exit::Exit;
-use crate::ops::{self, ListOpts};
-
-/// A command with the one subcommand `list`; the help of `list` is `F`'s doc comment.
-#[derive(Subcommand, Debug)]
-pub enum ListOnly<F: Args + ListFilter> {
-    List(Listed<F>),
-}
-
-// The listing flags, then the command's filters (no doc comment: the help of `list` is the
-// filters' doc comment, which clap applies last).
-#[derive(Args, Debug)]
-pub struct Listed<F: Args> {
-    #[command(flatten)]
-    pub list: ListOpts,
-    #[command(flatten)]
-    pub filter: F,
-}
+use crate::ops;
 
 /// The filter flags of a list command: the request they make and the columns shown.
 pub trait ListFilter {
@@ -41,29 +24,14 @@ pub trait ListFilter {
     }
 }
 
-impl<F: Args + ListFilter> ListOnly<F>
+/// `tally users|keys|usage list`.
+pub fn run<F: clap::Args + ListFilter>(cmd: &ListOnly<F>) -> anyhow::Result<Exit>
 where
     <F::Request as ListRequest>::Item: Serialize,
 {
-    pub fn run(&self) -> anyhow::Result<Exit> {
-        let ListOnly::List(a) = self;
-        let columns = a.filter.columns(a.list.common.format);
-        ops::list_fields(&a.list, columns, None, |_| Ok(a.filter.request()))
-    }
-}
-
-/// List users.
-#[derive(Args, Debug)]
-pub struct Users {
-    /// Only this username (exact).
-    #[arg(long)]
-    pub username: Option<String>,
-    /// Only this e-mail address.
-    #[arg(long)]
-    pub email: Option<String>,
-    /// Free-text search (name, username, e-mail).
-    #[arg(long)]
-    pub query: Option<String>,
+    let ListOnly::List(a) = cmd;
+    let columns = a.filter.columns(a.list.common.format);
+    ops::list_fields(&a.list, columns, None, |_| Ok(a.filter.request()))
 }
 
 impl ListFilter for Users {
@@ -79,17 +47,6 @@ impl ListFilter for Users {
             ..Default::default()
         }
     }
-}
-
-/// List SSH keys (the public key is in --format json/csv; the table shows fingerprints).
-#[derive(Args, Debug)]
-pub struct Keys {
-    /// Only keys of this user.
-    #[arg(long)]
-    pub user: Option<Uuid>,
-    /// Only keys with this name.
-    #[arg(long)]
-    pub name: Option<String>,
 }
 
 /// Columns of key listings (also `provider keys`); the public key itself is too wide for a table.
@@ -113,20 +70,6 @@ impl ListFilter for Keys {
         }
         columns
     }
-}
-
-/// List the component usages of a resource.
-#[derive(Args, Debug)]
-pub struct Usages {
-    /// The resource.
-    #[arg(long)]
-    pub resource: Uuid,
-    /// Only this billing month (YYYY-MM).
-    #[arg(long)]
-    pub month: Option<BillingMonth>,
-    /// Only this component type.
-    #[arg(long)]
-    pub component: Option<String>,
 }
 
 impl ListFilter for Usages {

@@ -15,58 +15,16 @@ pub mod provider;
 pub mod resources;
 
 use std::future::Future;
-use std::path::PathBuf;
 
-use clap::Args;
 use serde::Serialize;
+use tally_cli::ops::{Common, Customer, ListOpts, Paging};
+use tally_cli::OutputFormat;
 use tally_ops::{Batch, Listing};
 use tally_render as render;
 use tally_waldur::{ListRequest, WaldurClient};
 use uuid::Uuid;
 
-use crate::args::OutputFormat;
 use crate::exit::{Exit, UsageError};
-
-/// Flags every operation takes.
-#[derive(Args, Debug, Clone)]
-pub struct Common {
-    /// The configuration file; its [waldur] table gives url, token_file, customer_uuid and
-    /// offering_uuid (the token may also come from TALLY_WALDUR_TOKEN).
-    #[arg(long, short = 'c', env = "TALLY_CONFIG")]
-    pub config: PathBuf,
-    /// Output format on stdout.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
-}
-
-/// Paging of list commands: every page by default, because a provider who approves "all pending
-/// orders" must not silently miss the ones on page 2.
-#[derive(Args, Debug, Clone, Default)]
-pub struct Paging {
-    /// Only this page (1-based). Default: every page.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    pub page: Option<u32>,
-    /// Items per request (1..=300; default 100).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=300))]
-    pub page_size: Option<u32>,
-}
-
-/// The flags of every list command: configuration, format and paging.
-#[derive(Args, Debug, Clone)]
-pub struct ListOpts {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub paging: Paging,
-}
-
-/// `--customer`: the provider organisation, else `waldur.customer_uuid` of the configuration.
-#[derive(Args, Debug, Clone)]
-pub struct Customer {
-    /// Provider organisation (default: waldur.customer_uuid).
-    #[arg(long)]
-    pub customer: Option<Uuid>,
-}
 
 /// Everything a command needs once the configuration is read and the client is built.
 pub struct Ctx {
@@ -101,6 +59,11 @@ impl Ctx {
             format: common.format,
             rt,
         })
+    }
+
+    /// The renderer's format of `--format`.
+    pub fn render_format(&self) -> render::Format {
+        crate::output::render_format(self.format)
     }
 
     pub fn block_on<F: Future>(&self, f: F) -> F::Output {
@@ -164,7 +127,7 @@ where
     let ctx = Ctx::new(&args.common, args.paging.page_size)?;
     let req = request(&ctx)?;
     let listing = ctx.fetch(&req, &args.paging)?;
-    print(|out| render::list(out, ctx.format.into(), &listing, &columns, only))?;
+    print(|out| render::list(out, ctx.render_format(), &listing, &columns, only))?;
     if let (Some(note), OutputFormat::Table) = (render::page_note(&listing), ctx.format) {
         // On stderr: stdout stays the table alone.
         eprintln!("{note}");
@@ -186,22 +149,19 @@ pub fn field_columns(fields: &[String]) -> Vec<String> {
     columns
 }
 
-/// Wraps a client error; a 401 gets the operator's next step (the client already explains an
-/// expired token).
+/// Wraps a client error; a refused token gets the operator's next step, the same as `push`
+/// gives ([`tally_pipeline::TokenRefused`]).
 pub fn api(e: tally_waldur::Error) -> anyhow::Error {
-    if matches!(e, tally_waldur::Error::Unauthorized(_)) && !e.is_token_expired() {
-        return anyhow::Error::new(e).context(
-            "Waldur refused the API token: check waldur.token_file in the configuration (or \
-             TALLY_WALDUR_TOKEN) and that the token belongs to a user of the provider organisation",
-        );
+    match tally_pipeline::token_refused(e) {
+        Ok(refused) => refused.into(),
+        Err(e) => e.into(),
     }
-    anyhow::Error::new(e)
 }
 
 /// Prints the per-object results and turns failures into the run's result: a 401 that stopped
 /// the run is the error (exit 6), else any failed object makes it "not done" (exit 4).
 pub fn finish(ctx: &Ctx, action: &str, what: &str, batch: Batch) -> anyhow::Result<Exit> {
-    print(|out| render::outcomes(out, ctx.format.into(), action, &batch.outcomes))?;
+    print(|out| render::outcomes(out, ctx.render_format(), action, &batch.outcomes))?;
     if let Some(e) = batch.fatal {
         return Err(api(e));
     }

@@ -2,32 +2,14 @@
 //! (`marketplace_public_offerings_retrieve` of the usage-reporting section): what usage can be
 //! reported against (billing type `usage` or `limit`).
 
-use clap::{Args, Subcommand};
 use tally_waldur::OfferingView;
-use uuid::Uuid;
 
-use crate::args::OutputFormat;
 use crate::exit::Exit;
+use tally_cli::ops::offerings::{OfferingsCommand, ShowArgs};
+use tally_cli::OutputFormat;
 use tally_render as render;
 
-use crate::ops::{self, Common, Ctx};
-
-#[derive(Subcommand, Debug)]
-pub enum OfferingsCommand {
-    /// Show an offering and its components (type, unit, billing type, limits).
-    Show(ShowArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct ShowArgs {
-    #[command(flatten)]
-    pub common: Common,
-    /// The offering (default: waldur.offering_uuid).
-    pub offering: Option<Uuid>,
-    /// Read the provider's view (marketplace-provider-offerings) instead of the public catalogue.
-    #[arg(long)]
-    pub provider_view: bool,
-}
+use crate::ops::{self, Ctx};
 
 const COMPONENTS: &str = "type name measured_unit billing_type limit_period limit_amount";
 
@@ -54,7 +36,7 @@ fn show(a: &ShowArgs) -> anyhow::Result<Exit> {
         .iter()
         .map(|c| render::to_json(c, None).map(|v| render::row_of(&v, &columns)))
         .collect::<std::io::Result<Vec<_>>>()?;
-    let format = ctx.format.into();
+    let format = ctx.render_format();
     ops::print(|out| match ctx.format {
         OutputFormat::Json => render::object(out, format, &offering, &[]),
         // One row per component: what a script needs to build usage reports.

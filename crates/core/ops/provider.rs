@@ -2,57 +2,17 @@
 //! operations of the SDK guide. They address the ServiceProvider record of the configured
 //! organisation (`waldur.customer_uuid`), looked up once per command as the guide does.
 
-use clap::{Args, Subcommand};
+use tally_cli::ops::provider::{ProviderCommand, SetUsernameArgs};
+use tally_cli::ops::Customer;
 use tally_ops::provider::RecordError;
 use tally_waldur::{
     ProviderKeys, ProviderProjectPermissions, ProviderProjects, ProviderUsers, ServiceProvider,
 };
-use uuid::Uuid;
 
 use crate::exit::{Exit, UsageError};
 use tally_render as render;
 
-use crate::ops::{self, Common, Ctx, Customer};
-
-#[derive(Subcommand, Debug)]
-pub enum ProviderCommand {
-    /// Show the service-provider record of the organisation.
-    Show(ShowArgs),
-    /// Set a user's local username on every offering of the provider where the user has a
-    /// resource (creates or updates the offering users).
-    SetUsername(SetUsernameArgs),
-    /// List users with roles in projects that use the provider's offerings.
-    Users(ListArgs),
-    /// List the SSH keys of those users.
-    Keys(ListArgs),
-    /// List projects that have resources of the provider.
-    Projects(ListArgs),
-    /// List active project permissions (roles) in those projects.
-    Permissions(ListArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct ShowArgs {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub customer: Customer,
-}
-
-#[derive(Args, Debug)]
-pub struct SetUsernameArgs {
-    #[command(flatten)]
-    pub show: ShowArgs,
-    /// The Waldur user's uuid.
-    #[arg(long)]
-    pub user: Uuid,
-    /// The local username to set.
-    #[arg(long)]
-    pub username: String,
-}
-
-/// A provider list: the listing flags and `--customer`.
-type ListArgs = ops::lists::Listed<Customer>;
+use crate::ops::{self, Ctx};
 
 const SHOW: &str = "uuid customer_name customer_uuid customer_abbreviation offering_count created \
     description url";
@@ -69,7 +29,7 @@ pub fn run(cmd: &ProviderCommand) -> anyhow::Result<Exit> {
         ProviderCommand::Show(a) => {
             let ctx = Ctx::new(&a.common, None)?;
             let sp = record(&ctx, &a.customer)?;
-            ops::print(|out| render::object(out, ctx.format.into(), &sp, &render::cols(SHOW)))?;
+            ops::print(|out| render::object(out, ctx.render_format(), &sp, &render::cols(SHOW)))?;
             Ok(Exit::Ok)
         }
         ProviderCommand::SetUsername(a) => set_username(a),

@@ -68,6 +68,17 @@ fn needs_token_hint(e: &tally_waldur::Error) -> bool {
     matches!(e, tally_waldur::Error::Unauthorized(_)) && !e.is_token_expired()
 }
 
+/// A client error as an operator should read it: a refused token with the next step
+/// ([`TokenRefused`]), unless the client has explained it already (an expired token); any other
+/// error back as it is. The provider operations word a refusal as `push` does.
+pub fn token_refused(e: tally_waldur::Error) -> Result<TokenRefused, tally_waldur::Error> {
+    if needs_token_hint(&e) {
+        Ok(TokenRefused(e))
+    } else {
+        Err(e)
+    }
+}
+
 /// The step `what` failed with `e`.
 pub(crate) fn waldur(what: &'static str) -> impl FnOnce(tally_waldur::Error) -> PipelineError {
     move |e| {

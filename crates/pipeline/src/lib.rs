@@ -34,7 +34,9 @@ pub use connection::{
     waldur_section, waldur_table, written_read_only, ClientOverrides, Connection,
     OperationDefaults,
 };
-pub use error::{chain_text, error_kind, ErrorKind, PipelineError, TokenRefused, UsageError};
+pub use error::{
+    chain_text, error_kind, token_refused, ErrorKind, PipelineError, TokenRefused, UsageError,
+};
 pub use push::{check, check_collection, push, PushJob, PushReport, SendProgress};
 
 /// What a command came to, in the terms monitoring needs; the binary maps it to an exit code.

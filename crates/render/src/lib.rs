@@ -10,6 +10,7 @@ mod explain;
 mod history;
 mod limits;
 mod ops;
+mod progress;
 mod push;
 mod table;
 
@@ -24,6 +25,7 @@ pub use limits::limits;
 pub use ops::{
     cell, cols, format_table, list, object, outcomes, page_note, row_of, rows, to_json, Listing,
 };
+pub use progress::SendBar;
 pub use push::{dry_run, plan_periods_text, summary_text};
 pub use table::{write_csv, TextTable};
 

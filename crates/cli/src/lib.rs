@@ -1,12 +1,25 @@
-use std::path::PathBuf;
+//! The command line of `tally`: every subcommand, flag and help text, as clap definitions.
+//!
+//! Only definitions live here, as uv keeps `uv-cli` apart from the binary: the binary
+//! (`crates/core`) parses with them, calls the libraries and prints. Keeping them apart lets the
+//! command line be read (and its help reviewed) in one place, without the wiring beside it, and
+//! keeps what a command does out of the file that says what it accepts.
 
-use chrono::{DateTime, Utc};
+pub mod ops;
+pub mod site;
+pub mod usage;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tally_model::BillingMonth;
 
 /// Collects HPC accounting records and reports usage to Waldur.
 #[derive(Parser, Debug)]
-#[command(name = "tally", version, about, propagate_version = true)]
+// `about` and `version` spelled out: clap would take them from this crate, not from `tally`.
+#[command(
+    name = "tally",
+    version = env!("CARGO_PKG_VERSION"),
+    about = "Collects HPC accounting records and reports usage to Waldur",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -36,30 +49,30 @@ pub enum LogFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Read the accounting records and print the usage per resource, month and component.
-    Collect(CollectArgs),
+    Collect(usage::CollectArgs),
     /// Every job (or amount row) behind a resource's figures in one month, with their exact sums,
     /// the rounding, and what was not counted and why.
-    Explain(crate::explain::ExplainArgs),
+    Explain(crate::usage::ExplainArgs),
     /// What the ledger recorded for a resource: every request sent (when, by which run, the
     /// amounts, what Waldur held before, the outcome and message) and the last check.
-    History(crate::history::HistoryArgs),
+    History(crate::usage::HistoryArgs),
     /// Report the collected usage to Waldur: send what differs from what it holds (exit 4 when
     /// some cells were not delivered).
-    Push(crate::push::PushArgs),
+    Push(crate::usage::PushArgs),
     /// Compare the collected usage with what Waldur holds (exit 5 on any difference).
-    Check(crate::check::CheckArgs),
+    Check(crate::usage::CheckArgs),
     /// The nightly job: push the current month (and the previous one in its first days), then
     /// check; one lock so two runs never overlap (exit 7 when another run holds it).
-    Run(crate::nightly::RunArgs),
+    Run(crate::usage::RunArgs),
     /// Where every allocation stands: each resource's limits and the components' caps, the
     /// usage of the period (records and what Waldur holds), the share used and when the limit
     /// is reached at the current month's rate (`--fail-at 100%`: exit 8 when any is over).
-    Limits(crate::limits::LimitsArgs),
+    Limits(crate::usage::LimitsArgs),
     /// Start the embedded sandbox with a world, run collect -> push -> check against it and
     /// compare what the server ends up holding with an expected file (CI fixture replays).
-    Replay(crate::replay::ReplayArgs),
+    Replay(crate::usage::ReplayArgs),
     /// Run the embedded Waldur-compatible sandbox server (loopback only by default).
-    Sandbox(crate::sandbox::SandboxArgs),
+    Sandbox(crate::site::SandboxArgs),
     /// Provider operations on orders: list, approve, reject, cancel.
     #[command(subcommand)]
     Orders(crate::ops::orders::OrdersCommand),
@@ -87,69 +100,16 @@ pub enum Command {
     #[command(subcommand)]
     Usage(crate::ops::lists::ListOnly<crate::ops::lists::Usages>),
     /// Print a shell completion script (bash, zsh, fish).
-    Completions(crate::manual::CompletionsArgs),
+    Completions(crate::site::CompletionsArgs),
     /// Print the man page (roff).
     Man,
     /// Check everything the nightly run depends on, one line each: config, token file and
     /// token, the offering and its components, the sources and the month's accounts, the
     /// clocks, the ledger and the lock (exit 9 when a check fails).
-    Doctor(crate::doctor::DoctorArgs),
+    Doctor(crate::site::DoctorArgs),
     /// Write a commented starter tally.toml from the offering's components (and, with --sacct,
     /// the clusters and TRES sacctmgr lists); never overwrites a file.
-    Init(crate::init::InitArgs),
-}
-
-/// What every command that computes usage needs.
-#[derive(Args, Debug, Clone)]
-pub struct CollectionArgs {
-    /// The configuration file.
-    #[arg(long, short = 'c', env = "TALLY_CONFIG")]
-    pub config: PathBuf,
-    /// First billing month (YYYY-MM), inclusive. Default: the current month.
-    #[arg(long)]
-    pub from: Option<BillingMonth>,
-    /// Last billing month (YYYY-MM), inclusive. Default: --from, or the current month.
-    #[arg(long)]
-    pub to: Option<BillingMonth>,
-    /// Count usage up to this instant (RFC 3339); running jobs run until then. Default: now.
-    #[arg(long)]
-    pub as_of: Option<DateTime<Utc>>,
-    /// Fail (exit 3) when any input line is invalid or any account maps to no resource.
-    #[arg(long)]
-    pub strict: bool,
-}
-
-impl CollectionArgs {
-    pub fn months(&self) -> tally_pipeline::run::Months {
-        tally_pipeline::run::Months {
-            from: self.from,
-            to: self.to,
-            as_of: self.as_of,
-        }
-    }
-}
-
-#[derive(Args, Debug)]
-pub struct CollectArgs {
-    #[command(flatten)]
-    pub collection: CollectionArgs,
-    /// Output format on stdout.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
-    /// `plan-period`: read each resource's plan periods from Waldur (the config's `[waldur]`)
-    /// and show the cells of a month in which the plan changed as one part per plan period,
-    /// the figures `push` sends to a server that keeps a row per plan period.
-    #[arg(long, value_enum, default_value_t = CollectBy::Month)]
-    pub by: CollectBy,
-}
-
-/// How `collect` keys its cells.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CollectBy {
-    /// Resource, billing month, component (no Waldur needed).
-    Month,
-    /// Also by plan period where a resource's plan changed inside the month.
-    PlanPeriod,
+    Init(crate::site::InitArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -157,6 +117,12 @@ pub enum OutputFormat {
     Table,
     Json,
     Csv,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Table,
+    Json,
 }
 
 #[cfg(test)]
