@@ -214,3 +214,25 @@ fn explain_on_a_second_thread_lists_the_same_jobs_and_steps() {
     );
     assert!(sequential.contains(".batch"), "steps are listed");
 }
+
+/// A thread setting other than 1 or 2 is said once (not once per use) and changes nothing: the
+/// figures are the default's.
+#[test]
+fn an_unknown_thread_setting_is_warned_about_once_and_ignored() {
+    let config = crate::util::fixture("fixtures/replay/tally.toml");
+    let args = [
+        "collect",
+        "--format",
+        "json",
+        "--as-of",
+        "2026-11-25T00:00:00Z",
+    ];
+    let mut cmd = tally();
+    cmd.args(args).arg("--config").arg(&config);
+    cmd.env("TALLY_COLLECT_THREADS", "3");
+    let odd = run(&mut cmd);
+    let (code, default) = collect(&config, &args, None);
+    assert_eq!((odd.code, odd.stdout.as_str()), (code, default.as_str()));
+    let warnings = odd.stderr.matches("TALLY_COLLECT_THREADS=\"3\"").count();
+    assert_eq!(warnings, 1, "{}", odd.stderr);
+}

@@ -261,9 +261,11 @@ fn collect_explained(
 pub const THREADS_ENV: &str = "TALLY_COLLECT_THREADS";
 
 /// Whether to use a second thread (reading beside summing, and half the final sums): unless
-/// [`THREADS_ENV`] is `1`, or the machine has a single core.
+/// [`THREADS_ENV`] is `1`, or the machine has a single core. Decided once per process, so a
+/// value that is neither `1` nor `2` is warned about once, not at every use.
 fn read_in_parallel() -> bool {
-    match std::env::var(THREADS_ENV) {
+    static DECIDED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DECIDED.get_or_init(|| match std::env::var(THREADS_ENV) {
         Ok(v) if v.trim() == "1" => false,
         Ok(v) if v.trim() != "2" => {
             // said, not silently taken as the default
@@ -271,7 +273,7 @@ fn read_in_parallel() -> bool {
             std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
         }
         _ => std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
-    }
+    })
 }
 
 /// Reads every input into `agg`, in configuration order, and returns what the sources read.
