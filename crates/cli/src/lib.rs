@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Collects HPC accounting records and reports usage to Waldur.
 #[derive(Parser, Debug)]
-// `about` and `version` spelled out: clap would take them from this crate, not from `tally`.
+// `about` spelled out: clap would take this crate's description. The version is the
+// workspace's, which this crate and `tally` share (`version.workspace = true`).
 #[command(
     name = "tally",
     version = env!("CARGO_PKG_VERSION"),
