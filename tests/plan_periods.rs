@@ -1219,7 +1219,7 @@ async fn commands_scenario(t: Target) {
     );
     let mut args = base("push");
     args.extend(["--now".to_owned(), as_of.clone()]);
-    let late = tally_run(args, secrets).await;
+    let late = tally_run(args, secrets.clone()).await;
     let held_late = owner
         .held_usage_by_plan_period(ResourceView::Provider, t.resource)
         .await
@@ -1243,6 +1243,84 @@ async fn commands_scenario(t: Target) {
         assert_eq!(
             cpu_late.values().copied().collect::<Vec<_>>(),
             vec![total + d("60")],
+            "{:?}",
+            t.kind
+        );
+    }
+
+    // The records shrink (the first job's last hour lost from the dump): the new period's part
+    // falls by 1800, far past the 5 % drop guard. Held back as a whole-month cell would be:
+    // exit 4, nothing lowered. `--allow-decrease` applies it; the old period's part does not
+    // move (the fall is a whole number: its cents stay) and stays refused as above.
+    dir.write(
+        "records/sacct.txt",
+        &format!(
+            "{SACCT_HEADER}{}{}",
+            sacct_line(1, job_start, job_end - chrono::Duration::hours(1), 1800, 0),
+            sacct_line(
+                2,
+                job_start - chrono::Duration::seconds(60),
+                job_start,
+                3600,
+                0
+            )
+        ),
+    );
+    let mut args = base("push");
+    args.extend(["--now".to_owned(), as_of.clone()]);
+    let shrunk = tally_run(args.clone(), secrets.clone()).await;
+    shrunk.expect_code(4);
+    assert!(
+        shrunk.stderr.contains("--allow-decrease"),
+        "{:?}: {}",
+        t.kind,
+        shrunk.stderr
+    );
+    if legacy {
+        assert!(
+            shrunk.stderr.contains("NOT SENT (decrease_held_back)"),
+            "{:?}: {}",
+            t.kind,
+            shrunk.stderr
+        );
+    }
+    let held_shrunk = owner
+        .held_usage_by_plan_period(ResourceView::Provider, t.resource)
+        .await
+        .expect("held");
+    assert_eq!(
+        cpu_rows(&held_shrunk)
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
+        cpu_late,
+        "{:?}: nothing lowered without --allow-decrease",
+        t.kind
+    );
+    args.push("--allow-decrease".to_owned());
+    let allowed = tally_run(args, secrets).await;
+    let held_allowed = owner
+        .held_usage_by_plan_period(ResourceView::Provider, t.resource)
+        .await
+        .expect("held");
+    let cpu_allowed: BTreeMap<Option<Uuid>, Decimal> =
+        cpu_rows(&held_allowed).into_iter().collect();
+    if legacy {
+        allowed.expect_code(4);
+        assert!(
+            allowed.stderr.contains("NOT SENT (old_period_final)")
+                && !allowed.stderr.contains("decrease_held_back"),
+            "{:?}: {}",
+            t.kind,
+            allowed.stderr
+        );
+        let mut want = parts.clone();
+        *want.get_mut(&Some(new.uuid)).expect("new part") -= d("1800");
+        assert_eq!(cpu_allowed, want, "{:?}", t.kind);
+    } else {
+        allowed.expect_code(0);
+        assert_eq!(
+            cpu_allowed.values().copied().collect::<Vec<_>>(),
+            vec![total + d("60") - d("1800")],
             "{:?}",
             t.kind
         );

@@ -149,6 +149,8 @@ pub(crate) struct PeriodPushInput<'a> {
     /// Keys Waldur holds in several rows (by resource uuid).
     pub several_rows: &'a BTreeMap<tally_push::HoldingKey, Vec<rust_decimal::Decimal>>,
     pub dry_run: bool,
+    /// The push's drop guard: a part may not lower its period's row further than a cell may.
+    pub drop_guard: tally_push::DropGuard,
     /// The ledger and the run's id: every part sent is recorded as an attempt of purpose
     /// `plan_period` (`tally history` shows it), pending before the call, its outcome after.
     pub ledger: Option<(&'a tally_push::Ledger, &'a str)>,
@@ -206,6 +208,7 @@ pub(crate) async fn plan_and_send(
             parts: input.parts,
             periods: &periods,
             held: &held,
+            drop_guard: input.drop_guard,
         }));
         out.taken.insert(((*backend_id).to_owned(), current));
     }

@@ -275,6 +275,10 @@ pub async fn push(job: &PushJob<'_>) -> Result<PushReport, PipelineError> {
         .collect();
     // The current month per plan period where the plan changed inside it (issue 23); those
     // cells, and months Waldur holds in several rows, are kept out of the month-per-cell plan.
+    let drop_guard = DropGuard {
+        max_share: job.config.push.max_decrease,
+        allow: job.allow_decrease || job.config.push.allow_decrease,
+    };
     let period_push = plan_and_send(&PeriodPushInput {
         client,
         server: &server,
@@ -286,6 +290,7 @@ pub async fn push(job: &PushJob<'_>) -> Result<PushReport, PipelineError> {
         parts: job.plan_parts,
         several_rows: &held.several_rows,
         dry_run: job.dry_run,
+        drop_guard,
         ledger: job
             .ledger
             .as_ref()
@@ -336,10 +341,7 @@ pub async fn push(job: &PushJob<'_>) -> Result<PushReport, PipelineError> {
         billing_timezone: job.config.billing_timezone,
         window: job.range,
         ownership: &ownership,
-        drop_guard: DropGuard {
-            max_share: job.config.push.max_decrease,
-            allow: job.allow_decrease || job.config.push.allow_decrease,
-        },
+        drop_guard,
     });
     report_decreases(&plan, job)?;
     let user_plan = if job.config.user_usage && !user_cells.is_empty() {

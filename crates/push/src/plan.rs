@@ -75,6 +75,14 @@ pub struct DropGuard {
 /// The default share a cell may fall by without `--allow-decrease`: 5 %.
 pub const DEFAULT_MAX_DECREASE_PERCENT: u32 = 5;
 
+impl DropGuard {
+    /// Whether lowering `held` to `computed` falls by more than `max_share` of what is held
+    /// (`allow` aside): the one test of a fall, for whole-month cells and plan-period parts.
+    pub fn exceeded_by(&self, held: Decimal, computed: Decimal) -> bool {
+        held > Decimal::ZERO && computed < held && (held - computed) / held > self.max_share
+    }
+}
+
 impl Default for DropGuard {
     fn default() -> Self {
         DropGuard {
@@ -417,7 +425,7 @@ impl Router<'_, '_> {
                 computes_nothing,
                 limit: input.drop_guard.max_share,
             };
-            if decrease.share() > input.drop_guard.max_share {
+            if input.drop_guard.exceeded_by(h, cell.amount) {
                 if !input.drop_guard.allow {
                     if cell.period == current {
                         // Waldur keeps what it holds: that is what the current month must be

@@ -14,6 +14,10 @@
 //! done (exit 4). An ended period that holds no row yet may be written once: that makes its first
 //! item, at its own plan's price.
 //!
+//! A part that would lower what its open period's row holds by more than the drop guard allows
+//! is held back as a whole-month cell would be ([`PeriodRefusal::DecreaseHeldBack`]): the same
+//! `[push] max_decrease_percent` and `--allow-decrease` decide.
+//!
 //! [`plan_periods`] is pure: tally's parts, the resource's plan periods and the rows it holds in.
 
 use std::collections::BTreeMap;
@@ -24,6 +28,8 @@ use serde::Serialize;
 use tally_model::{BillingMonth, PlanPartCell};
 use tally_waldur::{HeldUsage, PlanPeriod};
 use uuid::Uuid;
+
+use crate::plan::DropGuard;
 
 /// What [`plan_periods`] looks at, for one resource in the current month.
 #[derive(Debug, Clone)]
@@ -38,6 +44,8 @@ pub struct PeriodPlanInput<'a> {
     pub periods: &'a [PlanPeriod],
     /// The resource's current-month rows, each with its plan period.
     pub held: &'a [HeldUsage],
+    /// How far a part may lower what its period's row holds (the push's own guard).
+    pub drop_guard: DropGuard,
 }
 
 /// One `set_usage` with `plan_period`: the parts of one period that Waldur does not hold yet.
@@ -84,6 +92,15 @@ pub enum PeriodRefusal {
         part: PeriodPart,
         rows: Vec<Decimal>,
     },
+    /// The part would lower what its (open) period's row holds by more than `[push]
+    /// max_decrease_percent` allows, without `--allow-decrease`: held back, as a whole-month
+    /// cell would be. `limit` is that share (0.05 = 5 %).
+    DecreaseHeldBack {
+        part: PeriodPart,
+        plan_name: Option<String>,
+        held: Decimal,
+        limit: Decimal,
+    },
 }
 
 impl PeriodRefusal {
@@ -91,7 +108,8 @@ impl PeriodRefusal {
         match self {
             PeriodRefusal::OldPeriodFinal { part, .. }
             | PeriodRefusal::NoPlanPeriod { part }
-            | PeriodRefusal::HeldInSeveralRows { part, .. } => part,
+            | PeriodRefusal::HeldInSeveralRows { part, .. }
+            | PeriodRefusal::DecreaseHeldBack { part, .. } => part,
         }
     }
 
@@ -116,6 +134,24 @@ impl PeriodRefusal {
                  and never invoice it; give the resource a plan period covering that time",
                 part.amount, part.component
             ),
+            PeriodRefusal::DecreaseHeldBack {
+                part,
+                plan_name,
+                held,
+                limit,
+            } => {
+                let pct = |d: Decimal| (d * Decimal::ONE_HUNDRED).round_dp(1).normalize();
+                format!(
+                    "would lower plan period {} (plan {}) from {held} to {} (-{}%, more than the \
+                     {}% allowed): the computed total fell (fewer input files or records than \
+                     before?); --allow-decrease applies it",
+                    part.plan_period.map(|p| p.to_string()).unwrap_or_default(),
+                    plan_name.as_deref().unwrap_or("?"),
+                    part.amount,
+                    pct((*held - part.amount) / *held),
+                    pct(*limit)
+                )
+            }
             PeriodRefusal::HeldInSeveralRows { part, rows } => {
                 format!(
                 "Waldur holds {} of {} in {} rows (one per plan period: {}) and tally computes \
@@ -188,12 +224,21 @@ pub fn plan_periods(input: &PeriodPlanInput<'_>) -> PeriodPlan {
         }
         let period = input.periods.iter().find(|x| x.uuid == period_uuid);
         let ended = period.and_then(|x| x.end).is_some_and(|e| e <= input.now);
+        let guard = &input.drop_guard;
         match held {
             Some(held) if ended => out.refused.push(PeriodRefusal::OldPeriodFinal {
                 part,
                 plan_name: period.and_then(|x| x.plan_name.clone()),
                 held,
             }),
+            Some(held) if !guard.allow && guard.exceeded_by(held, p.amount) => {
+                out.refused.push(PeriodRefusal::DecreaseHeldBack {
+                    part,
+                    plan_name: period.and_then(|x| x.plan_name.clone()),
+                    held,
+                    limit: guard.max_share,
+                })
+            }
             // Nothing held and nothing to say: no row needed.
             None if p.amount.is_zero() => out.unchanged.push(part),
             _ => sends

@@ -54,6 +54,10 @@ fn part(period: Option<u8>, component: &str, amount: &str) -> PlanPartCell {
 }
 
 fn plan(parts: &[PlanPartCell], held: &[HeldUsage]) -> PeriodPlan {
+    plan_guarded(parts, held, DropGuard::default())
+}
+
+fn plan_guarded(parts: &[PlanPartCell], held: &[HeldUsage], drop_guard: DropGuard) -> PeriodPlan {
     plan_periods(&PeriodPlanInput {
         resource: u(R),
         backend_id: "alpha",
@@ -62,6 +66,7 @@ fn plan(parts: &[PlanPartCell], held: &[HeldUsage]) -> PeriodPlan {
         parts,
         periods: &periods(),
         held,
+        drop_guard,
     })
 }
 
@@ -149,4 +154,64 @@ fn time_in_no_plan_period_is_refused_and_zero_parts_need_no_row() {
         matches!(&p.refused[..], [PeriodRefusal::NoPlanPeriod { part }] if part.amount == d("3.00"))
     );
     assert_eq!(p.unchanged.len(), 1);
+}
+
+#[test]
+fn a_part_falling_past_the_drop_guard_is_held_back_unless_allowed() {
+    // The open period's row holds 100; the records now give 90 (-10 %, past the 5 % default):
+    // held back like a whole-month cell. 96 (-4 %) passes; --allow-decrease sends 90.
+    let held = [row(Some(SMALL), "cpu", "8"), row(Some(LARGE), "cpu", "100")];
+    let parts = |large: &str| {
+        [
+            part(Some(SMALL), "cpu", "8.00"),
+            part(Some(LARGE), "cpu", large),
+        ]
+    };
+    let p = plan(&parts("90.00"), &held);
+    assert!(p.requests.is_empty(), "{p:?}");
+    match &p.refused[..] {
+        [PeriodRefusal::DecreaseHeldBack {
+            part,
+            held,
+            limit,
+            plan_name,
+        }] => {
+            assert_eq!(part.plan_period, Some(u(LARGE)));
+            assert_eq!(
+                (*held, part.amount, *limit),
+                (d("100"), d("90.00"), d("0.05"))
+            );
+            assert_eq!(plan_name.as_deref(), Some("large"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let why = p.refused[0].why();
+    assert!(
+        why.contains("-10%") && why.contains("--allow-decrease"),
+        "{why}"
+    );
+    assert_eq!(
+        serde_json::to_value(&p.refused[0]).expect("json")["kind"],
+        "decrease_held_back"
+    );
+
+    let small_fall = plan(&parts("96.00"), &held);
+    assert!(small_fall.refused.is_empty(), "{small_fall:?}");
+    assert_eq!(
+        small_fall.requests[0].items,
+        vec![("cpu".to_owned(), d("96.00"))]
+    );
+
+    let allowed = DropGuard {
+        allow: true,
+        ..DropGuard::default()
+    };
+    let p = plan_guarded(&parts("90.00"), &held, allowed);
+    assert!(p.refused.is_empty(), "{p:?}");
+    assert_eq!(p.requests[0].plan_period, u(LARGE));
+    assert_eq!(p.requests[0].items, vec![("cpu".to_owned(), d("90.00"))]);
+
+    // An increase is never held back.
+    let up = plan(&parts("150.00"), &held);
+    assert!(up.refused.is_empty() && up.requests.len() == 1, "{up:?}");
 }
