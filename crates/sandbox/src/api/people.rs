@@ -118,8 +118,9 @@ pub(crate) async fn get_user(
     let started = app.shared.started;
     app.read_view(&ctx, |v| {
         let st = v.st;
-        let u = parse_uuid(&id)
-            .and_then(|id| st.users.get(&id))
+        let u = st
+            .users
+            .find(&id)
             .filter(|u| me.is_staff || st.connected_users(&me).contains(&u.uuid))
             .ok_or_else(|| ApiError::not_found("User"))?;
         Ok(ctx.one_obj(v.user(u, u.uuid == me.uuid, started)))
@@ -150,8 +151,8 @@ pub(crate) async fn patch_user(
     };
     let now = app.now();
     let uid = app.read(|st| {
-        parse_uuid(&id)
-            .and_then(|id| st.users.get(&id))
+        st.users
+            .find(&id)
             .filter(|u| me.is_staff || st.connected_users(&me).contains(&u.uuid))
             .map(|u| u.uuid)
             .ok_or_else(|| ApiError::not_found("User"))
@@ -196,6 +197,11 @@ fn key_filter<'a>(
         .collect())
 }
 
+/// Staff see every key; others their own and the shared ones.
+fn key_visible(me: &User, k: &SshKey) -> bool {
+    me.is_staff || k.user == me.uuid || k.is_shared
+}
+
 pub(crate) async fn list_keys(
     AxState(app): AxState<AppState>,
     Caller(me): Caller,
@@ -203,12 +209,7 @@ pub(crate) async fn list_keys(
 ) -> Result<Response, ApiError> {
     app.read_view(&ctx, |v| {
         let st = v.st;
-        let rows = key_filter(
-            &ctx,
-            st.ssh_keys
-                .iter()
-                .filter(|k| me.is_staff || k.user == me.uuid || k.is_shared),
-        )?;
+        let rows = key_filter(&ctx, st.ssh_keys.iter().filter(|k| key_visible(&me, k)))?;
         ctx.paginate(rows, |k| v.key(k))
     })
 }
@@ -221,9 +222,10 @@ pub(crate) async fn get_key(
 ) -> Result<Response, ApiError> {
     app.read_view(&ctx, |v| {
         let st = v.st;
-        let k = parse_uuid(&id)
-            .and_then(|id| st.ssh_keys.get(&id))
-            .filter(|k| me.is_staff || k.user == me.uuid || k.is_shared)
+        let k = st
+            .ssh_keys
+            .find(&id)
+            .filter(|k| key_visible(&me, k))
             .ok_or_else(|| ApiError::not_found("SshPublicKey"))?;
         Ok(ctx.one_obj(v.key(k)))
     })
@@ -303,8 +305,9 @@ pub(crate) async fn get_offering_user(
 ) -> Result<Response, ApiError> {
     app.read_view(&ctx, |v| {
         let st = v.st;
-        let ou = parse_uuid(&id)
-            .and_then(|id| st.offering_users.get(&id))
+        let ou = st
+            .offering_users
+            .find(&id)
             .filter(|ou| ou_visible(st, &me, ou))
             .ok_or_else(|| ApiError::not_found("OfferingUser"))?;
         Ok(ctx.one_obj(v.offering_user(ou)))

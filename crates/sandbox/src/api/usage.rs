@@ -582,8 +582,9 @@ pub(crate) async fn get_usage(
 ) -> Result<Response, ApiError> {
     app.read_view(&ctx, |v| {
         let st = v.st;
-        let u = parse_uuid(&id)
-            .and_then(|id| st.usages.get(&id))
+        let u = st
+            .usages
+            .find(&id)
             .ok_or_else(|| ApiError::not_found("ComponentUsage"))?;
         Ok(ctx.one_obj(v.usage(u)))
     })
@@ -670,8 +671,9 @@ fn apply_user_items(
     let now = app.now();
     let legacy = app.legacy_7x();
     app.write(|st| {
-        let parent = parse_uuid(id)
-            .and_then(|id| st.usages.get(&id))
+        let parent = st
+            .usages
+            .find(id)
             .cloned()
             .ok_or_else(|| ApiError::not_found("ComponentUsage"))?;
         let mut parsed = Vec::new();
@@ -808,7 +810,7 @@ pub(crate) async fn set_user_usages(
     Path(id): Path<String>,
     DrfJson(body): DrfJson,
 ) -> Result<Response, ApiError> {
-    let exists = app.read(|st| parse_uuid(&id).and_then(|i| st.usages.get(&i)).is_some());
+    let exists = app.read(|st| st.usages.find(&id).is_some());
     if !exists {
         return Err(ApiError::not_found("ComponentUsage"));
     }
