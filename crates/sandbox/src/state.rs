@@ -687,6 +687,11 @@ impl State {
 }
 
 /// Parse a uuid in 32-hex or hyphenated form.
+/// The uuid a related object's URL ends in (`.../offerings/<uuid>/`); a bare uuid is taken too.
+pub fn uuid_of_url(url: &str) -> Option<Uuid> {
+    parse_uuid(url.trim_end_matches('/').rsplit('/').next().unwrap_or(url))
+}
+
 pub fn parse_uuid(s: &str) -> Option<Uuid> {
     let s = s.trim();
     if s.len() != 32 && s.len() != 36 {
