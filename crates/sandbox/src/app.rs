@@ -372,6 +372,17 @@ impl Ctx {
                 .ok_or_else(|| ApiError::field(key, "Enter a valid UUID.")),
         }
     }
+    /// A related object's filter: `<name>_uuid`, or its URL in `<name>` (the URL wins when both
+    /// are given).
+    pub fn uuid_or_url(&self, name: &str) -> Result<Option<uuid::Uuid>, ApiError> {
+        let by_uuid = self.uuid(&format!("{name}_uuid"))?;
+        match self.one(name) {
+            None => Ok(by_uuid),
+            Some(url) => crate::state::uuid_of_url(url)
+                .map(Some)
+                .ok_or_else(|| ApiError::field(name, "Enter a valid URL.")),
+        }
+    }
     /// A comma-separated uuid list filter.
     pub fn uuid_list(&self, key: &str) -> Result<Option<Vec<uuid::Uuid>>, ApiError> {
         let values: Vec<&str> = self

@@ -40,6 +40,10 @@ impl<T: Keyed> Table<T> {
     pub fn get(&self, id: &Uuid) -> Option<&T> {
         self.idx.get(id).and_then(|i| self.rows.get(*i))
     }
+    /// The row the uuid text of a request path names (`None` when it is no uuid or no row).
+    pub fn find(&self, id: &str) -> Option<&T> {
+        parse_uuid(id).and_then(|id| self.get(&id))
+    }
     pub fn get_mut(&mut self, id: &Uuid) -> Option<&mut T> {
         match self.idx.get(id) {
             Some(i) => self.rows.get_mut(*i),
@@ -558,6 +562,13 @@ impl State {
         None
     }
 
+    /// Whether the user may act for the project as its consumer (admin, manager or owner: the
+    /// roles that approve and change orders; a plain member may not).
+    pub fn manages_project(&self, user: &User, project: &Uuid) -> bool {
+        self.project_role(user, project)
+            .is_some_and(|role| role == "admin" || role == "manager" || role == "owner")
+    }
+
     /// Resources of the provider organisation's shared offerings that are not terminated.
     pub fn sp_resources(&self, org: &Uuid) -> Vec<&Resource> {
         self.resources
@@ -676,6 +687,11 @@ impl State {
 }
 
 /// Parse a uuid in 32-hex or hyphenated form.
+/// The uuid a related object's URL ends in (`.../offerings/<uuid>/`); a bare uuid is taken too.
+pub fn uuid_of_url(url: &str) -> Option<Uuid> {
+    parse_uuid(url.trim_end_matches('/').rsplit('/').next().unwrap_or(url))
+}
+
 pub fn parse_uuid(s: &str) -> Option<Uuid> {
     let s = s.trim();
     if s.len() != 32 && s.len() != 36 {

@@ -12,7 +12,7 @@ async fn pagination_link_and_count_like_the_captures() {
     let base = format!("/api/marketplace-provider-resources/?offering_uuid={o}&page_size=2&field=uuid&field=backend_id");
     let p1 = t.get(&base, PROVIDER).await;
     assert_eq!(p1.status, 200);
-    assert_eq!(p1.header("x-result-count").unwrap(), "6");
+    assert_eq!(p1.result_count(), "6");
     let q = format!("field=uuid&field=backend_id&offering_uuid={o}&page_size=2");
     assert_eq!(
         p1.header("link").unwrap(),
@@ -57,7 +57,7 @@ async fn pagination_link_and_count_like_the_captures() {
         )
         .await;
     assert_eq!(empty.json(), json!([]));
-    assert_eq!(empty.header("x-result-count").unwrap(), "0");
+    assert_eq!(empty.result_count(), "0");
     assert_eq!(
         empty.header("link").unwrap(),
         format!("<http://sandbox.test/api/marketplace-resources/?offering_uuid={o}>; rel=\"first\", <http://sandbox.test/api/marketplace-resources/?offering_uuid={o}>; rel=\"last\"")
@@ -112,7 +112,7 @@ async fn filters_and_fields() {
             STAFF,
         )
         .await;
-    assert_eq!(by_provider.header("x-result-count").unwrap(), "7");
+    assert_eq!(by_provider.result_count(), "7");
     let bad_uuid = t
         .get("/api/marketplace-resources/?project_uuid=zzz", STAFF)
         .await;
@@ -211,19 +211,7 @@ async fn token_expiry_and_me() {
         "token = \"demo-manager-token\"",
         "token = \"demo-manager-token\"\ntoken_lifetime = 3600",
     );
-    let world = tally_sandbox::World::from_toml_str(&seed, "t").unwrap();
-    let app = tally_sandbox::app_state(
-        world,
-        &SandboxOptions {
-            now: Some(now()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let t = T {
-        router: tally_sandbox::router(app.clone()),
-        app,
-    };
+    let t = sandbox_from_seed(&seed);
     let me = t.get("/api/users/me/", MANAGER).await.json();
     assert_eq!(me["username"], "manager");
     assert_eq!(me["token_lifetime"], 3600);
@@ -250,33 +238,27 @@ async fn consumer_and_provider_views() {
         "provider owner: consumer view empty"
     );
     assert_eq!(
-        t.get(
+        t.count_of(
             &format!("/api/marketplace-provider-resources/?offering_uuid={o}"),
             PROVIDER
         )
-        .await
-        .header("x-result-count")
-        .unwrap(),
+        .await,
         "6"
     );
     assert_eq!(
-        t.get(
+        t.count_of(
             &format!("/api/marketplace-provider-resources/?offering_uuid={o}"),
             MANAGER
         )
-        .await
-        .header("x-result-count")
-        .unwrap(),
+        .await,
         "6"
     );
     assert_eq!(
-        t.get(
+        t.count_of(
             &format!("/api/marketplace-resources/?offering_uuid={o}"),
             ALICE
         )
-        .await
-        .header("x-result-count")
-        .unwrap(),
+        .await,
         "2"
     );
     let hidden = t
@@ -374,15 +356,11 @@ async fn provider_resource_actions() {
         json!({"state": "OK", "backend_id": "proj_new", "report": [{"header": "Access", "body": "ssh hpc"}]})
     );
     // becoming OK opened a plan period: usage is accepted now
-    assert_eq!(
-        t.set_usage(
-            PROVIDER,
-            json!({"resource": r, "usages": [{"type": "cpu", "amount": "1"}]})
-        )
-        .await
-        .status,
-        201
-    );
+    t.set_usage_created(
+        PROVIDER,
+        json!({"resource": r, "usages": [{"type": "cpu", "amount": "1"}]}),
+    )
+    .await;
     assert_eq!(
         t.post(
             &path("set_as_erred"),
@@ -502,7 +480,7 @@ async fn orders_state_rules() {
     let executing = t
         .get("/api/marketplace-orders/?state=executing", PROVIDER)
         .await;
-    assert_eq!(executing.header("x-result-count").unwrap(), "0");
+    assert_eq!(executing.result_count(), "0");
     let bad = t.get("/api/marketplace-orders/?type=Bogus", PROVIDER).await;
     assert_eq!(bad.status, 400);
 }
@@ -543,7 +521,7 @@ async fn reject_terminates_the_resource() {
 async fn people_keys_offering_users_service_providers() {
     let t = sandbox();
     let users = t.get("/api/users/?field=username", STAFF).await;
-    assert_eq!(users.header("x-result-count").unwrap(), "7");
+    assert_eq!(users.result_count(), "7");
     let me = t.get("/api/users/?username=alice", ALICE).await.json();
     assert_eq!(me[0]["token"], "demo-alice-token");
     let keys = t.get("/api/keys/", STAFF).await.json();
@@ -560,13 +538,7 @@ async fn people_keys_offering_users_service_providers() {
             .count(),
         16
     );
-    assert_eq!(
-        t.get("/api/keys/", ALICE)
-            .await
-            .header("x-result-count")
-            .unwrap(),
-        "1"
-    );
+    assert_eq!(t.count_of("/api/keys/", ALICE).await, "1");
     let org = tally_sandbox::seed_uuid("organization", "HPC Centre")
         .simple()
         .to_string();
@@ -598,33 +570,27 @@ async fn people_keys_offering_users_service_providers() {
         .collect();
     assert_eq!(names, ["alice", "bob", "carol"]);
     assert_eq!(
-        t.get(
+        t.count_of(
             &format!("/api/marketplace-service-providers/{sp}/keys/"),
             PROVIDER
         )
-        .await
-        .header("x-result-count")
-        .unwrap(),
+        .await,
         "3"
     );
     assert_eq!(
-        t.get(
+        t.count_of(
             &format!("/api/marketplace-service-providers/{sp}/projects/"),
             PROVIDER
         )
-        .await
-        .header("x-result-count")
-        .unwrap(),
+        .await,
         "4"
     );
     assert_eq!(
-        t.get(
+        t.count_of(
             &format!("/api/marketplace-service-providers/{sp}/project_permissions/"),
             PROVIDER
         )
-        .await
-        .header("x-result-count")
-        .unwrap(),
+        .await,
         "6"
     );
     assert_eq!(
@@ -725,15 +691,11 @@ async fn version_and_legacy_7x_mode() {
         "7.x renders usage as a decimal string"
     );
     // even future/garbage dates are ignored
-    assert_eq!(
-        old.set_usage(
-            MANAGER,
-            json!({"resource": r, "date": "garbage", "usages": []})
-        )
-        .await
-        .status,
-        201
-    );
+    old.set_usage_created(
+        MANAGER,
+        json!({"resource": r, "date": "garbage", "usages": []}),
+    )
+    .await;
     let prev = old
         .get(
             &format!(

@@ -28,11 +28,6 @@ fn has_keys(v: &Value, keys: &[&str]) {
     }
 }
 
-async fn put(t: &T, path: &str, token: &str, body: Value) -> Resp {
-    t.req("PUT", path, Some(token), Some(&body.to_string()))
-        .await
-}
-
 #[tokio::test]
 async fn identity_service_processor_lifecycle_as_the_peer_does_it() {
     let t = sandbox();
@@ -83,7 +78,7 @@ async fn identity_service_processor_lifecycle_as_the_peer_does_it() {
     assert_eq!(r.json(), json!([]));
     let mut body = identity_body(&name);
     body["version"] = json!("1.0.8");
-    let r = put(&t, &format!("{IDENTITIES}{uuid}/"), PROVIDER, body).await;
+    let r = t.put(&format!("{IDENTITIES}{uuid}/"), PROVIDER, body).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["version"], "1.0.8");
     assert_eq!(r.json()["uuid"], json!(uuid));
@@ -230,13 +225,13 @@ async fn identity_validation_then_permission() {
         )
         .await;
     assert_eq!(r.status, 404);
-    let r = put(
-        &t,
-        &format!("{IDENTITIES}{uuid}/"),
-        OUTSIDER,
-        identity_body("mine"),
-    )
-    .await;
+    let r = t
+        .put(
+            &format!("{IDENTITIES}{uuid}/"),
+            OUTSIDER,
+            identity_body("mine"),
+        )
+        .await;
     assert_eq!(r.status, 404);
     // register_service needs a name; PUT needs offering and name; PATCH does not
     let r = t
@@ -248,13 +243,13 @@ async fn identity_validation_then_permission() {
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["name"], json!(["This field is required."]));
-    let r = put(
-        &t,
-        &format!("{IDENTITIES}{uuid}/"),
-        PROVIDER,
-        json!({"version": "2"}),
-    )
-    .await;
+    let r = t
+        .put(
+            &format!("{IDENTITIES}{uuid}/"),
+            PROVIDER,
+            json!({"version": "2"}),
+        )
+        .await;
     assert_eq!(r.status, 400);
     let r = t
         .req(

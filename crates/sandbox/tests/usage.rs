@@ -24,15 +24,11 @@ async fn rule1_keyed_by_resource_component_month_and_overwritten() {
         u
     };
     assert_eq!(uuids(&first), uuids(&again), "same records are overwritten");
-    assert_eq!(
-        t.set_usage(
-            PROVIDER,
-            json!({"resource": r, "usages": [{"type": "cpu", "amount": "130.75"}]})
-        )
-        .await
-        .status,
-        201
-    );
+    t.set_usage_created(
+        PROVIDER,
+        json!({"resource": r, "usages": [{"type": "cpu", "amount": "130.75"}]}),
+    )
+    .await;
     let rows = t.usages(&r).await;
     let cpu = rows.iter().find(|x| x["type"] == "cpu").unwrap();
     assert_eq!(cpu["usage"].as_f64().unwrap(), 130.75, "SET, not ADD");
@@ -41,15 +37,11 @@ async fn rule1_keyed_by_resource_component_month_and_overwritten() {
     assert_eq!(cpu["billing_period"], "2026-11-01");
     // hyphenated uuids are accepted too
     let hy = uuid::Uuid::parse_str(&r).unwrap().hyphenated().to_string();
-    assert_eq!(
-        t.set_usage(
-            PROVIDER,
-            json!({"resource": hy, "usages": [{"type": "cpu", "amount": "131"}]})
-        )
-        .await
-        .status,
-        201
-    );
+    t.set_usage_created(
+        PROVIDER,
+        json!({"resource": hy, "usages": [{"type": "cpu", "amount": "131"}]}),
+    )
+    .await;
     assert_eq!(t.usages(&r).await.len(), 2);
 }
 
@@ -64,15 +56,11 @@ async fn rule2_billing_month_is_utc_month_of_date_or_now() {
     assert_eq!(rows[0]["billing_period"], "2026-10-01");
     // server clock moves: December
     t.app.set_now(Some("2026-12-01T00:00:01Z".parse().unwrap()));
-    assert_eq!(
-        t.set_usage(
-            PROVIDER,
-            json!({"resource": r, "usages": [{"type": "cpu", "amount": "1"}]})
-        )
-        .await
-        .status,
-        201
-    );
+    t.set_usage_created(
+        PROVIDER,
+        json!({"resource": r, "usages": [{"type": "cpu", "amount": "1"}]}),
+    )
+    .await;
     let periods: Vec<_> = t
         .usages(&r)
         .await
@@ -88,7 +76,7 @@ async fn rule2_billing_month_is_utc_month_of_date_or_now() {
             STAFF,
         )
         .await;
-    assert_eq!(r2.header("x-result-count").unwrap(), "1");
+    assert_eq!(r2.result_count(), "1");
 }
 
 #[tokio::test]
@@ -112,15 +100,11 @@ async fn rule3_resource_states_and_component_types() {
     );
     t.app.read(|_| ());
     tally_sandbox_set_state(&t, "beta-alloc", "Terminating").await;
-    assert_eq!(
-        t.set_usage(
-            PROVIDER,
-            json!({"resource": resource("beta-alloc"), "usages": [{"type": "cpu", "amount": "1"}]})
-        )
-        .await
-        .status,
-        201
-    );
+    t.set_usage_created(
+        PROVIDER,
+        json!({"resource": resource("beta-alloc"), "usages": [{"type": "cpu", "amount": "1"}]}),
+    )
+    .await;
     tally_sandbox_set_state(&t, "beta-alloc", "Terminated").await;
     assert_eq!(
         t.set_usage(
@@ -142,7 +126,7 @@ async fn rule3_resource_states_and_component_types() {
         "whole request rejected"
     );
     // limit components accept usage
-    assert_eq!(t.set_usage(PROVIDER, json!({"resource": resource("alpha-alloc"), "usages": [{"type": "storage", "amount": "80"}]})).await.status, 201);
+    t.set_usage_created(PROVIDER, json!({"resource": resource("alpha-alloc"), "usages": [{"type": "storage", "amount": "80"}]})).await;
 }
 
 async fn tally_sandbox_set_state(t: &T, name: &str, state: &str) {
@@ -167,15 +151,11 @@ async fn rule4_date_rules() {
         json!({"date": ["Cannot submit usage for future dates. Date must be current date or earlier."]})
     );
     // provider owner: current month ok, past month only for limit components
-    assert_eq!(
-        t.set_usage(
-            PROVIDER,
-            json!({"resource": r, "date": "2026-11-02", "usages": [{"type": "cpu", "amount": "1"}]})
-        )
-        .await
-        .status,
-        201
-    );
+    t.set_usage_created(
+        PROVIDER,
+        json!({"resource": r, "date": "2026-11-02", "usages": [{"type": "cpu", "amount": "1"}]}),
+    )
+    .await;
     let past = t.set_usage(PROVIDER, json!({"resource": r, "date": "2026-10-15", "usages": [{"type": "cpu", "amount": "1"}]})).await;
     assert_eq!(
         past.json(),
@@ -184,22 +164,18 @@ async fn rule4_date_rules() {
     let past_limit = t.set_usage(PROVIDER, json!({"resource": r, "date": "2026-10-15", "usages": [{"type": "storage", "amount": "90"}]})).await;
     assert_eq!(past_limit.status, 201);
     // staff: any past date
-    assert_eq!(t.set_usage(STAFF, json!({"resource": r, "date": "2026-09-30T23:59:59Z", "usages": [{"type": "cpu", "amount": "7"}]})).await.status, 201);
+    t.set_usage_created(STAFF, json!({"resource": r, "date": "2026-09-30T23:59:59Z", "usages": [{"type": "cpu", "amount": "7"}]})).await;
     // offering manager: any date rejected, even today; without date accepted
     let mgr = t.set_usage(MANAGER, json!({"resource": r, "date": "2026-11-24T10:00:00Z", "usages": [{"type": "cpu", "amount": "1"}]})).await;
     assert_eq!(
         mgr.json(),
         json!({"date": ["Only staff users and service providers can specify date for backfilling."]})
     );
-    assert_eq!(
-        t.set_usage(
-            MANAGER,
-            json!({"resource": r, "usages": [{"type": "cpu", "amount": "2"}]})
-        )
-        .await
-        .status,
-        201
-    );
+    t.set_usage_created(
+        MANAGER,
+        json!({"resource": r, "usages": [{"type": "cpu", "amount": "2"}]}),
+    )
+    .await;
     let periods: Vec<_> = t
         .usages(&r)
         .await
@@ -264,16 +240,12 @@ async fn rule5_amount_validation() {
         aligned.json(),
         json!({"usages": [{}, {"amount": ["Ensure that there are no more than 2 decimal places."]}]})
     );
-    assert_eq!(
-        t.set_usage(
-            PROVIDER,
-            json!({"resource": r, "usages": [{"type": "cpu", "amount": "-5"}]})
-        )
-        .await
-        .status,
-        201
-    );
-    assert_eq!(t.set_usage(PROVIDER, json!({"resource": r, "usages": [{"type": "gpu", "amount": 12.5}, {"type": "ram", "amount": 0}]})).await.status, 201);
+    t.set_usage_created(
+        PROVIDER,
+        json!({"resource": r, "usages": [{"type": "cpu", "amount": "-5"}]}),
+    )
+    .await;
+    t.set_usage_created(PROVIDER, json!({"resource": r, "usages": [{"type": "gpu", "amount": 12.5}, {"type": "ram", "amount": 0}]})).await;
     let rows = t.usages(&r).await;
     let by = |k: &str| {
         rows.iter().find(|x| x["type"] == k).unwrap()["usage"]
@@ -359,15 +331,11 @@ async fn rule7_empty_201_number_in_list_string_in_plan_periods() {
     assert!(body[0]["end"].is_null());
     // plan_period instead of resource
     let pp_uuid = body[0]["uuid"].as_str().unwrap().to_string();
-    assert_eq!(
-        t.set_usage(
-            PROVIDER,
-            json!({"plan_period": pp_uuid, "usages": [{"type": "gpu", "amount": "4"}]})
-        )
-        .await
-        .status,
-        201
-    );
+    t.set_usage_created(
+        PROVIDER,
+        json!({"plan_period": pp_uuid, "usages": [{"type": "gpu", "amount": "4"}]}),
+    )
+    .await;
     assert_eq!(t.usages(&r).await.len(), 2);
     // current_usages follows the last request
     let res = t
@@ -488,29 +456,13 @@ async fn usage_limit_is_a_bare_list() {
         "{ type = \"gpu\", name = \"GPU\", measured_unit = \"hours\", billing_type = \"usage\" }",
         "{ type = \"gpu\", name = \"GPU\", measured_unit = \"hours\", billing_type = \"usage\", limit_period = \"total\", limit_amount = 100 }",
     );
-    let world = tally_sandbox::World::from_toml_str(&seed, "test").unwrap();
-    let app = tally_sandbox::app_state(
-        world,
-        &tally_sandbox::SandboxOptions {
-            now: Some(now()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let t = T {
-        router: tally_sandbox::router(app.clone()),
-        app,
-    };
+    let t = sandbox_from_seed(&seed);
     let r = resource("alpha-alloc");
-    assert_eq!(
-        t.set_usage(
-            PROVIDER,
-            json!({"resource": r, "usages": [{"type": "gpu", "amount": "60"}]})
-        )
-        .await
-        .status,
-        201
-    );
+    t.set_usage_created(
+        PROVIDER,
+        json!({"resource": r, "usages": [{"type": "gpu", "amount": "60"}]}),
+    )
+    .await;
     let over = t.set_usage(PROVIDER, json!({"resource": r, "usages": [{"type": "cpu", "amount": "1"}, {"type": "gpu", "amount": "50"}]})).await;
     assert_eq!(over.status, 400);
     assert_eq!(
@@ -537,15 +489,11 @@ async fn usage_limit_is_a_bare_list() {
 async fn user_usages() {
     let t = sandbox();
     let r = resource("alpha-alloc");
-    assert_eq!(
-        t.set_usage(
-            PROVIDER,
-            json!({"resource": r, "usages": [{"type": "cpu", "amount": "0"}]})
-        )
-        .await
-        .status,
-        201
-    );
+    t.set_usage_created(
+        PROVIDER,
+        json!({"resource": r, "usages": [{"type": "cpu", "amount": "0"}]}),
+    )
+    .await;
     let cu = t.usages(&r).await[0]["uuid"].as_str().unwrap().to_string();
     let one = t
         .post(
@@ -593,7 +541,7 @@ async fn user_usages() {
             PROVIDER,
         )
         .await;
-    assert_eq!(list.header("x-result-count").unwrap(), "2");
+    assert_eq!(list.result_count(), "2");
     assert!(list.text.contains("\"usage\":12.00"));
     // parent was 0: set to the sum
     let parent = &t.usages(&r).await[0];

@@ -94,8 +94,9 @@ pub(crate) async fn switch_plan(
 ) -> Result<Response, ApiError> {
     let now = app.now();
     app.write(|st| {
-        let r = parse_uuid(&id)
-            .and_then(|id| st.resources.get(&id))
+        let r = st
+            .resources
+            .find(&id)
             .filter(|r| st.consumer_visible(&u, r))
             .cloned()
             .ok_or_else(|| ApiError::not_found("Resource"))?;
@@ -118,9 +119,7 @@ pub(crate) async fn switch_plan(
             ));
         }
         let consumer = u.is_staff
-            || st
-                .project_role(&u, &r.project)
-                .is_some_and(|role| role == "admin" || role == "manager" || role == "owner")
+            || st.manages_project(&u, &r.project)
             || st
                 .projects
                 .get(&r.project)
@@ -253,7 +252,7 @@ pub(crate) async fn create_offering_component(
     DrfJson(body): DrfJson,
 ) -> Result<Response, ApiError> {
     app.write(|st| {
-        let found = parse_uuid(&id).and_then(|id| st.offerings.get(&id));
+        let found = st.offerings.find(&id);
         let off = managed_offering(st, &u, found, "Offering")?;
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
         let Some(type_) = text("type").filter(|t| !t.is_empty()) else {
@@ -316,7 +315,7 @@ pub(crate) async fn update_offering_component(
 ) -> Result<Response, ApiError> {
     let legacy = app.legacy_7x();
     app.write(|st| {
-        let found = parse_uuid(&id).and_then(|id| st.offerings.get(&id));
+        let found = st.offerings.find(&id);
         let off = managed_offering(st, &u, found, "Offering")?;
         let Some(component) = body.get("uuid").and_then(Value::as_str) else {
             return Ok((

@@ -93,8 +93,9 @@ pub(crate) async fn get(
     let caller = caller_for(view, caller)?;
     app.read_view(&ctx, |v| {
         let st = v.st;
-        let o = parse_uuid(&id)
-            .and_then(|id| st.offerings.get(&id))
+        let o = st
+            .offerings
+            .find(&id)
             .filter(|o| visible(st, view, caller.as_ref(), o))
             .ok_or_else(|| ApiError::not_found("Offering"))?;
         Ok(ctx.one_obj(v.offering(o, view == View::Provider)))

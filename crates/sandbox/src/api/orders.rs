@@ -25,8 +25,7 @@ fn consumer_can(st: &State, u: &User, o: &Order) -> bool {
         || st
             .resources
             .get(&o.resource)
-            .and_then(|r| st.project_role(u, &r.project))
-            .is_some_and(|role| role == "admin" || role == "manager" || role == "owner")
+            .is_some_and(|r| st.manages_project(u, &r.project))
 }
 
 fn visible(st: &State, u: &User, o: &Order) -> bool {
@@ -99,8 +98,8 @@ pub(crate) async fn list(
 }
 
 fn find<'a>(st: &'a State, u: &User, id: &str) -> Result<&'a Order, ApiError> {
-    parse_uuid(id)
-        .and_then(|id| st.orders.get(&id))
+    st.orders
+        .find(id)
         .filter(|o| visible(st, u, o))
         .ok_or_else(|| ApiError::not_found("Order"))
 }
@@ -168,6 +167,25 @@ fn order_mut<'a>(
     o.state = state.into();
     o.modified = now;
     Ok(o)
+}
+
+/// A Create order that ends without being done ends its resource too (`Terminated` when rejected
+/// or canceled, `Erred` on error): the resource the order `oid` created, now `state`; `None` for
+/// an order of another type.
+fn settle_created_resource(
+    st: &mut State,
+    oid: &uuid::Uuid,
+    state: &str,
+    now: DateTime<Utc>,
+) -> Option<uuid::Uuid> {
+    let (rid, create) = st
+        .orders
+        .get(oid)
+        .map(|o| (o.resource, o.type_ == "Create"))?;
+    create.then(|| {
+        set_resource_state(st, &rid, state, now);
+        rid
+    })
 }
 
 fn set_resource_state(st: &mut State, rid: &uuid::Uuid, state: &str, now: DateTime<Utc>) {
@@ -239,10 +257,7 @@ pub(crate) async fn reject_by_provider(
             o.provider_reviewed_at = Some(now);
             o.provider_reviewed_by = Some(uid);
             o.provider_rejection_comment = comment;
-            let (rid, create) = (o.resource, o.type_ == "Create");
-            if create {
-                set_resource_state(st, &rid, "Terminated", now);
-            }
+            settle_created_resource(st, &oid, "Terminated", now);
             Ok(StatusCode::OK.into_response())
         },
     )
@@ -272,11 +287,8 @@ pub(crate) async fn cancel(
                     "Order cancellation is supported only for basic and support offerings.".into(),
                 ));
             }
-            let (rid, create) = (o.resource, o.type_ == "Create");
             order_mut(st, &oid, "canceled", now)?;
-            if create {
-                set_resource_state(st, &rid, "Terminated", now);
-            }
+            settle_created_resource(st, &oid, "Terminated", now);
             Ok(StatusCode::ACCEPTED.into_response())
         },
     )
@@ -367,9 +379,7 @@ pub(crate) async fn set_state_erred(
             let o = order_mut(st, &oid, "erred", now)?;
             o.error_message = msg.clone();
             o.error_traceback = tb;
-            let (rid, create) = (o.resource, o.type_ == "Create");
-            if create {
-                set_resource_state(st, &rid, "Erred", now);
+            if let Some(rid) = settle_created_resource(st, &oid, "Erred", now) {
                 // The older generation keeps the message on the order only (seen on the
                 // genuine server: the resource's error_message stays empty).
                 if !legacy {

@@ -109,6 +109,15 @@ pub(crate) async fn me(
     })
 }
 
+/// The user `id` names when `me` may see them (staff: everyone; others: the users connected to
+/// them, `State::connected_users`), else 404.
+fn find_user<'a>(st: &'a State, me: &User, id: &str) -> Result<&'a User, ApiError> {
+    st.users
+        .find(id)
+        .filter(|u| me.is_staff || st.connected_users(me).contains(&u.uuid))
+        .ok_or_else(|| ApiError::not_found("User"))
+}
+
 pub(crate) async fn get_user(
     AxState(app): AxState<AppState>,
     Caller(me): Caller,
@@ -118,10 +127,7 @@ pub(crate) async fn get_user(
     let started = app.shared.started;
     app.read_view(&ctx, |v| {
         let st = v.st;
-        let u = parse_uuid(&id)
-            .and_then(|id| st.users.get(&id))
-            .filter(|u| me.is_staff || st.connected_users(&me).contains(&u.uuid))
-            .ok_or_else(|| ApiError::not_found("User"))?;
+        let u = find_user(st, &me, &id)?;
         Ok(ctx.one_obj(v.user(u, u.uuid == me.uuid, started)))
     })
 }
@@ -149,13 +155,7 @@ pub(crate) async fn patch_user(
         },
     };
     let now = app.now();
-    let uid = app.read(|st| {
-        parse_uuid(&id)
-            .and_then(|id| st.users.get(&id))
-            .filter(|u| me.is_staff || st.connected_users(&me).contains(&u.uuid))
-            .map(|u| u.uuid)
-            .ok_or_else(|| ApiError::not_found("User"))
-    })?;
+    let uid = app.read(|st| find_user(st, &me, &id).map(|u| u.uuid))?;
     if !me.is_staff && uid != me.uuid {
         return Err(ApiError::Forbidden);
     }
@@ -196,6 +196,11 @@ fn key_filter<'a>(
         .collect())
 }
 
+/// Staff see every key; others their own and the shared ones.
+fn key_visible(me: &User, k: &SshKey) -> bool {
+    me.is_staff || k.user == me.uuid || k.is_shared
+}
+
 pub(crate) async fn list_keys(
     AxState(app): AxState<AppState>,
     Caller(me): Caller,
@@ -203,12 +208,7 @@ pub(crate) async fn list_keys(
 ) -> Result<Response, ApiError> {
     app.read_view(&ctx, |v| {
         let st = v.st;
-        let rows = key_filter(
-            &ctx,
-            st.ssh_keys
-                .iter()
-                .filter(|k| me.is_staff || k.user == me.uuid || k.is_shared),
-        )?;
+        let rows = key_filter(&ctx, st.ssh_keys.iter().filter(|k| key_visible(&me, k)))?;
         ctx.paginate(rows, |k| v.key(k))
     })
 }
@@ -221,9 +221,10 @@ pub(crate) async fn get_key(
 ) -> Result<Response, ApiError> {
     app.read_view(&ctx, |v| {
         let st = v.st;
-        let k = parse_uuid(&id)
-            .and_then(|id| st.ssh_keys.get(&id))
-            .filter(|k| me.is_staff || k.user == me.uuid || k.is_shared)
+        let k = st
+            .ssh_keys
+            .find(&id)
+            .filter(|k| key_visible(&me, k))
             .ok_or_else(|| ApiError::not_found("SshPublicKey"))?;
         Ok(ctx.one_obj(v.key(k)))
     })
@@ -243,11 +244,7 @@ pub(crate) async fn list_offering_users(
     Caller(me): Caller,
     ctx: Ctx,
 ) -> Result<Response, ApiError> {
-    let mut offering = ctx.uuid("offering_uuid")?;
-    if let Some(url) = ctx.one("offering") {
-        offering =
-            Some(url_uuid(url).ok_or_else(|| ApiError::field("offering", "Enter a valid URL."))?);
-    }
+    let offering = ctx.uuid_or_url("offering")?;
     let user = ctx.uuid("user_uuid")?;
     let username = ctx.one("user_username").map(|s| s.to_string());
     let provider = ctx.uuid("provider_uuid")?;
@@ -303,16 +300,13 @@ pub(crate) async fn get_offering_user(
 ) -> Result<Response, ApiError> {
     app.read_view(&ctx, |v| {
         let st = v.st;
-        let ou = parse_uuid(&id)
-            .and_then(|id| st.offering_users.get(&id))
+        let ou = st
+            .offering_users
+            .find(&id)
             .filter(|ou| ou_visible(st, &me, ou))
             .ok_or_else(|| ApiError::not_found("OfferingUser"))?;
         Ok(ctx.one_obj(v.offering_user(ou)))
     })
-}
-
-fn url_uuid(s: &str) -> Option<Uuid> {
-    parse_uuid(s.trim_end_matches('/').rsplit('/').next().unwrap_or(s))
 }
 
 /// Whether `url` is a detail URL of the view the older generation's offering-user serializer
@@ -328,7 +322,7 @@ fn url_of_view(url: &str, name: &str) -> bool {
         .unwrap_or_else(|_| url.to_owned());
     let mut segs: Vec<&str> = path.trim_end_matches('/').rsplit('/').take(2).collect();
     segs.reverse();
-    segs.len() == 2 && segs[0] == view && url_uuid(segs[1]).is_some()
+    segs.len() == 2 && segs[0] == view && uuid_of_url(segs[1]).is_some()
 }
 
 /// Resolve "exactly one of `<name>` (URL) / `<name>_uuid`".
@@ -364,7 +358,7 @@ fn one_of(
         // The older generation resolves the hyperlink against one view: the offering's must be
         // a provider-offerings URL (a public-offerings one is "Incorrect URL match").
         (Some(u), None) if legacy && !u.as_str().is_some_and(|s| url_of_view(s, name)) => {
-            let msg = if u.as_str().and_then(url_uuid).is_some() {
+            let msg = if u.as_str().and_then(uuid_of_url).is_some() {
                 "Invalid hyperlink - Incorrect URL match."
             } else {
                 "Invalid hyperlink - No URL match."
@@ -372,7 +366,7 @@ fn one_of(
             errors.insert(name.into(), json!([msg]));
             None
         }
-        (Some(u), None) => match u.as_str().and_then(url_uuid) {
+        (Some(u), None) => match u.as_str().and_then(uuid_of_url) {
             Some(id) => Some(id),
             None => {
                 errors.insert(name.into(), json!(["Invalid hyperlink - No URL match."]));
@@ -504,11 +498,7 @@ pub(crate) async fn list_sps(
     Caller(_me): Caller,
     ctx: Ctx,
 ) -> Result<Response, ApiError> {
-    let mut customer = ctx.uuid("customer_uuid")?;
-    if let Some(url) = ctx.one("customer") {
-        customer =
-            Some(url_uuid(url).ok_or_else(|| ApiError::field("customer", "Enter a valid URL."))?);
-    }
+    let customer = ctx.uuid_or_url("customer")?;
     let keyword = ctx.one("customer_keyword").map(|s| s.to_lowercase());
     app.read_view(&ctx, |v| {
         let st = v.st;

@@ -21,8 +21,8 @@ impl View {
 }
 
 fn find<'a>(st: &'a State, view: View, user: &User, id: &str) -> Result<&'a Resource, ApiError> {
-    parse_uuid(id)
-        .and_then(|id| st.resources.get(&id))
+    st.resources
+        .find(id)
         .filter(|r| view.visible(st, user, r))
         .ok_or_else(|| ApiError::not_found("Resource"))
 }

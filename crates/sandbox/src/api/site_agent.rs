@@ -427,23 +427,9 @@ pub(crate) async fn create_identity(
     crate::json::DrfJson(body): crate::json::DrfJson,
 ) -> Result<Response, ApiError> {
     let now = app.now();
-    let b = app.read(|st| {
-        let b = identity_body(st, &body)?;
-        if !can_manage(st, &me, &b.offering.uuid) {
-            return Err(ApiError::Forbidden);
-        }
-        Ok(b)
-    })?;
+    let b = permitted_identity_body(&app, &me, &body)?;
     with_agents(&app, |agents| {
-        if agents
-            .identities
-            .iter()
-            .any(|i| i.offering == b.offering.uuid && i.name == b.name)
-        {
-            return Err(ApiError::non_field(
-                "The fields offering, name must make a unique set.",
-            ));
-        }
+        unique_identity(agents, &b, None)?;
         let i = Identity {
             uuid: Uuid::new_v4(),
             offering: b.offering.uuid,
@@ -461,6 +447,39 @@ pub(crate) async fn create_identity(
         agents.identities.push(i);
         Ok(created(obj))
     })
+}
+
+/// The identity request validated (400 first), then the right to manage its offering (403).
+fn permitted_identity_body(
+    app: &AppState,
+    me: &User,
+    body: &Value,
+) -> Result<IdentityBody, ApiError> {
+    app.read(|st| {
+        let b = identity_body(st, body)?;
+        if !can_manage(st, me, &b.offering.uuid) {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(b)
+    })
+}
+
+/// One identity of a name per offering: 400 when another identity than `updated` holds it.
+fn unique_identity(
+    agents: &Agents,
+    b: &IdentityBody,
+    updated: Option<Uuid>,
+) -> Result<(), ApiError> {
+    if agents
+        .identities
+        .iter()
+        .any(|i| Some(i.uuid) != updated && i.offering == b.offering.uuid && i.name == b.name)
+    {
+        return Err(ApiError::non_field(
+            "The fields offering, name must make a unique set.",
+        ));
+    }
+    Ok(())
 }
 
 fn find_identity<'a>(
@@ -536,22 +555,8 @@ fn update_identity(
                     .or_insert_with(|| Value::String(current.name.clone()));
             }
         }
-        let b = app.read(|st| {
-            let b = identity_body(st, &merged)?;
-            if !can_manage(st, &me, &b.offering.uuid) {
-                return Err(ApiError::Forbidden);
-            }
-            Ok(b)
-        })?;
-        if agents
-            .identities
-            .iter()
-            .any(|i| i.uuid != current.uuid && i.offering == b.offering.uuid && i.name == b.name)
-        {
-            return Err(ApiError::non_field(
-                "The fields offering, name must make a unique set.",
-            ));
-        }
+        let b = permitted_identity_body(&app, &me, &merged)?;
+        unique_identity(agents, &b, Some(current.uuid))?;
         let i = find_identity(&app, &me, agents, &id)?;
         i.offering = b.offering.uuid;
         i.name = b.name;
@@ -741,8 +746,9 @@ pub(crate) async fn user_attribute_config(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     app.read(|st| {
-        let o = parse_uuid(&id)
-            .and_then(|id| st.offerings.get(&id))
+        let o = st
+            .offerings
+            .find(&id)
             .filter(|o| st.can_manage_offering(&me, o))
             .ok_or_else(|| ApiError::not_found("Offering"))?;
         let mut m = serde_json::Map::new();

@@ -158,15 +158,33 @@ fn bool_field(v: Option<&Value>) -> Result<Option<bool>, String> {
     }
 }
 
+/// The optional `date` of a usage report (backfilling), which only the newer generation reads:
+/// `None` when absent or null, and always on the older generation.
+fn report_date(v: Option<&Value>, legacy: bool) -> Result<Option<DateTime<Utc>>, &'static str> {
+    match v {
+        _ if legacy => Ok(None),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => parse_datetime(s).map(Some).ok_or(DATETIME_FORMAT_ERROR),
+        Some(_) => Err(DATETIME_FORMAT_ERROR),
+    }
+}
+
 /// Resolve a related object given by uuid (32-hex or hyphenated) or by its URL.
 fn related_uuid(v: &Value) -> Result<Option<Uuid>, &'static str> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) => {
-            let tail = s.trim_end_matches('/').rsplit('/').next().unwrap_or(s);
-            Ok(parse_uuid(tail))
-        }
+        Value::String(s) => Ok(uuid_of_url(s)),
         _ => Err("Invalid value."),
+    }
+}
+
+/// The row of `table` a related field names (uuid or URL), or the field's error as DRF words it.
+fn related_row<'a, T: Keyed>(table: &'a Table<T>, v: &Value) -> Result<&'a T, String> {
+    match related_uuid(v) {
+        Err(m) => Err(m.to_owned()),
+        Ok(id) => id
+            .and_then(|id| table.get(&id))
+            .ok_or_else(|| format!("Object with uuid={} does not exist.", value_text(v))),
     }
 }
 
@@ -262,53 +280,29 @@ pub(crate) async fn set_usage(
         let mut errors = Map::new();
         let mut plan_period: Option<PlanPeriod> = None;
         if let Some(v) = obj.get("plan_period").filter(|v| !v.is_null()) {
-            match related_uuid(v) {
+            match related_row(&st.plan_periods, v) {
                 Err(m) => {
                     errors.insert("plan_period".into(), json!([m]));
                 }
-                Ok(id) => match id.and_then(|id| st.plan_periods.get(&id)) {
-                    None => {
-                        errors.insert("plan_period".into(), json!([format!("Object with uuid={} does not exist.", value_text(v))]));
-                    }
-                    Some(pp) => {
-                        if pp.end.is_some_and(|e| e < month_start_instant(&now)) {
-                            errors.insert("plan_period".into(), json!(["Billing period is closed."]));
-                        } else {
-                            plan_period = Some(pp.clone());
-                        }
-                    }
-                },
+                Ok(pp) if pp.end.is_some_and(|e| e < month_start_instant(&now)) => {
+                    errors.insert("plan_period".into(), json!(["Billing period is closed."]));
+                }
+                Ok(pp) => plan_period = Some(pp.clone()),
             }
         }
         let mut resource: Option<Resource> = None;
         if let Some(v) = obj.get("resource").filter(|v| !v.is_null()) {
-            match related_uuid(v) {
+            match related_row(&st.resources, v) {
                 Err(m) => {
                     errors.insert("resource".into(), json!([m]));
                 }
-                Ok(id) => match id.and_then(|id| st.resources.get(&id)) {
-                    None => {
-                        errors.insert("resource".into(), json!([format!("Object with uuid={} does not exist.", value_text(v))]));
-                    }
-                    Some(r) => resource = Some(r.clone()),
-                },
+                Ok(r) => resource = Some(r.clone()),
             }
         }
-        let mut date: Option<DateTime<Utc>> = None;
-        if !legacy {
-            match obj.get("date") {
-                None | Some(Value::Null) => {}
-                Some(Value::String(s)) => match parse_datetime(s) {
-                    Some(d) => date = Some(d),
-                    None => {
-                        errors.insert("date".into(), json!([DATETIME_FORMAT_ERROR]));
-                    }
-                },
-                Some(_) => {
-                    errors.insert("date".into(), json!([DATETIME_FORMAT_ERROR]));
-                }
-            }
-        }
+        let date = report_date(obj.get("date"), legacy)
+            .map_err(|x| errors.insert("date".into(), json!([x])))
+            .ok()
+            .flatten();
         let mut items = Vec::new();
         match obj.get("usages") {
             None => {
@@ -485,17 +479,8 @@ struct UsageFilter {
 
 impl UsageFilter {
     fn from_ctx(ctx: &Ctx, period_key: &str) -> Result<Self, ApiError> {
-        let mut resource = ctx.uuid("resource_uuid")?;
-        if let Some(url) = ctx.one("resource") {
-            resource = Some(
-                related_uuid(&Value::String(url.into()))
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| ApiError::field("resource", "Enter a valid URL."))?,
-            );
-        }
         Ok(UsageFilter {
-            resource,
+            resource: ctx.uuid_or_url("resource")?,
             offering: ctx.uuid("offering_uuid")?,
             project: ctx.uuid("project_uuid")?,
             customer: ctx.uuid("customer_uuid")?,
@@ -582,8 +567,9 @@ pub(crate) async fn get_usage(
 ) -> Result<Response, ApiError> {
     app.read_view(&ctx, |v| {
         let st = v.st;
-        let u = parse_uuid(&id)
-            .and_then(|id| st.usages.get(&id))
+        let u = st
+            .usages
+            .find(&id)
             .ok_or_else(|| ApiError::not_found("ComponentUsage"))?;
         Ok(ctx.one_obj(v.usage(u)))
     })
@@ -634,21 +620,10 @@ fn parse_user_item(st: &State, v: &Value, legacy: bool) -> Result<UserItem, Map<
             }
         }
     }
-    let mut date = None;
-    if !legacy {
-        match m.get("date") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => match parse_datetime(s) {
-                Some(d) => date = Some(d),
-                None => {
-                    e.insert("date".into(), json!([DATETIME_FORMAT_ERROR]));
-                }
-            },
-            Some(_) => {
-                e.insert("date".into(), json!([DATETIME_FORMAT_ERROR]));
-            }
-        }
-    }
+    let date = report_date(m.get("date"), legacy)
+        .map_err(|x| e.insert("date".into(), json!([x])))
+        .ok()
+        .flatten();
     if !e.is_empty() {
         return Err(e);
     }
@@ -670,8 +645,9 @@ fn apply_user_items(
     let now = app.now();
     let legacy = app.legacy_7x();
     app.write(|st| {
-        let parent = parse_uuid(id)
-            .and_then(|id| st.usages.get(&id))
+        let parent = st
+            .usages
+            .find(id)
             .cloned()
             .ok_or_else(|| ApiError::not_found("ComponentUsage"))?;
         let mut parsed = Vec::new();
@@ -808,7 +784,7 @@ pub(crate) async fn set_user_usages(
     Path(id): Path<String>,
     DrfJson(body): DrfJson,
 ) -> Result<Response, ApiError> {
-    let exists = app.read(|st| parse_uuid(&id).and_then(|i| st.usages.get(&i)).is_some());
+    let exists = app.read(|st| st.usages.find(&id).is_some());
     if !exists {
         return Err(ApiError::not_found("ComponentUsage"));
     }

@@ -40,6 +40,10 @@ impl Resp {
             .get(name)
             .map(|v| v.to_str().unwrap().to_string())
     }
+    /// The list's row count (`X-Result-Count`), which a list answer must carry.
+    pub fn result_count(&self) -> String {
+        self.header("x-result-count").unwrap()
+    }
 }
 
 pub fn sandbox() -> T {
@@ -50,7 +54,23 @@ pub fn sandbox() -> T {
 }
 
 pub fn sandbox_with(opts: SandboxOptions) -> T {
-    let app = tally_sandbox::app_state(World::demo(), &opts).unwrap();
+    sandbox_of(World::demo(), &opts)
+}
+
+/// A sandbox seeded from `seed` (the demo seed with a change), at the tests' `now()`.
+pub fn sandbox_from_seed(seed: &str) -> T {
+    let world = World::from_toml_str(seed, "test").unwrap();
+    sandbox_of(
+        world,
+        &SandboxOptions {
+            now: Some(now()),
+            ..Default::default()
+        },
+    )
+}
+
+fn sandbox_of(world: World, opts: &SandboxOptions) -> T {
+    let app = tally_sandbox::app_state(world, opts).unwrap();
     T {
         router: router(app.clone()),
         app,
@@ -103,9 +123,22 @@ impl T {
         self.req("POST", path, Some(token), Some(&body.to_string()))
             .await
     }
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.req("PUT", path, Some(token), Some(&body.to_string()))
+            .await
+    }
+    /// The row count of the list at `path` as `token` sees it.
+    pub async fn count_of(&self, path: &str, token: &str) -> String {
+        self.get(path, token).await.result_count()
+    }
     pub async fn set_usage(&self, token: &str, body: Value) -> Resp {
         self.post("/api/marketplace-component-usages/set_usage/", token, body)
             .await
+    }
+    /// A `set_usage` the server must accept: 201 (the body shown otherwise).
+    pub async fn set_usage_created(&self, token: &str, body: Value) {
+        let r = self.set_usage(token, body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
     }
     pub async fn usages(&self, resource: &str) -> Vec<Value> {
         let r = self
