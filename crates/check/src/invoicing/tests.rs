@@ -464,3 +464,207 @@ fn the_slurm_package_type_bills_minutes_as_hours_rounded_up() {
         "{f:?}"
     );
 }
+
+/// `tally check --format json` is a documented contract (docs/plan-periods.md, README): every
+/// kind of finding, as the report prints it, to the byte.
+#[test]
+fn the_json_of_every_finding_is_pinned() {
+    let (u1, u2, u3) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+    let cpu = || "cpu".to_string();
+    let findings = vec![
+        InvoicingFinding::UsageWithoutPlanPeriod {
+            resource: R,
+            month: nov(),
+            component: "gpu".into(),
+            held: d("3"),
+        },
+        InvoicingFinding::ComponentWithoutPrice {
+            backend_id: "pp_alpha".into(),
+            resource: R,
+            month: nov(),
+            component: "storage".into(),
+            plan: Some(LARGE),
+            plan_name: Some("large".into()),
+        },
+        InvoicingFinding::ZeroPrice {
+            backend_id: "pp_alpha".into(),
+            resource: R,
+            month: nov(),
+            component: "gpu".into(),
+            plan: None,
+            plan_name: None,
+        },
+        InvoicingFinding::LimitComponentReported {
+            backend_id: "pp_alpha".into(),
+            resource: R,
+            month: nov(),
+            component: "ram".into(),
+            amount: d("50"),
+        },
+        InvoicingFinding::PeriodOutsideMonth {
+            resource: R,
+            month: "2026-12".parse().unwrap(),
+            component: cpu(),
+            plan_period: SMALL_PERIOD,
+            start: Some(at(SMALL_START)),
+            end: None,
+        },
+        InvoicingFinding::SplitMismatch {
+            backend_id: "pp_alpha".into(),
+            resource: R,
+            month: nov(),
+            component: cpu(),
+            held: vec![(Some(SMALL_PERIOD), d("10")), (Some(LARGE_PERIOD), d("25"))],
+            expected: vec![(None, d("25.00"))],
+        },
+        InvoicingFinding::InvoiceQuantityDiffers {
+            resource: R,
+            month: nov(),
+            component: cpu(),
+            plan_period: Some(SMALL_PERIOD),
+            item: u1,
+            quantity: d("18"),
+            expected_quantity: d("8"),
+            unit_price: d("0.5"),
+        },
+        InvoicingFinding::DuplicateInvoiceItem {
+            resource: R,
+            month: nov(),
+            component: cpu(),
+            plan_period: None,
+            items: vec![u2, u3],
+            quantities: vec![d("10"), d("8")],
+        },
+    ];
+    let report = crate::CheckReport {
+        invoicing: findings,
+        ..Default::default()
+    };
+    let json = serde_json::to_string_pretty(&report).unwrap();
+    let pinned = r#"{
+  "months": [],
+  "agreeing": 0,
+  "differences": [],
+  "users_compared": false,
+  "agreeing_users": 0,
+  "user_differences": [],
+  "invoicing": [
+    {
+      "advice": "the resource had no plan period when the usage was stored: Waldur keeps it and never invoices it; give the resource a plan (a plan period covering the month) and report again",
+      "component": "gpu",
+      "fix_at": "resource_plan_period",
+      "held": "3",
+      "kind": "usage_without_plan_period",
+      "month": "2026-11",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error"
+    },
+    {
+      "advice": "plan large has no price for storage: add the component to the plan (update_prices) or drop it from tally's [components]",
+      "backend_id": "pp_alpha",
+      "component": "storage",
+      "fix_at": "offering_plan",
+      "kind": "component_without_price",
+      "month": "2026-11",
+      "plan": "00000000-0000-0000-0000-000000000002",
+      "plan_name": "large",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error"
+    },
+    {
+      "advice": "plan ? prices gpu at 0.00: the invoice item bills nothing",
+      "backend_id": "pp_alpha",
+      "component": "gpu",
+      "fix_at": "offering_plan",
+      "kind": "zero_price",
+      "month": "2026-11",
+      "plan": null,
+      "plan_name": null,
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "warning"
+    },
+    {
+      "advice": "ram is billed from its limit, not from usage: remove it from tally's [components] or make the offering component usage-billed",
+      "amount": "50",
+      "backend_id": "pp_alpha",
+      "component": "ram",
+      "fix_at": "tally_config",
+      "kind": "limit_component_reported",
+      "month": "2026-11",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error"
+    },
+    {
+      "advice": "the row is stored under a plan period that does not cover its month: report the month under the period active in it",
+      "component": "cpu",
+      "end": null,
+      "fix_at": "tally_push",
+      "kind": "period_outside_month",
+      "month": "2026-12",
+      "plan_period": "c8d10454-a451-43c9-b3c5-357c121c5bfb",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error",
+      "start": "2026-11-15T12:04:36.055312Z"
+    },
+    {
+      "advice": "the month is held in several plan-period rows that do not carry tally's parts: report each part under its own plan period (set_usage with plan_period)",
+      "backend_id": "pp_alpha",
+      "component": "cpu",
+      "expected": [
+        [
+          null,
+          "25.00"
+        ]
+      ],
+      "fix_at": "tally_push",
+      "held": [
+        [
+          "c8d10454-a451-43c9-b3c5-357c121c5bfb",
+          "10"
+        ],
+        [
+          "ed44b265-ba18-4c73-ad8b-0642a30e5186",
+          "25"
+        ]
+      ],
+      "kind": "split_mismatch",
+      "month": "2026-11",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error"
+    },
+    {
+      "advice": "the invoice item does not bill tally's figure: report the figure again under that plan period",
+      "component": "cpu",
+      "expected_quantity": "8",
+      "fix_at": "tally_push",
+      "item": "00000000-0000-0000-0000-000000000001",
+      "kind": "invoice_quantity_differs",
+      "month": "2026-11",
+      "plan_period": "c8d10454-a451-43c9-b3c5-357c121c5bfb",
+      "quantity": "18",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error",
+      "unit_price": "0.5"
+    },
+    {
+      "advice": "the old plan period was changed after the switch and Waldur billed it twice: it cannot correct this itself; ask Waldur staff to remove the extra item",
+      "component": "cpu",
+      "fix_at": "waldur_staff",
+      "items": [
+        "00000000-0000-0000-0000-000000000002",
+        "00000000-0000-0000-0000-000000000003"
+      ],
+      "kind": "duplicate_invoice_item",
+      "month": "2026-11",
+      "plan_period": null,
+      "quantities": [
+        "10",
+        "8"
+      ],
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error"
+    }
+  ]
+}"#;
+    assert_eq!(json, pinned, "{json}");
+}
