@@ -500,23 +500,41 @@ mod tests {
             amount: d(a),
         }
     }
+    /// A resource that accepts usage: `Uuid::from_u128(n)`, named by `backend_id`.
+    fn resource(n: u128, backend_id: &str) -> WaldurResource {
+        WaldurResource {
+            uuid: Uuid::from_u128(n),
+            backend_id: backend_id.into(),
+            state: Some(ResourceState::Ok),
+            name: None,
+        }
+    }
+    fn user_cell(r: &str, p: &str, c: &str, user: &str, a: &str) -> UserUsageCell {
+        UserUsageCell {
+            resource: r.into(),
+            period: m(p),
+            component: c.into(),
+            user: user.into(),
+            amount: d(a),
+        }
+    }
+    /// A user's share Waldur holds, linked to no offering user.
+    fn held_user(a: &str) -> tally_holdings::HeldUser {
+        tally_holdings::HeldUser {
+            amount: d(a),
+            user: None,
+        }
+    }
+    fn names(all: &[&str]) -> BTreeSet<String> {
+        all.iter().map(|c| c.to_string()).collect()
+    }
+    fn november() -> BTreeSet<BillingMonth> {
+        [m("2026-11")].into()
+    }
 
     #[test]
     fn finds_missing_different_and_unexpected() {
-        let resources = vec![
-            WaldurResource {
-                uuid: Uuid::from_u128(1),
-                backend_id: "a".into(),
-                state: Some(ResourceState::Ok),
-                name: None,
-            },
-            WaldurResource {
-                uuid: Uuid::from_u128(2),
-                backend_id: "b".into(),
-                state: Some(ResourceState::Ok),
-                name: None,
-            },
-        ];
+        let resources = vec![resource(1, "a"), resource(2, "b")];
         let mut holdings = Holdings::new();
         let u1 = Uuid::from_u128(1);
         let u2 = Uuid::from_u128(2);
@@ -532,11 +550,8 @@ mod tests {
             cell("a", "2026-11", "ram", "1.00"),
             cell("zz", "2026-11", "cpu", "1.00"),
         ];
-        let months: BTreeSet<_> = [m("2026-11")].into();
-        let components: BTreeSet<String> = ["cpu", "gpu", "ram"]
-            .map(String::from)
-            .into_iter()
-            .collect();
+        let months = november();
+        let components = names(&["cpu", "gpu", "ram"]);
         let r = compare(&CheckInput {
             cells: &cells,
             resources: &resources,
@@ -567,23 +582,11 @@ mod tests {
 
     #[test]
     fn finds_per_user_differences_where_waldur_holds_the_total() {
-        use tally_holdings::HeldUser;
         let u1 = Uuid::from_u128(1);
-        let resources = vec![WaldurResource {
-            uuid: u1,
-            backend_id: "a".into(),
-            state: Some(ResourceState::Ok),
-            name: None,
-        }];
+        let resources = vec![resource(1, "a")];
         let mut holdings = Holdings::new();
         holdings.insert((u1, m("2026-11"), "cpu".into()), d("10"));
-        let uc = |c: &str, user: &str, a: &str| UserUsageCell {
-            resource: "a".into(),
-            period: m("2026-11"),
-            component: c.into(),
-            user: user.into(),
-            amount: d(a),
-        };
+        let uc = |c: &str, user: &str, a: &str| user_cell("a", "2026-11", c, user, a);
         let user_cells = [
             uc("cpu", "alice", "6.00"),
             uc("cpu", "bob", "3.00"),
@@ -592,17 +595,14 @@ mod tests {
             uc("gpu", "alice", "1.00"),
         ];
         let mut held = UserHoldings::new();
-        let h = |a: &str| HeldUser {
-            amount: d(a),
-            user: None,
-        };
+        let h = held_user;
         let per = held.entry((u1, m("2026-11"), "cpu".into())).or_default();
         per.insert("alice".into(), h("6"));
         per.insert("bob".into(), h("2"));
         per.insert("dave".into(), h("2"));
         per.insert("erin".into(), h("0"));
-        let months: BTreeSet<_> = [m("2026-11")].into();
-        let components: BTreeSet<String> = ["cpu", "gpu"].map(String::from).into_iter().collect();
+        let months = november();
+        let components = names(&["cpu", "gpu"]);
         let cells = [cell("a", "2026-11", "cpu", "10.00")];
         let r = compare(&CheckInput {
             cells: &cells,
@@ -638,44 +638,23 @@ mod tests {
     /// for totals and user shares alike, and a computed 0.00 needs nothing held.
     #[test]
     fn a_held_zero_is_nothing_held() {
-        use tally_holdings::HeldUser;
         let u1 = Uuid::from_u128(1);
-        let resources = vec![WaldurResource {
-            uuid: u1,
-            backend_id: "a".into(),
-            state: Some(ResourceState::Ok),
-            name: None,
-        }];
+        let resources = vec![resource(1, "a")];
         let mut holdings = Holdings::new();
         holdings.insert((u1, m("2026-11"), "cpu".into()), d("10"));
         // Zeroed by tally: the total and its users.
         holdings.insert((u1, m("2026-11"), "gpu".into()), d("0.00"));
         let mut held = UserHoldings::new();
         let per = held.entry((u1, m("2026-11"), "gpu".into())).or_default();
-        per.insert(
-            "alice".into(),
-            HeldUser {
-                amount: d("0.00"),
-                user: None,
-            },
-        );
+        per.insert("alice".into(), held_user("0.00"));
         let cells = [
             cell("a", "2026-11", "cpu", "10.00"),
             // Computed 0.00, nothing held.
             cell("a", "2026-11", "ram", "0.00"),
         ];
-        let user_cells = [UserUsageCell {
-            resource: "a".into(),
-            period: m("2026-11"),
-            component: "cpu".into(),
-            user: "bob".into(),
-            amount: d("0.00"),
-        }];
-        let months: BTreeSet<_> = [m("2026-11")].into();
-        let components: BTreeSet<String> = ["cpu", "gpu", "ram"]
-            .map(String::from)
-            .into_iter()
-            .collect();
+        let user_cells = [user_cell("a", "2026-11", "cpu", "bob", "0.00")];
+        let months = november();
+        let components = names(&["cpu", "gpu", "ram"]);
         let compare_with = |holdings: &Holdings| {
             compare(&CheckInput {
                 cells: &cells,
@@ -703,19 +682,12 @@ mod tests {
     #[test]
     fn held_usage_tally_does_not_own_is_not_unexpected() {
         let (u1, u2) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let resources: Vec<WaldurResource> = [(u1, "a"), (u2, "b")]
-            .map(|(uuid, b)| WaldurResource {
-                uuid,
-                backend_id: b.into(),
-                state: Some(ResourceState::Ok),
-                name: None,
-            })
-            .to_vec();
+        let resources = vec![resource(1, "a"), resource(2, "b")];
         let mut holdings = Holdings::new();
         holdings.insert((u1, m("2026-11"), "gpu".into()), d("3"));
         holdings.insert((u2, m("2026-11"), "cpu".into()), d("4"));
-        let months: BTreeSet<_> = [m("2026-11")].into();
-        let components: BTreeSet<String> = ["cpu", "gpu"].map(String::from).into_iter().collect();
+        let months = november();
+        let components = names(&["cpu", "gpu"]);
         let owned = Ownership {
             resources: [u1].into(),
             resource_months: BTreeSet::new(),
