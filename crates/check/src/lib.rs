@@ -710,4 +710,152 @@ mod tests {
         assert_eq!(keys(&run(None)), vec!["a", "b"]);
         assert_eq!(keys(&run(Some(&owned))), vec!["a"]);
     }
+
+    /// `tally check --format json` lists differences as documented (README): every kind, to
+    /// the byte.
+    #[test]
+    fn the_json_of_every_difference_is_pinned() {
+        let r = CheckReport {
+            months: vec![m("2026-11")],
+            agreeing: 1,
+            differences: vec![
+                Difference::Missing {
+                    backend_id: "zz".into(),
+                    resource: None,
+                    month: m("2026-11"),
+                    component: "cpu".into(),
+                    expected: d("1.00"),
+                },
+                Difference::Missing {
+                    backend_id: "a".into(),
+                    resource: Some(Uuid::from_u128(1)),
+                    month: m("2026-11"),
+                    component: "ram".into(),
+                    expected: d("1.00"),
+                },
+                Difference::Different {
+                    backend_id: "a".into(),
+                    resource: Uuid::from_u128(1),
+                    month: m("2026-11"),
+                    component: "gpu".into(),
+                    expected: d("3.00"),
+                    held: d("2"),
+                },
+                Difference::Unexpected {
+                    backend_id: "b".into(),
+                    resource: Uuid::from_u128(2),
+                    month: m("2026-11"),
+                    component: "gpu".into(),
+                    held: d("7"),
+                },
+            ],
+            users_compared: true,
+            agreeing_users: 1,
+            user_differences: vec![
+                UserDifference::Missing {
+                    backend_id: "a".into(),
+                    resource: Uuid::from_u128(1),
+                    month: m("2026-11"),
+                    component: "cpu".into(),
+                    user: "carol".into(),
+                    expected: d("1.00"),
+                },
+                UserDifference::Different {
+                    backend_id: "a".into(),
+                    resource: Uuid::from_u128(1),
+                    month: m("2026-11"),
+                    component: "cpu".into(),
+                    user: "bob".into(),
+                    expected: d("3.00"),
+                    held: d("2"),
+                },
+                UserDifference::Unexpected {
+                    backend_id: "a".into(),
+                    resource: Uuid::from_u128(1),
+                    month: m("2026-11"),
+                    component: "cpu".into(),
+                    user: "dave".into(),
+                    held: d("2"),
+                },
+            ],
+            invoicing: vec![],
+            invoice_items: None,
+        };
+        let json = serde_json::to_string_pretty(&r).expect("json");
+        let pinned = r#"{
+  "months": [
+    "2026-11"
+  ],
+  "agreeing": 1,
+  "differences": [
+    {
+      "kind": "missing",
+      "backend_id": "zz",
+      "resource": null,
+      "month": "2026-11",
+      "component": "cpu",
+      "expected": "1.00"
+    },
+    {
+      "kind": "missing",
+      "backend_id": "a",
+      "resource": "00000000-0000-0000-0000-000000000001",
+      "month": "2026-11",
+      "component": "ram",
+      "expected": "1.00"
+    },
+    {
+      "kind": "different",
+      "backend_id": "a",
+      "resource": "00000000-0000-0000-0000-000000000001",
+      "month": "2026-11",
+      "component": "gpu",
+      "expected": "3.00",
+      "held": "2"
+    },
+    {
+      "kind": "unexpected",
+      "backend_id": "b",
+      "resource": "00000000-0000-0000-0000-000000000002",
+      "month": "2026-11",
+      "component": "gpu",
+      "held": "7"
+    }
+  ],
+  "users_compared": true,
+  "agreeing_users": 1,
+  "user_differences": [
+    {
+      "kind": "missing",
+      "backend_id": "a",
+      "resource": "00000000-0000-0000-0000-000000000001",
+      "month": "2026-11",
+      "component": "cpu",
+      "user": "carol",
+      "expected": "1.00"
+    },
+    {
+      "kind": "different",
+      "backend_id": "a",
+      "resource": "00000000-0000-0000-0000-000000000001",
+      "month": "2026-11",
+      "component": "cpu",
+      "user": "bob",
+      "expected": "3.00",
+      "held": "2"
+    },
+    {
+      "kind": "unexpected",
+      "backend_id": "a",
+      "resource": "00000000-0000-0000-0000-000000000001",
+      "month": "2026-11",
+      "component": "cpu",
+      "user": "dave",
+      "held": "2"
+    }
+  ],
+  "invoicing": []
+}"#;
+        assert_eq!(json, pinned, "{json}");
+    }
 }
