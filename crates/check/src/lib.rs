@@ -20,6 +20,34 @@ use tally_model::{BillingMonth, UsageCell, UserUsageCell};
 use tally_waldur::{Error, ResourceState, WaldurClient};
 use uuid::Uuid;
 
+/// The cell a difference is about: as tally names it (backend_id) and as Waldur holds it
+/// (`resource`; `Option<Uuid>` where the backend_id may resolve to none). In JSON its fields
+/// come first, beside the difference's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DifferenceCell<R = Uuid> {
+    pub backend_id: String,
+    pub resource: R,
+    pub month: BillingMonth,
+    pub component: String,
+}
+
+impl<R> DifferenceCell<R> {
+    /// `(backend_id, month, component)`, the order differences are listed in.
+    pub fn key(&self) -> (&str, BillingMonth, &str) {
+        (&self.backend_id, self.month, &self.component)
+    }
+
+    /// The cell of tally's figure `cell`, on `resource`.
+    fn of(cell: &UsageCell, resource: R) -> Self {
+        DifferenceCell {
+            backend_id: cell.resource.clone(),
+            resource,
+            month: cell.period,
+            component: cell.component.clone(),
+        }
+    }
+}
+
 /// One disagreement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -27,28 +55,22 @@ pub enum Difference {
     /// Tally computed a figure that Waldur does not hold (also when the backend_id resolves to no
     /// resource: `resource` is then `None`).
     Missing {
-        backend_id: String,
-        resource: Option<Uuid>,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell<Option<Uuid>>,
         expected: Decimal,
     },
     /// Waldur holds another amount.
     Different {
-        backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell,
         expected: Decimal,
         held: Decimal,
     },
     /// Waldur holds non-zero usage of a component tally reports, for a resource and month where
     /// tally computed none (a held 0.00 counts as nothing held).
     Unexpected {
-        backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell,
         held: Decimal,
     },
 }
@@ -57,24 +79,8 @@ impl Difference {
     /// `(backend_id, month, component)`, the order differences are listed in.
     pub fn key(&self) -> (&str, BillingMonth, &str) {
         match self {
-            Difference::Missing {
-                backend_id,
-                month,
-                component,
-                ..
-            }
-            | Difference::Different {
-                backend_id,
-                month,
-                component,
-                ..
-            }
-            | Difference::Unexpected {
-                backend_id,
-                month,
-                component,
-                ..
-            } => (backend_id, *month, component),
+            Difference::Missing { cell, .. } => cell.key(),
+            Difference::Different { cell, .. } | Difference::Unexpected { cell, .. } => cell.key(),
         }
     }
 
@@ -94,19 +100,15 @@ pub enum UserDifference {
     /// Tally has a share for this user that Waldur does not hold (reported only where Waldur
     /// holds the cell's total: a missing cell is already a [`Difference::Missing`]).
     Missing {
-        backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell,
         user: String,
         expected: Decimal,
     },
     /// Waldur holds another amount for the user.
     Different {
-        backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell,
         user: String,
         expected: Decimal,
         held: Decimal,
@@ -114,10 +116,8 @@ pub enum UserDifference {
     /// Waldur holds a non-zero share for a user tally has none for (of a component tally
     /// reports, in a month checked).
     Unexpected {
-        backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell,
         user: String,
         held: Decimal,
     },
@@ -126,29 +126,11 @@ pub enum UserDifference {
 impl UserDifference {
     /// `(backend_id, month, component, user)`, the order differences are listed in.
     pub fn key(&self) -> (&str, BillingMonth, &str, &str) {
-        match self {
-            UserDifference::Missing {
-                backend_id,
-                month,
-                component,
-                user,
-                ..
-            }
-            | UserDifference::Different {
-                backend_id,
-                month,
-                component,
-                user,
-                ..
-            }
-            | UserDifference::Unexpected {
-                backend_id,
-                month,
-                component,
-                user,
-                ..
-            } => (backend_id, *month, component, user),
-        }
+        let (UserDifference::Missing { cell, user, .. }
+        | UserDifference::Different { cell, user, .. }
+        | UserDifference::Unexpected { cell, user, .. }) = self;
+        let (backend_id, month, component) = cell.key();
+        (backend_id, month, component, user)
     }
 
     pub fn kind(&self) -> &'static str {
@@ -288,10 +270,7 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
             .and_then(|all| resolve(all));
         let Some(resource) = resource else {
             report.differences.push(Difference::Missing {
-                backend_id: cell.resource.clone(),
-                resource: None,
-                month: cell.period,
-                component: cell.component.clone(),
+                cell: DifferenceCell::of(cell, None),
                 expected: cell.amount,
             });
             continue;
@@ -304,18 +283,12 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
             // 0.00 held and nothing held are the same to an invoice.
             None if cell.amount.is_zero() => report.agreeing += 1,
             None => report.differences.push(Difference::Missing {
-                backend_id: cell.resource.clone(),
-                resource: Some(resource.uuid),
-                month: cell.period,
-                component: cell.component.clone(),
+                cell: DifferenceCell::of(cell, Some(resource.uuid)),
                 expected: cell.amount,
             }),
             Some(held) if *held == cell.amount => report.agreeing += 1,
             Some(held) => report.differences.push(Difference::Different {
-                backend_id: cell.resource.clone(),
-                resource: resource.uuid,
-                month: cell.period,
-                component: cell.component.clone(),
+                cell: DifferenceCell::of(cell, resource.uuid),
                 expected: cell.amount,
                 held: *held,
             }),
@@ -331,13 +304,7 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
             continue;
         }
         report.differences.push(Difference::Unexpected {
-            backend_id: backend_of
-                .get(uuid)
-                .map(|b| (*b).to_owned())
-                .unwrap_or_default(),
-            resource: *uuid,
-            month: *month,
-            component: component.clone(),
+            cell: held_cell(&backend_of, *uuid, *month, component),
             held: *held,
         });
     }
@@ -348,6 +315,25 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
         compare_users(input, users, &by_backend, &backend_of, &mut report);
     }
     report
+}
+
+/// The cell of usage Waldur holds on `resource`, named by the resource's backend_id ("" when it
+/// has none).
+fn held_cell(
+    backend_of: &BTreeMap<Uuid, &str>,
+    resource: Uuid,
+    month: BillingMonth,
+    component: &str,
+) -> DifferenceCell {
+    DifferenceCell {
+        backend_id: backend_of
+            .get(&resource)
+            .map(|b| (*b).to_owned())
+            .unwrap_or_default(),
+        resource,
+        month,
+        component: component.to_owned(),
+    }
 }
 
 /// The per-user comparison, for the cells Waldur holds a total for.
@@ -374,22 +360,22 @@ fn compare_users(
             continue;
         }
         let held = users.held.get(&key).unwrap_or(&empty).get(&*u.user);
+        let cell = DifferenceCell {
+            backend_id: u.resource.to_string(),
+            resource: resource.uuid,
+            month: u.period,
+            component: u.component.to_string(),
+        };
         match held {
             None if u.amount.is_zero() => report.agreeing_users += 1,
             None => report.user_differences.push(UserDifference::Missing {
-                backend_id: u.resource.to_string(),
-                resource: resource.uuid,
-                month: u.period,
-                component: u.component.to_string(),
+                cell,
                 user: u.user.to_string(),
                 expected: u.amount,
             }),
             Some(h) if h.amount == u.amount => report.agreeing_users += 1,
             Some(h) => report.user_differences.push(UserDifference::Different {
-                backend_id: u.resource.to_string(),
-                resource: resource.uuid,
-                month: u.period,
-                component: u.component.to_string(),
+                cell,
                 user: u.user.to_string(),
                 expected: u.amount,
                 held: h.amount,
@@ -405,13 +391,7 @@ fn compare_users(
                 continue;
             }
             report.user_differences.push(UserDifference::Unexpected {
-                backend_id: backend_of
-                    .get(uuid)
-                    .map(|b| (*b).to_owned())
-                    .unwrap_or_default(),
-                resource: *uuid,
-                month: *month,
-                component: component.clone(),
+                cell: held_cell(backend_of, *uuid, *month, component),
                 user: user.clone(),
                 held: h.amount,
             });
@@ -720,32 +700,40 @@ mod tests {
             agreeing: 1,
             differences: vec![
                 Difference::Missing {
-                    backend_id: "zz".into(),
-                    resource: None,
-                    month: m("2026-11"),
-                    component: "cpu".into(),
+                    cell: DifferenceCell {
+                        backend_id: "zz".into(),
+                        resource: None,
+                        month: m("2026-11"),
+                        component: "cpu".into(),
+                    },
                     expected: d("1.00"),
                 },
                 Difference::Missing {
-                    backend_id: "a".into(),
-                    resource: Some(Uuid::from_u128(1)),
-                    month: m("2026-11"),
-                    component: "ram".into(),
+                    cell: DifferenceCell {
+                        backend_id: "a".into(),
+                        resource: Some(Uuid::from_u128(1)),
+                        month: m("2026-11"),
+                        component: "ram".into(),
+                    },
                     expected: d("1.00"),
                 },
                 Difference::Different {
-                    backend_id: "a".into(),
-                    resource: Uuid::from_u128(1),
-                    month: m("2026-11"),
-                    component: "gpu".into(),
+                    cell: DifferenceCell {
+                        backend_id: "a".into(),
+                        resource: Uuid::from_u128(1),
+                        month: m("2026-11"),
+                        component: "gpu".into(),
+                    },
                     expected: d("3.00"),
                     held: d("2"),
                 },
                 Difference::Unexpected {
-                    backend_id: "b".into(),
-                    resource: Uuid::from_u128(2),
-                    month: m("2026-11"),
-                    component: "gpu".into(),
+                    cell: DifferenceCell {
+                        backend_id: "b".into(),
+                        resource: Uuid::from_u128(2),
+                        month: m("2026-11"),
+                        component: "gpu".into(),
+                    },
                     held: d("7"),
                 },
             ],
@@ -753,27 +741,33 @@ mod tests {
             agreeing_users: 1,
             user_differences: vec![
                 UserDifference::Missing {
-                    backend_id: "a".into(),
-                    resource: Uuid::from_u128(1),
-                    month: m("2026-11"),
-                    component: "cpu".into(),
+                    cell: DifferenceCell {
+                        backend_id: "a".into(),
+                        resource: Uuid::from_u128(1),
+                        month: m("2026-11"),
+                        component: "cpu".into(),
+                    },
                     user: "carol".into(),
                     expected: d("1.00"),
                 },
                 UserDifference::Different {
-                    backend_id: "a".into(),
-                    resource: Uuid::from_u128(1),
-                    month: m("2026-11"),
-                    component: "cpu".into(),
+                    cell: DifferenceCell {
+                        backend_id: "a".into(),
+                        resource: Uuid::from_u128(1),
+                        month: m("2026-11"),
+                        component: "cpu".into(),
+                    },
                     user: "bob".into(),
                     expected: d("3.00"),
                     held: d("2"),
                 },
                 UserDifference::Unexpected {
-                    backend_id: "a".into(),
-                    resource: Uuid::from_u128(1),
-                    month: m("2026-11"),
-                    component: "cpu".into(),
+                    cell: DifferenceCell {
+                        backend_id: "a".into(),
+                        resource: Uuid::from_u128(1),
+                        month: m("2026-11"),
+                        component: "cpu".into(),
+                    },
                     user: "dave".into(),
                     held: d("2"),
                 },
