@@ -505,6 +505,17 @@ mod tests {
             user: None,
         }
     }
+    /// What Waldur holds: (resource `Uuid::from_u128(n)`, month, component, amount).
+    fn holdings(rows: &[(u128, &str, &str, &str)]) -> Holdings {
+        rows.iter()
+            .map(|(n, month, component, amount)| {
+                (
+                    (Uuid::from_u128(*n), m(month), component.to_string()),
+                    d(amount),
+                )
+            })
+            .collect()
+    }
     fn names(all: &[&str]) -> BTreeSet<String> {
         all.iter().map(|c| c.to_string()).collect()
     }
@@ -515,15 +526,14 @@ mod tests {
     #[test]
     fn finds_missing_different_and_unexpected() {
         let resources = vec![resource(1, "a"), resource(2, "b")];
-        let mut holdings = Holdings::new();
-        let u1 = Uuid::from_u128(1);
-        let u2 = Uuid::from_u128(2);
-        holdings.insert((u1, m("2026-11"), "cpu".into()), d("10"));
-        holdings.insert((u1, m("2026-11"), "gpu".into()), d("2"));
-        holdings.insert((u2, m("2026-11"), "gpu".into()), d("7"));
-        // Not tally's component, not tally's month: ignored.
-        holdings.insert((u2, m("2026-11"), "storage".into()), d("7"));
-        holdings.insert((u2, m("2026-09"), "gpu".into()), d("7"));
+        let holdings = holdings(&[
+            (1, "2026-11", "cpu", "10"),
+            (1, "2026-11", "gpu", "2"),
+            (2, "2026-11", "gpu", "7"),
+            // Not tally's component, not tally's month: ignored.
+            (2, "2026-11", "storage", "7"),
+            (2, "2026-09", "gpu", "7"),
+        ]);
         let cells = [
             cell("a", "2026-11", "cpu", "10.00"),
             cell("a", "2026-11", "gpu", "3.00"),
@@ -564,8 +574,7 @@ mod tests {
     fn finds_per_user_differences_where_waldur_holds_the_total() {
         let u1 = Uuid::from_u128(1);
         let resources = vec![resource(1, "a")];
-        let mut holdings = Holdings::new();
-        holdings.insert((u1, m("2026-11"), "cpu".into()), d("10"));
+        let holdings = holdings(&[(1, "2026-11", "cpu", "10")]);
         let uc = |c: &str, user: &str, a: &str| user_cell("a", "2026-11", c, user, a);
         let user_cells = [
             uc("cpu", "alice", "6.00"),
@@ -620,10 +629,11 @@ mod tests {
     fn a_held_zero_is_nothing_held() {
         let u1 = Uuid::from_u128(1);
         let resources = vec![resource(1, "a")];
-        let mut holdings = Holdings::new();
-        holdings.insert((u1, m("2026-11"), "cpu".into()), d("10"));
-        // Zeroed by tally: the total and its users.
-        holdings.insert((u1, m("2026-11"), "gpu".into()), d("0.00"));
+        let mut holdings = holdings(&[
+            (1, "2026-11", "cpu", "10"),
+            // Zeroed by tally: the total and its users.
+            (1, "2026-11", "gpu", "0.00"),
+        ]);
         let mut held = UserHoldings::new();
         let per = held.entry((u1, m("2026-11"), "gpu".into())).or_default();
         per.insert("alice".into(), held_user("0.00"));
@@ -661,11 +671,9 @@ mod tests {
     /// A shared offering: usage on a resource tally does not own is another reporter's.
     #[test]
     fn held_usage_tally_does_not_own_is_not_unexpected() {
-        let (u1, u2) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let u1 = Uuid::from_u128(1);
         let resources = vec![resource(1, "a"), resource(2, "b")];
-        let mut holdings = Holdings::new();
-        holdings.insert((u1, m("2026-11"), "gpu".into()), d("3"));
-        holdings.insert((u2, m("2026-11"), "cpu".into()), d("4"));
+        let holdings = holdings(&[(1, "2026-11", "gpu", "3"), (2, "2026-11", "cpu", "4")]);
         let months = november();
         let components = names(&["cpu", "gpu"]);
         let owned = Ownership {
