@@ -1,61 +1,19 @@
 //! The aggregation rules, stated on hand-built records.
 
-use std::str::FromStr;
+mod common;
 
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use common::{cpu_gpu_ram_rules as rules, d, m, options, record, t};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use tally_aggregate::*;
-use tally_model::{split_exactly, BillingMonth, MonthRange};
+use tally_model::split_exactly;
 use tally_sources::{JobRecord, RecordSink, SourceStats};
-
-fn t(s: &str) -> i64 {
-    DateTime::parse_from_rfc3339(s).unwrap().timestamp()
-}
-
-fn m(s: &str) -> BillingMonth {
-    s.parse().unwrap()
-}
-
-fn d(s: &str) -> Decimal {
-    Decimal::from_str(s).unwrap()
-}
-
-fn rules() -> Vec<ComponentRule> {
-    vec![
-        ComponentRule {
-            component: "cpu".into(),
-            tres: "cpu".into(),
-            unit_seconds: 3600,
-            factor: Decimal::ONE,
-        },
-        ComponentRule {
-            component: "gpu".into(),
-            tres: "gres/gpu".into(),
-            unit_seconds: 3600,
-            factor: Decimal::ONE,
-        },
-        ComponentRule {
-            component: "ram".into(),
-            tres: "mem".into(),
-            unit_seconds: 3600,
-            factor: d("0.0009765625"),
-        },
-    ]
-}
 
 fn opts(from: &str, to: &str, as_of: &str) -> AggregateOptions {
     AggregateOptions {
-        billing_timezone: Tz::UTC,
-        rules: rules(),
-        mapping: AccountMapping::default(),
-        range: MonthRange::new(m(from), m(to)).unwrap(),
-        as_of: DateTime::parse_from_rfc3339(as_of)
-            .unwrap()
-            .with_timezone(&Utc),
         keep_invalid: 100,
-        user_usage: true,
+        ..options(Tz::UTC, rules(), from, to, as_of)
     }
 }
 
@@ -67,6 +25,21 @@ struct Job {
     start: i64,
     end: Option<i64>,
     q: [Option<Decimal>; 3],
+}
+
+impl Job {
+    /// The job as `user`'s record on `line`.
+    fn record<'a>(&'a self, user: &'a str, line: u64) -> JobRecord<'a> {
+        record(
+            &self.key,
+            &self.account,
+            user,
+            self.start,
+            self.end,
+            &self.q,
+            line,
+        )
+    }
 }
 
 fn job(key: &str, account: &str, start: &str, end: Option<&str>, cpu: u32) -> Job {
@@ -81,19 +54,7 @@ fn job(key: &str, account: &str, start: &str, end: Option<&str>, cpu: u32) -> Jo
 
 fn feed(agg: &mut Aggregator, jobs: &[Job]) {
     for (i, j) in jobs.iter().enumerate() {
-        agg.record(&JobRecord {
-            cluster: "c",
-            key: &j.key,
-            job_id: &j.key,
-            submit: None,
-            account: &j.account,
-            user: "u",
-            start: j.start,
-            end: j.end,
-            quantities: &j.q,
-            file_index: 0,
-            line: i as u64 + 1,
-        });
+        agg.record(&j.record("u", i as u64 + 1));
     }
 }
 
@@ -113,6 +74,20 @@ fn collect(o: AggregateOptions, jobs: &[Job]) -> Vec<(String, String, String, St
             )
         })
         .collect()
+}
+
+/// One job of `user` on account `acct` (job id `x`, line 1): a share of a user in a cell.
+fn user_share<'a>(
+    key: &'a str,
+    user: &'a str,
+    start: i64,
+    end: i64,
+    quantities: &'a [Option<Decimal>],
+) -> JobRecord<'a> {
+    JobRecord {
+        job_id: "x",
+        ..record(key, "acct", user, start, Some(end), quantities, 1)
+    }
 }
 
 fn cell(r: &str, p: &str, c: &str, a: &str) -> (String, String, String, String) {
@@ -315,19 +290,14 @@ fn per_user_amounts_add_up_to_the_cell_to_the_cent() {
     let mut agg = Aggregator::new(opts("2026-10", "2026-10", "2026-11-01T00:00:00Z"));
     for (i, user) in ["ann", "bob", "cid"].iter().enumerate() {
         let s = t("2026-10-01T00:00:00Z");
-        agg.record(&JobRecord {
-            cluster: "c",
-            key: &i.to_string(),
-            job_id: "x",
-            submit: None,
-            account: "acct",
+        let key = i.to_string();
+        agg.record(&user_share(
+            &key,
             user,
-            start: s,
-            end: Some(s + 1200),
-            quantities: &[Some(Decimal::ONE), None, None],
-            file_index: 0,
-            line: 1,
-        });
+            s,
+            s + 1200,
+            &[Some(Decimal::ONE), None, None],
+        ));
     }
     let c = agg.finish().unwrap();
     assert_eq!(c.usages[0].amount.to_string(), "1.00");
@@ -382,10 +352,6 @@ fn arb_jobs() -> impl Strategy<Value = Vec<Job>> {
     })
 }
 
-fn month_of(s: &str) -> BillingMonth {
-    m(s)
-}
-
 proptest! {
     /// Regression (found by the peer comparison, issue 9): 24,984,152,064 MiB-seconds is
     /// exactly 6777.385 GiB-hours, a true half-cent tie. Dividing each user's share by the unit
@@ -405,19 +371,14 @@ proptest! {
         for (i, w) in points.windows(2).enumerate() {
             let user = format!("u{i}");
             // One second of (w[1] - w[0]) MiB each: the cell sums to `total` MiB-seconds.
-            agg.record(&JobRecord {
-                cluster: "c",
-                key: &i.to_string(),
-                job_id: "x",
-                submit: None,
-                account: "acct",
-                user: &user,
-                start: s,
-                end: Some(s + 1),
-                quantities: &[Some(Decimal::from(w[1] - w[0]))],
-                file_index: 0,
-                line: 1,
-            });
+            let key = i.to_string();
+            agg.record(&user_share(
+                &key,
+                &user,
+                s,
+                s + 1,
+                &[Some(Decimal::from(w[1] - w[0]))],
+            ));
         }
         let c = agg.finish().unwrap();
         prop_assert_eq!(c.usages[0].amount.to_string(), "6777.38");
@@ -462,7 +423,7 @@ proptest! {
     #[test]
     fn splitting_the_month_range_into_several_runs_never_changes_a_total(jobs in arb_jobs(), split in 0u32..6) {
         let whole = collect(opts("2026-07", "2027-01", "2027-02-01T00:00:00Z"), &jobs);
-        let mid = (1..=split).fold(month_of("2026-07"), |m, _| m.next());
+        let mid = (1..=split).fold(m("2026-07"), |m, _| m.next());
         let first = collect(opts("2026-07", &mid.to_string(), "2027-02-01T00:00:00Z"), &jobs);
         let second = collect(opts(&mid.next().to_string(), "2027-01", "2027-02-01T00:00:00Z"), &jobs);
         let mut joined = first;
@@ -488,19 +449,7 @@ proptest! {
 }
 
 fn one_job(agg: &mut Aggregator, key: &str, user: &str, q: Decimal, start: i64, end: i64) {
-    agg.record(&JobRecord {
-        cluster: "c",
-        key,
-        job_id: key,
-        submit: None,
-        account: "acct",
-        user,
-        start,
-        end: Some(end),
-        quantities: &[Some(q)],
-        file_index: 0,
-        line: 1,
-    });
+    agg.record(&record(key, "acct", user, start, Some(end), &[Some(q)], 1));
 }
 
 /// Issue 15: a sum past what a `Decimal` holds panicked (`Multiplication overflowed`, exit
@@ -605,19 +554,7 @@ proptest! {
             let mut agg = Aggregator::new(o);
             for (i, j) in jobs.iter().enumerate() {
                 let user = format!("u{}", i as u32 % users);
-                agg.record(&JobRecord {
-                    cluster: "c",
-                    key: &j.key,
-                    job_id: &j.key,
-                    submit: None,
-                    account: &j.account,
-                    user: &user,
-                    start: j.start,
-                    end: j.end,
-                    quantities: &j.q,
-                    file_index: 0,
-                    line: i as u64 + 2,
-                });
+                agg.record(&j.record(&user, i as u64 + 2));
             }
             agg.finish().unwrap()
         };
@@ -645,19 +582,7 @@ fn finish_on(threads: usize, o: &AggregateOptions, jobs: &[(Job, &str)]) -> Stri
     let mut agg = Aggregator::new(o.clone());
     agg.sum_on_threads(threads);
     for (i, (j, user)) in jobs.iter().enumerate() {
-        agg.record(&JobRecord {
-            cluster: "c",
-            key: &j.key,
-            job_id: &j.key,
-            submit: None,
-            account: &j.account,
-            user,
-            start: j.start,
-            end: j.end,
-            quantities: &j.q,
-            file_index: 0,
-            line: i as u64 + 1,
-        });
+        agg.record(&j.record(user, i as u64 + 1));
     }
     format!("{:?}", agg.finish())
 }

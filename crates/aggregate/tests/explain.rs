@@ -2,48 +2,19 @@
 //! exactly in TRES-seconds and to the cent in amount, for random jobs (duplicates, running jobs,
 //! Univa milliseconds, amount rows), months and `--as-of` instants.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use chrono::DateTime;
 use chrono_tz::Tz;
+use common::{cpu_gpu_ram_rules as rules, d, record, t};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use tally_aggregate::explain::RowKind;
 use tally_aggregate::*;
 use tally_model::{round_amount, BillingMonth, MonthRange};
 use tally_sources::{AmountRecord, AmountWhen, JobRecord, Millis, RecordSink};
-
-fn t(s: &str) -> i64 {
-    DateTime::parse_from_rfc3339(s).unwrap().timestamp()
-}
-
-fn d(s: &str) -> Decimal {
-    Decimal::from_str(s).unwrap()
-}
-
-fn rules() -> Vec<ComponentRule> {
-    vec![
-        ComponentRule {
-            component: "cpu".into(),
-            tres: "cpu".into(),
-            unit_seconds: 3600,
-            factor: Decimal::ONE,
-        },
-        ComponentRule {
-            component: "gpu".into(),
-            tres: "gres/gpu".into(),
-            unit_seconds: 3600,
-            factor: Decimal::ONE,
-        },
-        ComponentRule {
-            component: "ram".into(),
-            tres: "mem".into(),
-            unit_seconds: 3600,
-            factor: d("0.0009765625"),
-        },
-    ]
-}
 
 const ACCOUNTS: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
 const USERS: [&str; 4] = ["ann", "bob", "", "cy"];
@@ -157,17 +128,16 @@ fn aggregate(
             } => {
                 let key = key.to_string();
                 let r = JobRecord {
-                    cluster: "c",
-                    key: &key,
-                    job_id: &key,
-                    submit: None,
-                    account: ACCOUNTS[*account],
-                    user: USERS[*user],
-                    start: *start,
-                    end: *end,
-                    quantities: q,
                     file_index: *file,
-                    line: line as u64 + 1,
+                    ..record(
+                        &key,
+                        ACCOUNTS[*account],
+                        USERS[*user],
+                        *start,
+                        *end,
+                        q,
+                        line as u64 + 1,
+                    )
                 };
                 match millis {
                     Some((a, b)) => agg.record_millis(&r, Millis { start: *a, end: *b }),

@@ -4,32 +4,23 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+mod common;
+
+use common::{cpu_rule, options as options_over};
 use proptest::prelude::*;
-use rust_decimal::Decimal;
 use tally_aggregate::*;
-use tally_model::MonthRange;
 use tally_sources::{lsf, sge, RecordSink, SourceStats};
 use tally_testgen::grid::{generate_lsf, generate_sge, GridEngine};
 use tally_testgen::GenOptions;
 
 fn options() -> AggregateOptions {
-    AggregateOptions {
-        billing_timezone: "Europe/Helsinki".parse().unwrap(),
-        rules: vec![ComponentRule {
-            component: "cpu".into(),
-            tres: "cpu".into(),
-            unit_seconds: 3600,
-            factor: Decimal::ONE,
-        }],
-        mapping: AccountMapping::default(),
-        range: MonthRange::new("2026-09".parse().unwrap(), "2026-12".parse().unwrap()).unwrap(),
-        as_of: DateTime::parse_from_rfc3339("2026-11-25T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc),
-        keep_invalid: 10,
-        user_usage: true,
-    }
+    options_over(
+        "Europe/Helsinki".parse().unwrap(),
+        vec![cpu_rule()],
+        "2026-09",
+        "2026-12",
+        "2026-11-25T00:00:00Z",
+    )
 }
 
 #[derive(Clone, Copy, Debug)]

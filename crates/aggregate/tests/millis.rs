@@ -1,34 +1,17 @@
 //! Milliseconds (Univa Grid Engine) are kept exactly, across month bounds, `--as-of` and
 //! duplicate records.
 
-use chrono::{DateTime, Utc};
+mod common;
+
+use chrono::DateTime;
 use chrono_tz::Tz;
+use common::{cpu_rule, options};
 use rust_decimal::Decimal;
 use tally_aggregate::*;
-use tally_model::{BillingMonth, MonthRange};
 use tally_sources::{JobRecord, Millis, RecordSink};
 
 fn opts(from: &str, to: &str, as_of: &str, tz: Tz) -> AggregateOptions {
-    AggregateOptions {
-        billing_timezone: tz,
-        rules: vec![ComponentRule {
-            component: "cpu".into(),
-            tres: "cpu".into(),
-            unit_seconds: 3600,
-            factor: Decimal::ONE,
-        }],
-        mapping: AccountMapping::default(),
-        range: MonthRange::new(
-            from.parse::<BillingMonth>().unwrap(),
-            to.parse::<BillingMonth>().unwrap(),
-        )
-        .unwrap(),
-        as_of: DateTime::parse_from_rfc3339(as_of)
-            .unwrap()
-            .with_timezone(&Utc),
-        keep_invalid: 10,
-        user_usage: true,
-    }
+    options(tz, vec![cpu_rule()], from, to, as_of)
 }
 
 /// Feeds one run of `slots` from `start_ms` to `end_ms` (Unix milliseconds).
@@ -70,21 +53,16 @@ fn amounts(agg: Aggregator) -> Vec<(String, String)> {
 #[test]
 fn a_uge_job_keeps_its_milliseconds() {
     let mut agg = Aggregator::new(opts("2022-05", "2022-05", "2022-06-01T00:00:00Z", Tz::UTC));
-    feed(
-        &mut agg,
-        "4437956",
-        16,
-        1_652_111_622_875,
-        1_652_124_460_193,
-    );
     // The same run written twice counts once, with the same milliseconds.
-    feed(
-        &mut agg,
-        "4437956",
-        16,
-        1_652_111_622_875,
-        1_652_124_460_193,
-    );
+    for _ in 0..2 {
+        feed(
+            &mut agg,
+            "4437956",
+            16,
+            1_652_111_622_875,
+            1_652_124_460_193,
+        );
+    }
     assert_eq!(amounts(agg), [("2022-05".into(), "57.05".into())]);
 }
 
@@ -96,32 +74,31 @@ fn fractions_stay_in_their_month_and_after_as_of_nothing_counts() {
     // 2026-10-31T23:59:59.900+02:00 -> 2026-11-01T00:00:00.250+02:00 (EET after 25 Oct).
     let start = DateTime::parse_from_rfc3339("2026-10-31T21:59:59.900Z").unwrap();
     let end = DateTime::parse_from_rfc3339("2026-10-31T22:00:00.250Z").unwrap();
-    let mut agg = Aggregator::new(opts("2026-10", "2026-11", "2026-11-25T00:00:00Z", tz));
-    feed(
-        &mut agg,
-        "1",
-        36_000,
-        start.timestamp_millis(),
-        end.timestamp_millis(),
-    );
+    // The run, collected as of `as_of`.
+    let as_of = |as_of: &str| {
+        let mut agg = Aggregator::new(opts("2026-10", "2026-11", as_of, tz));
+        feed(
+            &mut agg,
+            "1",
+            36_000,
+            start.timestamp_millis(),
+            end.timestamp_millis(),
+        );
+        amounts(agg)
+    };
     // 36,000 slots x 0.100 s = 1.00 slot-hour in October, x 0.250 s = 2.50 in November.
     assert_eq!(
-        amounts(agg),
+        as_of("2026-11-25T00:00:00Z"),
         [
             ("2026-10".into(), "1.00".into()),
             ("2026-11".into(), "2.50".into())
         ]
     );
     // --as-of inside the last second: its fraction is after --as-of.
-    let mut agg = Aggregator::new(opts("2026-10", "2026-11", "2026-10-31T22:00:00.500Z", tz));
-    feed(
-        &mut agg,
-        "1",
-        36_000,
-        start.timestamp_millis(),
-        end.timestamp_millis(),
+    assert_eq!(
+        as_of("2026-10-31T22:00:00.500Z"),
+        [("2026-10".into(), "1.00".into())]
     );
-    assert_eq!(amounts(agg), [("2026-10".into(), "1.00".into())]);
     // A run inside one second: (250 - 100) ms.
     let mut agg = Aggregator::new(opts("2026-10", "2026-11", "2026-11-25T00:00:00Z", tz));
     feed(&mut agg, "2", 36_000, 1_792_022_400_100, 1_792_022_400_250);

@@ -1,49 +1,28 @@
 //! The cut at plan switches (issue 23): a month in which a resource changed plan is split into
 //! one part per plan period, exactly, and nothing else changes.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use common::{at, cpu_rule, d, options, ram_rule, record};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use tally_aggregate::*;
-use tally_model::{BillingMonth, MonthRange, PlanPeriodSpan, PlanTimeline};
-use tally_sources::{JobRecord, RecordSink};
+use tally_model::{BillingMonth, PlanPeriodSpan, PlanTimeline};
+use tally_sources::RecordSink;
 use uuid::Uuid;
 
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
-fn d(s: &str) -> Decimal {
-    Decimal::from_str(s).unwrap()
-}
-
 fn opts() -> AggregateOptions {
-    AggregateOptions {
-        billing_timezone: Tz::UTC,
-        rules: vec![
-            ComponentRule {
-                component: "cpu".into(),
-                tres: "cpu".into(),
-                unit_seconds: 3600,
-                factor: Decimal::ONE,
-            },
-            ComponentRule {
-                component: "ram".into(),
-                tres: "mem".into(),
-                unit_seconds: 3600,
-                factor: d("0.0009765625"),
-            },
-        ],
-        mapping: AccountMapping::default(),
-        range: MonthRange::new("2026-10".parse().unwrap(), "2026-12".parse().unwrap()).unwrap(),
-        as_of: at("2027-01-01T00:00:00Z"),
-        keep_invalid: 10,
-        user_usage: true,
-    }
+    options(
+        Tz::UTC,
+        vec![cpu_rule(), ram_rule()],
+        "2026-10",
+        "2026-12",
+        "2027-01-01T00:00:00Z",
+    )
 }
 
 fn small() -> Uuid {
@@ -92,19 +71,15 @@ fn run(jobs: &[Job], timelines: Option<BTreeMap<String, PlanTimeline<Uuid>>>) ->
     }
     for (i, j) in jobs.iter().enumerate() {
         let key = i.to_string();
-        agg.record(&JobRecord {
-            cluster: "c",
-            key: &key,
-            job_id: &key,
-            submit: None,
-            account: j.account,
-            user: j.user,
-            start: j.start,
-            end: Some(j.end),
-            quantities: &[Some(j.cpu), Some(j.mem)],
-            file_index: 0,
-            line: i as u64 + 1,
-        });
+        agg.record(&record(
+            &key,
+            j.account,
+            j.user,
+            j.start,
+            Some(j.end),
+            &[Some(j.cpu), Some(j.mem)],
+            i as u64 + 1,
+        ));
     }
     agg.finish().unwrap()
 }

@@ -105,33 +105,49 @@ pub enum Severity {
     Error,
 }
 
+/// The cell a finding is about: one component of one resource in one billing month. Findings
+/// are listed by it; in JSON its fields stand beside the finding's own.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FindingCell {
+    pub resource: Uuid,
+    pub month: BillingMonth,
+    pub component: String,
+}
+
+impl FindingCell {
+    pub fn new(resource: Uuid, month: BillingMonth, component: &str) -> Self {
+        FindingCell {
+            resource,
+            month,
+            component: component.to_owned(),
+        }
+    }
+}
+
 /// One reason a figure will not be invoiced as tally computed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InvoicingFinding {
     /// Usage held under no plan period: stored, never invoiced ("plan period is not defined").
     UsageWithoutPlanPeriod {
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: FindingCell,
         held: Decimal,
     },
     /// The plan of the period has no plan component for a usage component tally reports:
     /// stored, never invoiced ("plan component is not defined").
     ComponentWithoutPrice {
         backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: FindingCell,
         plan: Option<Uuid>,
         plan_name: Option<String>,
     },
     /// The plan prices the component at 0.00: invoiced, worth nothing (a warning).
     ZeroPrice {
         backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: FindingCell,
         plan: Option<Uuid>,
         plan_name: Option<String>,
     },
@@ -139,16 +155,14 @@ pub enum InvoicingFinding {
     /// billed instead).
     LimitComponentReported {
         backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: FindingCell,
         amount: Decimal,
     },
     /// A row under a plan period whose time does not overlap the row's month.
     PeriodOutsideMonth {
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: FindingCell,
         plan_period: Uuid,
         start: Option<DateTime<Utc>>,
         end: Option<DateTime<Utc>>,
@@ -157,9 +171,8 @@ pub enum InvoicingFinding {
     /// tally computed: each row is billed at its own plan's price, so a right sum is not enough.
     SplitMismatch {
         backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: FindingCell,
         /// (plan period, held) per row.
         held: Vec<(Option<Uuid>, Decimal)>,
         /// (plan period, tally's figure); one `None` entry when tally did not split the month.
@@ -168,9 +181,8 @@ pub enum InvoicingFinding {
     /// An invoice item's quantity is not what the offering type's invoicing makes of tally's
     /// figure for that resource, component, plan period and month.
     InvoiceQuantityDiffers {
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: FindingCell,
         plan_period: Option<Uuid>,
         item: Uuid,
         quantity: Decimal,
@@ -180,9 +192,8 @@ pub enum InvoicingFinding {
     /// A second usage item for the same plan period and component: the 2024 server adds one
     /// when the old period's row is changed after a switch, and bills both.
     DuplicateInvoiceItem {
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: FindingCell,
         plan_period: Option<Uuid>,
         items: Vec<Uuid>,
         quantities: Vec<Decimal>,
@@ -190,6 +201,26 @@ pub enum InvoicingFinding {
 }
 
 impl InvoicingFinding {
+    /// The cell the finding is about.
+    pub fn cell(&self) -> &FindingCell {
+        self.listing_key().0
+    }
+
+    /// The order findings are listed in: by cell, then in the order the kinds are declared.
+    fn listing_key(&self) -> (&FindingCell, u8) {
+        use InvoicingFinding::*;
+        match self {
+            UsageWithoutPlanPeriod { cell, .. } => (cell, 0),
+            ComponentWithoutPrice { cell, .. } => (cell, 1),
+            ZeroPrice { cell, .. } => (cell, 2),
+            LimitComponentReported { cell, .. } => (cell, 3),
+            PeriodOutsideMonth { cell, .. } => (cell, 4),
+            SplitMismatch { cell, .. } => (cell, 5),
+            InvoiceQuantityDiffers { cell, .. } => (cell, 6),
+            DuplicateInvoiceItem { cell, .. } => (cell, 7),
+        }
+    }
+
     /// The `kind` of the JSON form.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -230,9 +261,9 @@ impl InvoicingFinding {
     pub fn advice(&self) -> String {
         match self {
             InvoicingFinding::UsageWithoutPlanPeriod { .. } => "the resource had no plan period when the usage was stored: Waldur keeps it and never invoices it; give the resource a plan (a plan period covering the month) and report again".into(),
-            InvoicingFinding::ComponentWithoutPrice { component, plan_name, .. } => format!("plan {} has no price for {component}: add the component to the plan (update_prices) or drop it from tally's [components]", plan_name.as_deref().unwrap_or("?")),
-            InvoicingFinding::ZeroPrice { component, plan_name, .. } => format!("plan {} prices {component} at 0.00: the invoice item bills nothing", plan_name.as_deref().unwrap_or("?")),
-            InvoicingFinding::LimitComponentReported { component, .. } => format!("{component} is billed from its limit, not from usage: remove it from tally's [components] or make the offering component usage-billed"),
+            InvoicingFinding::ComponentWithoutPrice { cell, plan_name, .. } => format!("plan {} has no price for {}: add the component to the plan (update_prices) or drop it from tally's [components]", plan_name.as_deref().unwrap_or("?"), cell.component),
+            InvoicingFinding::ZeroPrice { cell, plan_name, .. } => format!("plan {} prices {} at 0.00: the invoice item bills nothing", plan_name.as_deref().unwrap_or("?"), cell.component),
+            InvoicingFinding::LimitComponentReported { cell, .. } => format!("{} is billed from its limit, not from usage: remove it from tally's [components] or make the offering component usage-billed", cell.component),
             InvoicingFinding::PeriodOutsideMonth { .. } => "the row is stored under a plan period that does not cover its month: report the month under the period active in it".into(),
             InvoicingFinding::SplitMismatch { .. } => "the month is held in several plan-period rows that do not carry tally's parts: report each part under its own plan period (set_usage with plan_period)".into(),
             InvoicingFinding::InvoiceQuantityDiffers { .. } => "the invoice item does not bill tally's figure: report the figure again under that plan period".into(),
@@ -317,8 +348,6 @@ fn periods_in_month(
         .collect()
 }
 
-type CellKey = (Uuid, BillingMonth, String);
-
 /// Every finding, ordered by resource, month, component.
 pub fn assess(input: &InvoicingInput<'_>) -> Vec<InvoicingFinding> {
     let tz = input.billing_timezone;
@@ -327,31 +356,29 @@ pub fn assess(input: &InvoicingInput<'_>) -> Vec<InvoicingFinding> {
     let periods_of = |r: &Uuid| input.periods.get(r).unwrap_or(&no_periods);
 
     // tally's figures per cell, and per plan period inside it.
-    let mut expected: BTreeMap<CellKey, Vec<&ExpectedFigure>> = BTreeMap::new();
+    let mut expected: BTreeMap<FindingCell, Vec<&ExpectedFigure>> = BTreeMap::new();
     for f in input.expected {
         expected
-            .entry((f.resource, f.month, f.component.clone()))
+            .entry(FindingCell::new(f.resource, f.month, &f.component))
             .or_default()
             .push(f);
     }
-    let mut held: BTreeMap<CellKey, Vec<&HeldRow>> = BTreeMap::new();
+    let mut held: BTreeMap<FindingCell, Vec<&HeldRow>> = BTreeMap::new();
     for h in input.held {
-        held.entry((h.resource, h.month, h.component.clone()))
+        held.entry(FindingCell::new(h.resource, h.month, &h.component))
             .or_default()
             .push(h);
     }
 
     // Prices and billing types of what tally reports.
-    for ((resource, month, component), figures) in &expected {
+    for (cell, figures) in &expected {
         let total: Decimal = figures.iter().map(|f| f.amount).sum();
         let backend_id = figures[0].backend_id.clone();
-        match input.pricing.billing_types.get(component) {
+        match input.pricing.billing_types.get(&cell.component) {
             Some(Some(BillingType::Limit)) if !total.is_zero() => {
                 out.push(InvoicingFinding::LimitComponentReported {
                     backend_id,
-                    resource: *resource,
-                    month: *month,
-                    component: component.clone(),
+                    cell: cell.clone(),
                     amount: total,
                 });
                 continue;
@@ -370,29 +397,27 @@ pub fn assess(input: &InvoicingInput<'_>) -> Vec<InvoicingFinding> {
             .filter_map(|f| f.plan_period)
             .collect();
         let mut plans_seen = BTreeSet::new();
-        for p in periods_in_month(periods_of(resource), *month, tz)
+        for p in periods_in_month(periods_of(&cell.resource), cell.month, tz)
             .into_iter()
             .filter(|p| split.is_empty() || split.contains(&p.uuid))
         {
             if !plans_seen.insert(p.plan) {
                 continue;
             }
-            let price = p.plan.and_then(|plan| input.pricing.price(plan, component));
+            let price = p
+                .plan
+                .and_then(|plan| input.pricing.price(plan, &cell.component));
             let (plan, plan_name) = (p.plan, p.plan_name.clone());
             match price {
                 None => out.push(InvoicingFinding::ComponentWithoutPrice {
                     backend_id: backend_id.clone(),
-                    resource: *resource,
-                    month: *month,
-                    component: component.clone(),
+                    cell: cell.clone(),
                     plan,
                     plan_name,
                 }),
                 Some(p) if p.is_zero() => out.push(InvoicingFinding::ZeroPrice {
                     backend_id: backend_id.clone(),
-                    resource: *resource,
-                    month: *month,
-                    component: component.clone(),
+                    cell: cell.clone(),
                     plan,
                     plan_name,
                 }),
@@ -402,26 +427,22 @@ pub fn assess(input: &InvoicingInput<'_>) -> Vec<InvoicingFinding> {
     }
 
     // Rows: their plan period, and how a month over several rows compares with tally.
-    for ((resource, month, component), rows) in &held {
-        let periods = periods_of(resource);
-        if *month == input.current_month {
+    for (cell, rows) in &held {
+        let periods = periods_of(&cell.resource);
+        if cell.month == input.current_month {
             for r in rows {
                 match r.plan_period {
                     None if !r.usage.is_zero() => {
                         out.push(InvoicingFinding::UsageWithoutPlanPeriod {
-                            resource: *resource,
-                            month: *month,
-                            component: component.clone(),
+                            cell: cell.clone(),
                             held: r.usage,
                         })
                     }
                     Some(pp) => {
                         if let Some(p) = periods.iter().find(|p| p.uuid == pp) {
-                            if !overlaps_month(p, *month, tz) {
+                            if !overlaps_month(p, cell.month, tz) {
                                 out.push(InvoicingFinding::PeriodOutsideMonth {
-                                    resource: *resource,
-                                    month: *month,
-                                    component: component.clone(),
+                                    cell: cell.clone(),
                                     plan_period: pp,
                                     start: p.start,
                                     end: p.end,
@@ -433,10 +454,7 @@ pub fn assess(input: &InvoicingInput<'_>) -> Vec<InvoicingFinding> {
                 }
             }
         }
-        let figures = expected
-            .get(&(*resource, *month, component.clone()))
-            .cloned()
-            .unwrap_or_default();
+        let figures = expected.get(cell).cloned().unwrap_or_default();
         let split = figures.iter().any(|f| f.plan_period.is_some());
         let mismatch = if split {
             // Each part against its own row; a row under a period tally has no part for must
@@ -461,9 +479,7 @@ pub fn assess(input: &InvoicingInput<'_>) -> Vec<InvoicingFinding> {
                     .first()
                     .map(|f| f.backend_id.clone())
                     .unwrap_or_default(),
-                resource: *resource,
-                month: *month,
-                component: component.clone(),
+                cell: cell.clone(),
                 held: rows.iter().map(|r| (r.plan_period, r.usage)).collect(),
                 expected: figures.iter().map(|f| (f.plan_period, f.amount)).collect(),
             });
@@ -473,7 +489,7 @@ pub fn assess(input: &InvoicingInput<'_>) -> Vec<InvoicingFinding> {
     if let Some(InvoiceItemsRead::Visible(items)) = input.invoice_items {
         out.extend(assess_items(input, items, &expected));
     }
-    out.sort_by(|a, b| finding_key(a).cmp(&finding_key(b)));
+    out.sort_by(|a, b| a.listing_key().cmp(&b.listing_key()));
     out
 }
 
@@ -481,13 +497,12 @@ pub fn assess(input: &InvoicingInput<'_>) -> Vec<InvoicingFinding> {
 fn assess_items(
     input: &InvoicingInput<'_>,
     items: &[InvoiceItem],
-    expected: &BTreeMap<CellKey, Vec<&ExpectedFigure>>,
+    expected: &BTreeMap<FindingCell, Vec<&ExpectedFigure>>,
 ) -> Vec<InvoicingFinding> {
     let tz = input.billing_timezone;
     let mut out = Vec::new();
-    // (resource, month, component, period) -> items
-    let mut groups: BTreeMap<(Uuid, BillingMonth, String, Option<Uuid>), Vec<&InvoiceItem>> =
-        BTreeMap::new();
+    // (cell, period) -> items
+    let mut groups: BTreeMap<(FindingCell, Option<Uuid>), Vec<&InvoiceItem>> = BTreeMap::new();
     let mut timelines: BTreeMap<Uuid, Option<PlanTimeline<Uuid>>> = BTreeMap::new();
     for item in items.iter().filter(|i| i.is_usage_item()) {
         let (Some(resource), Some(component), Some(start)) = (
@@ -508,26 +523,28 @@ fn assess_items(
             .and_then(|t| t.period_at(to_micros(start)).copied());
         let month = BillingMonth::containing(start, tz);
         groups
-            .entry((resource, month, component, period))
+            .entry((
+                FindingCell {
+                    resource,
+                    month,
+                    component,
+                },
+                period,
+            ))
             .or_default()
             .push(item);
     }
-    for ((resource, month, component, period), group) in groups {
+    for ((cell, period), group) in groups {
         if group.len() > 1 {
             out.push(InvoicingFinding::DuplicateInvoiceItem {
-                resource,
-                month,
-                component: component.clone(),
+                cell: cell.clone(),
                 plan_period: period,
                 items: group.iter().map(|i| i.uuid).collect(),
                 quantities: group.iter().map(|i| i.quantity).collect(),
             });
         }
-        let figures = expected
-            .get(&(resource, month, component.clone()))
-            .cloned()
-            .unwrap_or_default();
-        let in_month = periods_in_month(&input.periods[&resource], month, tz);
+        let figures = expected.get(&cell).cloned().unwrap_or_default();
+        let in_month = periods_in_month(&input.periods[&cell.resource], cell.month, tz);
         let tally_amount: Option<Decimal> = if figures.iter().any(|f| f.plan_period.is_some()) {
             Some(
                 figures
@@ -544,15 +561,17 @@ fn assess_items(
             None
         };
         let Some(amount) = tally_amount else { continue };
-        let want = invoiced_quantity(input.pricing.offering_type.as_deref(), &component, amount);
+        let want = invoiced_quantity(
+            input.pricing.offering_type.as_deref(),
+            &cell.component,
+            amount,
+        );
         // With duplicates, the server bills their sum.
         let billed: Decimal = group.iter().map(|i| i.quantity).sum();
         if billed != want {
             let item = group[0];
             out.push(InvoicingFinding::InvoiceQuantityDiffers {
-                resource,
-                month,
-                component,
+                cell,
                 plan_period: period,
                 item: item.uuid,
                 quantity: billed,
@@ -562,61 +581,6 @@ fn assess_items(
         }
     }
     out
-}
-
-fn finding_key(f: &InvoicingFinding) -> (Uuid, BillingMonth, String, &'static str) {
-    use InvoicingFinding::*;
-    let (r, m, c, k) = match f {
-        UsageWithoutPlanPeriod {
-            resource,
-            month,
-            component,
-            ..
-        } => (resource, month, component, "a"),
-        ComponentWithoutPrice {
-            resource,
-            month,
-            component,
-            ..
-        } => (resource, month, component, "b"),
-        ZeroPrice {
-            resource,
-            month,
-            component,
-            ..
-        } => (resource, month, component, "c"),
-        LimitComponentReported {
-            resource,
-            month,
-            component,
-            ..
-        } => (resource, month, component, "d"),
-        PeriodOutsideMonth {
-            resource,
-            month,
-            component,
-            ..
-        } => (resource, month, component, "e"),
-        SplitMismatch {
-            resource,
-            month,
-            component,
-            ..
-        } => (resource, month, component, "f"),
-        InvoiceQuantityDiffers {
-            resource,
-            month,
-            component,
-            ..
-        } => (resource, month, component, "g"),
-        DuplicateInvoiceItem {
-            resource,
-            month,
-            component,
-            ..
-        } => (resource, month, component, "h"),
-    };
-    (*r, *m, c.clone(), k)
 }
 
 /// What [`read_and_assess`] judges: tally's figures of one offering in the current month.

@@ -20,6 +20,34 @@ use tally_model::{BillingMonth, UsageCell, UserUsageCell};
 use tally_waldur::{Error, ResourceState, WaldurClient};
 use uuid::Uuid;
 
+/// The cell a difference is about: as tally names it (backend_id) and as Waldur holds it
+/// (`resource`; `Option<Uuid>` where the backend_id may resolve to none). In JSON its fields
+/// come first, beside the difference's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DifferenceCell<R = Uuid> {
+    pub backend_id: String,
+    pub resource: R,
+    pub month: BillingMonth,
+    pub component: String,
+}
+
+impl<R> DifferenceCell<R> {
+    /// `(backend_id, month, component)`, the order differences are listed in.
+    pub fn key(&self) -> (&str, BillingMonth, &str) {
+        (&self.backend_id, self.month, &self.component)
+    }
+
+    /// The cell of tally's figure `cell`, on `resource`.
+    fn of(cell: &UsageCell, resource: R) -> Self {
+        DifferenceCell {
+            backend_id: cell.resource.clone(),
+            resource,
+            month: cell.period,
+            component: cell.component.clone(),
+        }
+    }
+}
+
 /// One disagreement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -27,28 +55,22 @@ pub enum Difference {
     /// Tally computed a figure that Waldur does not hold (also when the backend_id resolves to no
     /// resource: `resource` is then `None`).
     Missing {
-        backend_id: String,
-        resource: Option<Uuid>,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell<Option<Uuid>>,
         expected: Decimal,
     },
     /// Waldur holds another amount.
     Different {
-        backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell,
         expected: Decimal,
         held: Decimal,
     },
     /// Waldur holds non-zero usage of a component tally reports, for a resource and month where
     /// tally computed none (a held 0.00 counts as nothing held).
     Unexpected {
-        backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell,
         held: Decimal,
     },
 }
@@ -57,24 +79,8 @@ impl Difference {
     /// `(backend_id, month, component)`, the order differences are listed in.
     pub fn key(&self) -> (&str, BillingMonth, &str) {
         match self {
-            Difference::Missing {
-                backend_id,
-                month,
-                component,
-                ..
-            }
-            | Difference::Different {
-                backend_id,
-                month,
-                component,
-                ..
-            }
-            | Difference::Unexpected {
-                backend_id,
-                month,
-                component,
-                ..
-            } => (backend_id, *month, component),
+            Difference::Missing { cell, .. } => cell.key(),
+            Difference::Different { cell, .. } | Difference::Unexpected { cell, .. } => cell.key(),
         }
     }
 
@@ -94,19 +100,15 @@ pub enum UserDifference {
     /// Tally has a share for this user that Waldur does not hold (reported only where Waldur
     /// holds the cell's total: a missing cell is already a [`Difference::Missing`]).
     Missing {
-        backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell,
         user: String,
         expected: Decimal,
     },
     /// Waldur holds another amount for the user.
     Different {
-        backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell,
         user: String,
         expected: Decimal,
         held: Decimal,
@@ -114,10 +116,8 @@ pub enum UserDifference {
     /// Waldur holds a non-zero share for a user tally has none for (of a component tally
     /// reports, in a month checked).
     Unexpected {
-        backend_id: String,
-        resource: Uuid,
-        month: BillingMonth,
-        component: String,
+        #[serde(flatten)]
+        cell: DifferenceCell,
         user: String,
         held: Decimal,
     },
@@ -126,29 +126,11 @@ pub enum UserDifference {
 impl UserDifference {
     /// `(backend_id, month, component, user)`, the order differences are listed in.
     pub fn key(&self) -> (&str, BillingMonth, &str, &str) {
-        match self {
-            UserDifference::Missing {
-                backend_id,
-                month,
-                component,
-                user,
-                ..
-            }
-            | UserDifference::Different {
-                backend_id,
-                month,
-                component,
-                user,
-                ..
-            }
-            | UserDifference::Unexpected {
-                backend_id,
-                month,
-                component,
-                user,
-                ..
-            } => (backend_id, *month, component, user),
-        }
+        let (UserDifference::Missing { cell, user, .. }
+        | UserDifference::Different { cell, user, .. }
+        | UserDifference::Unexpected { cell, user, .. }) = self;
+        let (backend_id, month, component) = cell.key();
+        (backend_id, month, component, user)
     }
 
     pub fn kind(&self) -> &'static str {
@@ -288,10 +270,7 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
             .and_then(|all| resolve(all));
         let Some(resource) = resource else {
             report.differences.push(Difference::Missing {
-                backend_id: cell.resource.clone(),
-                resource: None,
-                month: cell.period,
-                component: cell.component.clone(),
+                cell: DifferenceCell::of(cell, None),
                 expected: cell.amount,
             });
             continue;
@@ -304,18 +283,12 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
             // 0.00 held and nothing held are the same to an invoice.
             None if cell.amount.is_zero() => report.agreeing += 1,
             None => report.differences.push(Difference::Missing {
-                backend_id: cell.resource.clone(),
-                resource: Some(resource.uuid),
-                month: cell.period,
-                component: cell.component.clone(),
+                cell: DifferenceCell::of(cell, Some(resource.uuid)),
                 expected: cell.amount,
             }),
             Some(held) if *held == cell.amount => report.agreeing += 1,
             Some(held) => report.differences.push(Difference::Different {
-                backend_id: cell.resource.clone(),
-                resource: resource.uuid,
-                month: cell.period,
-                component: cell.component.clone(),
+                cell: DifferenceCell::of(cell, resource.uuid),
                 expected: cell.amount,
                 held: *held,
             }),
@@ -331,13 +304,7 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
             continue;
         }
         report.differences.push(Difference::Unexpected {
-            backend_id: backend_of
-                .get(uuid)
-                .map(|b| (*b).to_owned())
-                .unwrap_or_default(),
-            resource: *uuid,
-            month: *month,
-            component: component.clone(),
+            cell: held_cell(&backend_of, *uuid, *month, component),
             held: *held,
         });
     }
@@ -348,6 +315,25 @@ pub fn compare(input: &CheckInput<'_>) -> CheckReport {
         compare_users(input, users, &by_backend, &backend_of, &mut report);
     }
     report
+}
+
+/// The cell of usage Waldur holds on `resource`, named by the resource's backend_id ("" when it
+/// has none).
+fn held_cell(
+    backend_of: &BTreeMap<Uuid, &str>,
+    resource: Uuid,
+    month: BillingMonth,
+    component: &str,
+) -> DifferenceCell {
+    DifferenceCell {
+        backend_id: backend_of
+            .get(&resource)
+            .map(|b| (*b).to_owned())
+            .unwrap_or_default(),
+        resource,
+        month,
+        component: component.to_owned(),
+    }
 }
 
 /// The per-user comparison, for the cells Waldur holds a total for.
@@ -374,22 +360,22 @@ fn compare_users(
             continue;
         }
         let held = users.held.get(&key).unwrap_or(&empty).get(&*u.user);
+        let cell = DifferenceCell {
+            backend_id: u.resource.to_string(),
+            resource: resource.uuid,
+            month: u.period,
+            component: u.component.to_string(),
+        };
         match held {
             None if u.amount.is_zero() => report.agreeing_users += 1,
             None => report.user_differences.push(UserDifference::Missing {
-                backend_id: u.resource.to_string(),
-                resource: resource.uuid,
-                month: u.period,
-                component: u.component.to_string(),
+                cell,
                 user: u.user.to_string(),
                 expected: u.amount,
             }),
             Some(h) if h.amount == u.amount => report.agreeing_users += 1,
             Some(h) => report.user_differences.push(UserDifference::Different {
-                backend_id: u.resource.to_string(),
-                resource: resource.uuid,
-                month: u.period,
-                component: u.component.to_string(),
+                cell,
                 user: u.user.to_string(),
                 expected: u.amount,
                 held: h.amount,
@@ -405,13 +391,7 @@ fn compare_users(
                 continue;
             }
             report.user_differences.push(UserDifference::Unexpected {
-                backend_id: backend_of
-                    .get(uuid)
-                    .map(|b| (*b).to_owned())
-                    .unwrap_or_default(),
-                resource: *uuid,
-                month: *month,
-                component: component.clone(),
+                cell: held_cell(backend_of, *uuid, *month, component),
                 user: user.clone(),
                 held: h.amount,
             });
@@ -500,43 +480,68 @@ mod tests {
             amount: d(a),
         }
     }
+    /// A resource that accepts usage: `Uuid::from_u128(n)`, named by `backend_id`.
+    fn resource(n: u128, backend_id: &str) -> WaldurResource {
+        WaldurResource {
+            uuid: Uuid::from_u128(n),
+            backend_id: backend_id.into(),
+            state: Some(ResourceState::Ok),
+            name: None,
+        }
+    }
+    fn user_cell(r: &str, p: &str, c: &str, user: &str, a: &str) -> UserUsageCell {
+        UserUsageCell {
+            resource: r.into(),
+            period: m(p),
+            component: c.into(),
+            user: user.into(),
+            amount: d(a),
+        }
+    }
+    /// A user's share Waldur holds, linked to no offering user.
+    fn held_user(a: &str) -> tally_holdings::HeldUser {
+        tally_holdings::HeldUser {
+            amount: d(a),
+            user: None,
+        }
+    }
+    /// What Waldur holds: (resource `Uuid::from_u128(n)`, month, component, amount).
+    fn holdings(rows: &[(u128, &str, &str, &str)]) -> Holdings {
+        rows.iter()
+            .map(|(n, month, component, amount)| {
+                (
+                    (Uuid::from_u128(*n), m(month), component.to_string()),
+                    d(amount),
+                )
+            })
+            .collect()
+    }
+    fn names(all: &[&str]) -> BTreeSet<String> {
+        all.iter().map(|c| c.to_string()).collect()
+    }
+    fn november() -> BTreeSet<BillingMonth> {
+        [m("2026-11")].into()
+    }
 
     #[test]
     fn finds_missing_different_and_unexpected() {
-        let resources = vec![
-            WaldurResource {
-                uuid: Uuid::from_u128(1),
-                backend_id: "a".into(),
-                state: Some(ResourceState::Ok),
-                name: None,
-            },
-            WaldurResource {
-                uuid: Uuid::from_u128(2),
-                backend_id: "b".into(),
-                state: Some(ResourceState::Ok),
-                name: None,
-            },
-        ];
-        let mut holdings = Holdings::new();
-        let u1 = Uuid::from_u128(1);
-        let u2 = Uuid::from_u128(2);
-        holdings.insert((u1, m("2026-11"), "cpu".into()), d("10"));
-        holdings.insert((u1, m("2026-11"), "gpu".into()), d("2"));
-        holdings.insert((u2, m("2026-11"), "gpu".into()), d("7"));
-        // Not tally's component, not tally's month: ignored.
-        holdings.insert((u2, m("2026-11"), "storage".into()), d("7"));
-        holdings.insert((u2, m("2026-09"), "gpu".into()), d("7"));
+        let resources = vec![resource(1, "a"), resource(2, "b")];
+        let holdings = holdings(&[
+            (1, "2026-11", "cpu", "10"),
+            (1, "2026-11", "gpu", "2"),
+            (2, "2026-11", "gpu", "7"),
+            // Not tally's component, not tally's month: ignored.
+            (2, "2026-11", "storage", "7"),
+            (2, "2026-09", "gpu", "7"),
+        ]);
         let cells = [
             cell("a", "2026-11", "cpu", "10.00"),
             cell("a", "2026-11", "gpu", "3.00"),
             cell("a", "2026-11", "ram", "1.00"),
             cell("zz", "2026-11", "cpu", "1.00"),
         ];
-        let months: BTreeSet<_> = [m("2026-11")].into();
-        let components: BTreeSet<String> = ["cpu", "gpu", "ram"]
-            .map(String::from)
-            .into_iter()
-            .collect();
+        let months = november();
+        let components = names(&["cpu", "gpu", "ram"]);
         let r = compare(&CheckInput {
             cells: &cells,
             resources: &resources,
@@ -567,23 +572,10 @@ mod tests {
 
     #[test]
     fn finds_per_user_differences_where_waldur_holds_the_total() {
-        use tally_holdings::HeldUser;
         let u1 = Uuid::from_u128(1);
-        let resources = vec![WaldurResource {
-            uuid: u1,
-            backend_id: "a".into(),
-            state: Some(ResourceState::Ok),
-            name: None,
-        }];
-        let mut holdings = Holdings::new();
-        holdings.insert((u1, m("2026-11"), "cpu".into()), d("10"));
-        let uc = |c: &str, user: &str, a: &str| UserUsageCell {
-            resource: "a".into(),
-            period: m("2026-11"),
-            component: c.into(),
-            user: user.into(),
-            amount: d(a),
-        };
+        let resources = vec![resource(1, "a")];
+        let holdings = holdings(&[(1, "2026-11", "cpu", "10")]);
+        let uc = |c: &str, user: &str, a: &str| user_cell("a", "2026-11", c, user, a);
         let user_cells = [
             uc("cpu", "alice", "6.00"),
             uc("cpu", "bob", "3.00"),
@@ -592,17 +584,14 @@ mod tests {
             uc("gpu", "alice", "1.00"),
         ];
         let mut held = UserHoldings::new();
-        let h = |a: &str| HeldUser {
-            amount: d(a),
-            user: None,
-        };
+        let h = held_user;
         let per = held.entry((u1, m("2026-11"), "cpu".into())).or_default();
         per.insert("alice".into(), h("6"));
         per.insert("bob".into(), h("2"));
         per.insert("dave".into(), h("2"));
         per.insert("erin".into(), h("0"));
-        let months: BTreeSet<_> = [m("2026-11")].into();
-        let components: BTreeSet<String> = ["cpu", "gpu"].map(String::from).into_iter().collect();
+        let months = november();
+        let components = names(&["cpu", "gpu"]);
         let cells = [cell("a", "2026-11", "cpu", "10.00")];
         let r = compare(&CheckInput {
             cells: &cells,
@@ -638,44 +627,24 @@ mod tests {
     /// for totals and user shares alike, and a computed 0.00 needs nothing held.
     #[test]
     fn a_held_zero_is_nothing_held() {
-        use tally_holdings::HeldUser;
         let u1 = Uuid::from_u128(1);
-        let resources = vec![WaldurResource {
-            uuid: u1,
-            backend_id: "a".into(),
-            state: Some(ResourceState::Ok),
-            name: None,
-        }];
-        let mut holdings = Holdings::new();
-        holdings.insert((u1, m("2026-11"), "cpu".into()), d("10"));
-        // Zeroed by tally: the total and its users.
-        holdings.insert((u1, m("2026-11"), "gpu".into()), d("0.00"));
+        let resources = vec![resource(1, "a")];
+        let mut holdings = holdings(&[
+            (1, "2026-11", "cpu", "10"),
+            // Zeroed by tally: the total and its users.
+            (1, "2026-11", "gpu", "0.00"),
+        ]);
         let mut held = UserHoldings::new();
         let per = held.entry((u1, m("2026-11"), "gpu".into())).or_default();
-        per.insert(
-            "alice".into(),
-            HeldUser {
-                amount: d("0.00"),
-                user: None,
-            },
-        );
+        per.insert("alice".into(), held_user("0.00"));
         let cells = [
             cell("a", "2026-11", "cpu", "10.00"),
             // Computed 0.00, nothing held.
             cell("a", "2026-11", "ram", "0.00"),
         ];
-        let user_cells = [UserUsageCell {
-            resource: "a".into(),
-            period: m("2026-11"),
-            component: "cpu".into(),
-            user: "bob".into(),
-            amount: d("0.00"),
-        }];
-        let months: BTreeSet<_> = [m("2026-11")].into();
-        let components: BTreeSet<String> = ["cpu", "gpu", "ram"]
-            .map(String::from)
-            .into_iter()
-            .collect();
+        let user_cells = [user_cell("a", "2026-11", "cpu", "bob", "0.00")];
+        let months = november();
+        let components = names(&["cpu", "gpu", "ram"]);
         let compare_with = |holdings: &Holdings| {
             compare(&CheckInput {
                 cells: &cells,
@@ -702,20 +671,11 @@ mod tests {
     /// A shared offering: usage on a resource tally does not own is another reporter's.
     #[test]
     fn held_usage_tally_does_not_own_is_not_unexpected() {
-        let (u1, u2) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let resources: Vec<WaldurResource> = [(u1, "a"), (u2, "b")]
-            .map(|(uuid, b)| WaldurResource {
-                uuid,
-                backend_id: b.into(),
-                state: Some(ResourceState::Ok),
-                name: None,
-            })
-            .to_vec();
-        let mut holdings = Holdings::new();
-        holdings.insert((u1, m("2026-11"), "gpu".into()), d("3"));
-        holdings.insert((u2, m("2026-11"), "cpu".into()), d("4"));
-        let months: BTreeSet<_> = [m("2026-11")].into();
-        let components: BTreeSet<String> = ["cpu", "gpu"].map(String::from).into_iter().collect();
+        let u1 = Uuid::from_u128(1);
+        let resources = vec![resource(1, "a"), resource(2, "b")];
+        let holdings = holdings(&[(1, "2026-11", "gpu", "3"), (2, "2026-11", "cpu", "4")]);
+        let months = november();
+        let components = names(&["cpu", "gpu"]);
         let owned = Ownership {
             resources: [u1].into(),
             resource_months: BTreeSet::new(),
@@ -737,5 +697,167 @@ mod tests {
         };
         assert_eq!(keys(&run(None)), vec!["a", "b"]);
         assert_eq!(keys(&run(Some(&owned))), vec!["a"]);
+    }
+
+    /// `tally check --format json` lists differences as documented (README): every kind, to
+    /// the byte.
+    #[test]
+    fn the_json_of_every_difference_is_pinned() {
+        let r = CheckReport {
+            months: vec![m("2026-11")],
+            agreeing: 1,
+            differences: vec![
+                Difference::Missing {
+                    cell: DifferenceCell {
+                        backend_id: "zz".into(),
+                        resource: None,
+                        month: m("2026-11"),
+                        component: "cpu".into(),
+                    },
+                    expected: d("1.00"),
+                },
+                Difference::Missing {
+                    cell: DifferenceCell {
+                        backend_id: "a".into(),
+                        resource: Some(Uuid::from_u128(1)),
+                        month: m("2026-11"),
+                        component: "ram".into(),
+                    },
+                    expected: d("1.00"),
+                },
+                Difference::Different {
+                    cell: DifferenceCell {
+                        backend_id: "a".into(),
+                        resource: Uuid::from_u128(1),
+                        month: m("2026-11"),
+                        component: "gpu".into(),
+                    },
+                    expected: d("3.00"),
+                    held: d("2"),
+                },
+                Difference::Unexpected {
+                    cell: DifferenceCell {
+                        backend_id: "b".into(),
+                        resource: Uuid::from_u128(2),
+                        month: m("2026-11"),
+                        component: "gpu".into(),
+                    },
+                    held: d("7"),
+                },
+            ],
+            users_compared: true,
+            agreeing_users: 1,
+            user_differences: vec![
+                UserDifference::Missing {
+                    cell: DifferenceCell {
+                        backend_id: "a".into(),
+                        resource: Uuid::from_u128(1),
+                        month: m("2026-11"),
+                        component: "cpu".into(),
+                    },
+                    user: "carol".into(),
+                    expected: d("1.00"),
+                },
+                UserDifference::Different {
+                    cell: DifferenceCell {
+                        backend_id: "a".into(),
+                        resource: Uuid::from_u128(1),
+                        month: m("2026-11"),
+                        component: "cpu".into(),
+                    },
+                    user: "bob".into(),
+                    expected: d("3.00"),
+                    held: d("2"),
+                },
+                UserDifference::Unexpected {
+                    cell: DifferenceCell {
+                        backend_id: "a".into(),
+                        resource: Uuid::from_u128(1),
+                        month: m("2026-11"),
+                        component: "cpu".into(),
+                    },
+                    user: "dave".into(),
+                    held: d("2"),
+                },
+            ],
+            invoicing: vec![],
+            invoice_items: None,
+        };
+        let json = serde_json::to_string_pretty(&r).expect("json");
+        let pinned = r#"{
+  "months": [
+    "2026-11"
+  ],
+  "agreeing": 1,
+  "differences": [
+    {
+      "kind": "missing",
+      "backend_id": "zz",
+      "resource": null,
+      "month": "2026-11",
+      "component": "cpu",
+      "expected": "1.00"
+    },
+    {
+      "kind": "missing",
+      "backend_id": "a",
+      "resource": "00000000-0000-0000-0000-000000000001",
+      "month": "2026-11",
+      "component": "ram",
+      "expected": "1.00"
+    },
+    {
+      "kind": "different",
+      "backend_id": "a",
+      "resource": "00000000-0000-0000-0000-000000000001",
+      "month": "2026-11",
+      "component": "gpu",
+      "expected": "3.00",
+      "held": "2"
+    },
+    {
+      "kind": "unexpected",
+      "backend_id": "b",
+      "resource": "00000000-0000-0000-0000-000000000002",
+      "month": "2026-11",
+      "component": "gpu",
+      "held": "7"
+    }
+  ],
+  "users_compared": true,
+  "agreeing_users": 1,
+  "user_differences": [
+    {
+      "kind": "missing",
+      "backend_id": "a",
+      "resource": "00000000-0000-0000-0000-000000000001",
+      "month": "2026-11",
+      "component": "cpu",
+      "user": "carol",
+      "expected": "1.00"
+    },
+    {
+      "kind": "different",
+      "backend_id": "a",
+      "resource": "00000000-0000-0000-0000-000000000001",
+      "month": "2026-11",
+      "component": "cpu",
+      "user": "bob",
+      "expected": "3.00",
+      "held": "2"
+    },
+    {
+      "kind": "unexpected",
+      "backend_id": "a",
+      "resource": "00000000-0000-0000-0000-000000000001",
+      "month": "2026-11",
+      "component": "cpu",
+      "user": "dave",
+      "held": "2"
+    }
+  ],
+  "invoicing": []
+}"#;
+        assert_eq!(json, pinned, "{json}");
     }
 }

@@ -7,7 +7,7 @@
 //! Nothing here is a cursor: the next run recomputes and compares with what Waldur holds, so a
 //! lost answer costs one redundant request, never a lost or doubled amount.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -122,6 +122,51 @@ fn has_column(c: &Connection, table: &str, column: &str) -> rusqlite::Result<boo
         }
     }
     Ok(false)
+}
+
+/// Whether the schema has an object of `kind` (`table`, `index`) named `name` (a ledger older
+/// than a table has none of it yet).
+fn schema_has(c: &Connection, kind: &str, name: &str) -> rusqlite::Result<bool> {
+    let count: i64 = c.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = ?1 AND name = ?2",
+        params![kind, name],
+        |r| r.get(0),
+    )?;
+    Ok(count > 0)
+}
+
+/// The rows of `sql` about one resource (`?1`, backend_id) in one month or all (`?2`,
+/// `YYYY-MM` or NULL), in the query's order, each read by `read`: the questions the ledger
+/// answers ("what was sent for X in October").
+fn resource_rows<T>(
+    c: &Connection,
+    sql: &str,
+    backend_id: &str,
+    month: Option<&str>,
+    read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut stmt = c.prepare(sql)?;
+    let rows = stmt.query_map(params![backend_id, month], read)?;
+    rows.collect()
+}
+
+/// [`resource_rows`] by the attempt they belong to (column 0), each attempt's in the query's
+/// order; `read` reads the rest of a row.
+fn rows_by_attempt<T>(
+    c: &Connection,
+    sql: &str,
+    backend_id: &str,
+    month: Option<&str>,
+    read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<HashMap<i64, Vec<T>>> {
+    let rows = resource_rows(c, sql, backend_id, month, |r| {
+        Ok((r.get::<_, i64>(0)?, read(r)?))
+    })?;
+    let mut by_attempt: HashMap<i64, Vec<T>> = HashMap::new();
+    for (id, value) in rows {
+        by_attempt.entry(id).or_default().push(value);
+    }
+    Ok(by_attempt)
 }
 
 /// The cells tally wrote for an offering (`?1`, 32-hex uuid); served by the index
@@ -421,23 +466,25 @@ impl Ledger {
         month: &str,
     ) -> Result<Vec<ReportedUser>, LedgerError> {
         self.with(|c| {
-            let mut stmt = c.prepare(
+            resource_rows(
+                c,
                 "SELECT a.run_id, u.component, u.username, u.offering_user, u.amount, a.outcome
                    FROM attempts a JOIN attempt_user_amounts u USING (attempt_id)
                   WHERE a.resource_backend_id = ?1 AND a.month = ?2
                   ORDER BY a.attempt_id, u.component, u.username",
-            )?;
-            let rows = stmt.query_map(params![backend_id, month], |r| {
-                Ok(ReportedUser {
-                    run_id: r.get(0)?,
-                    component: r.get(1)?,
-                    username: r.get(2)?,
-                    offering_user: r.get(3)?,
-                    amount: r.get(4)?,
-                    outcome: r.get(5)?,
-                })
-            })?;
-            rows.collect()
+                backend_id,
+                Some(month),
+                |r| {
+                    Ok(ReportedUser {
+                        run_id: r.get(0)?,
+                        component: r.get(1)?,
+                        username: r.get(2)?,
+                        offering_user: r.get(3)?,
+                        amount: r.get(4)?,
+                        outcome: r.get(5)?,
+                    })
+                },
+            )
         })
     }
 
@@ -477,26 +524,28 @@ impl Ledger {
     /// question the ledger exists to answer (docs/ledger.md has the same query for sqlite3).
     pub fn reported(&self, backend_id: &str, month: &str) -> Result<Vec<Reported>, LedgerError> {
         self.with(|c| {
-            let mut stmt = c.prepare(
+            resource_rows(
+                c,
                 "SELECT a.started_at, a.run_id, a.date_sent, m.component, m.amount, a.outcome,
                         a.http_status, a.message
                    FROM attempts a JOIN attempt_amounts m USING (attempt_id)
                   WHERE a.resource_backend_id = ?1 AND a.month = ?2
                   ORDER BY a.attempt_id, m.component",
-            )?;
-            let rows = stmt.query_map(params![backend_id, month], |r| {
-                Ok(Reported {
-                    started_at: r.get(0)?,
-                    run_id: r.get(1)?,
-                    date_sent: r.get(2)?,
-                    component: r.get(3)?,
-                    amount: r.get(4)?,
-                    outcome: r.get(5)?,
-                    http_status: r.get(6)?,
-                    message: r.get(7)?,
-                })
-            })?;
-            rows.collect()
+                backend_id,
+                Some(month),
+                |r| {
+                    Ok(Reported {
+                        started_at: r.get(0)?,
+                        run_id: r.get(1)?,
+                        date_sent: r.get(2)?,
+                        component: r.get(3)?,
+                        amount: r.get(4)?,
+                        outcome: r.get(5)?,
+                        http_status: r.get(6)?,
+                        message: r.get(7)?,
+                    })
+                },
+            )
         })
     }
 
@@ -526,12 +575,7 @@ impl Ledger {
     ) -> Result<BTreeSet<(Uuid, BillingMonth)>, LedgerError> {
         // A ledger older than the tables' creation has none of them yet: nothing written.
         let rows: Vec<(String, String)> = self.with(|c| {
-            let exists: i64 = c.query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'attempts'",
-                [],
-                |r| r.get(0),
-            )?;
-            if exists == 0 {
+            if !schema_has(c, "table", "attempts")? {
                 return Ok(Vec::new());
             }
             let mut stmt = c.prepare(DELIVERED_RESOURCE_MONTHS)?;
@@ -687,15 +731,17 @@ impl Ledger {
                 "NULL"
             };
             let mut entries: Vec<HistoryEntry> = {
-                let mut stmt = c.prepare(
+                resource_rows(
+                    c,
                     "SELECT a.attempt_id, a.run_id, r.command, a.started_at, a.finished_at, a.month,
                             a.date_sent, a.purpose, a.outcome, a.http_status, a.http_attempts,
                             a.message
                        FROM attempts a LEFT JOIN runs r USING (run_id)
                       WHERE a.resource_backend_id = ?1 AND (?2 IS NULL OR a.month = ?2)
                       ORDER BY a.attempt_id",
-                )?;
-                let rows = stmt.query_map(params![backend_id, month], |r| {
+                    backend_id,
+                    month,
+                    |r| {
                     Ok(HistoryEntry {
                         attempt_id: r.get(0)?,
                         run_id: r.get(1)?,
@@ -712,57 +758,46 @@ impl Ledger {
                         amounts: Vec::new(),
                         users: Vec::new(),
                     })
-                })?;
-                rows.collect::<rusqlite::Result<_>>()?
+                    },
+                )?
             };
-            let index: std::collections::HashMap<i64, usize> = entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.attempt_id, i))
-                .collect();
-            let mut stmt = c.prepare(&format!(
-                "SELECT m.attempt_id, m.component, m.amount, {held}
-                   FROM attempts a JOIN attempt_amounts m USING (attempt_id)
-                  WHERE a.resource_backend_id = ?1 AND (?2 IS NULL OR a.month = ?2)
-                  ORDER BY m.attempt_id, m.component"
-            ))?;
-            let amounts = stmt.query_map(params![backend_id, month], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    SentAmount {
+            let mut amounts = rows_by_attempt(
+                c,
+                &format!(
+                    "SELECT m.attempt_id, m.component, m.amount, {held}
+                       FROM attempts a JOIN attempt_amounts m USING (attempt_id)
+                      WHERE a.resource_backend_id = ?1 AND (?2 IS NULL OR a.month = ?2)
+                      ORDER BY m.attempt_id, m.component"
+                ),
+                backend_id,
+                month,
+                |r| {
+                    Ok(SentAmount {
                         component: r.get(1)?,
                         amount: r.get(2)?,
                         held: r.get(3)?,
-                    },
-                ))
-            })?;
-            for row in amounts {
-                let (id, amount) = row?;
-                if let Some(&i) = index.get(&id) {
-                    entries[i].amounts.push(amount);
-                }
-            }
-            let mut stmt = c.prepare(
+                    })
+                },
+            )?;
+            let mut users = rows_by_attempt(
+                c,
                 "SELECT u.attempt_id, u.component, u.username, u.amount
                    FROM attempts a JOIN attempt_user_amounts u USING (attempt_id)
                   WHERE a.resource_backend_id = ?1 AND (?2 IS NULL OR a.month = ?2)
                   ORDER BY u.attempt_id, u.component, u.username",
-            )?;
-            let users = stmt.query_map(params![backend_id, month], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    SentUserAmount {
+                backend_id,
+                month,
+                |r| {
+                    Ok(SentUserAmount {
                         component: r.get(1)?,
                         username: r.get(2)?,
                         amount: r.get(3)?,
-                    },
-                ))
-            })?;
-            for row in users {
-                let (id, user) = row?;
-                if let Some(&i) = index.get(&id) {
-                    entries[i].users.push(user);
-                }
+                    })
+                },
+            )?;
+            for e in &mut entries {
+                e.amounts = amounts.remove(&e.attempt_id).unwrap_or_default();
+                e.users = users.remove(&e.attempt_id).unwrap_or_default();
             }
             Ok(entries)
         })
@@ -809,15 +844,11 @@ impl Ledger {
         month: Option<&str>,
     ) -> Result<Vec<CheckRecord>, LedgerError> {
         self.with(|c| {
-            let exists: i64 = c.query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'checks'",
-                [],
-                |r| r.get(0),
-            )?;
-            if exists == 0 {
+            if !schema_has(c, "table", "checks")? {
                 return Ok(Vec::new());
             }
-            let mut stmt = c.prepare(
+            resource_rows(
+                c,
                 "SELECT c.checked_at, c.run_id, c.resource_backend_id, c.month, c.component,
                         c.result, c.tally, c.waldur
                    FROM checks c
@@ -826,22 +857,23 @@ impl Ledger {
                                          WHERE d.resource_backend_id = c.resource_backend_id
                                            AND d.month = c.month)
                   ORDER BY c.month, c.component",
-            )?;
-            let rows = stmt.query_map(params![backend_id, month], |r| {
-                Ok(CheckRecord {
-                    checked_at: r.get(0)?,
-                    run_id: r.get(1)?,
-                    cell: CheckedCell {
-                        backend_id: r.get(2)?,
-                        month: r.get(3)?,
-                        component: r.get(4)?,
-                        result: r.get(5)?,
-                        tally: r.get(6)?,
-                        waldur: r.get(7)?,
-                    },
-                })
-            })?;
-            rows.collect()
+                backend_id,
+                month,
+                |r| {
+                    Ok(CheckRecord {
+                        checked_at: r.get(0)?,
+                        run_id: r.get(1)?,
+                        cell: CheckedCell {
+                            backend_id: r.get(2)?,
+                            month: r.get(3)?,
+                            component: r.get(4)?,
+                            result: r.get(5)?,
+                            tally: r.get(6)?,
+                            waldur: r.get(7)?,
+                        },
+                    })
+                },
+            )
         })
     }
 }
@@ -877,10 +909,32 @@ mod tests {
         .expect("run");
     }
 
-    #[test]
-    fn rows_answer_what_was_reported_for_a_resource_in_a_month() {
+    /// A fresh ledger file's path, in a directory removed when the guard drops.
+    fn ledger_path() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("ledger.db");
+        (dir, path)
+    }
+
+    /// The answer to a request Waldur accepted.
+    fn delivered() -> AttemptResult<'static> {
+        AttemptResult {
+            outcome: "delivered",
+            http_status: Some(201),
+            http_attempts: None,
+            message: None,
+        }
+    }
+
+    /// Records a request and its answer, as a push does: the row before, the outcome after.
+    fn record(l: &Ledger, start: &AttemptStart<'_>, result: &AttemptResult<'_>) {
+        let id = l.begin_attempt(start).expect("begin");
+        l.finish_attempt(id, result).expect("finish");
+    }
+
+    #[test]
+    fn rows_answer_what_was_reported_for_a_resource_in_a_month() {
+        let (_dir, path) = ledger_path();
         let l = Ledger::open(&path).expect("open");
         start(&l, "r1", Uuid::nil(), "2026-10..2026-11");
         l.set_server_version("r1", "8.0.5").expect("version");
@@ -899,16 +953,7 @@ mod tests {
             })
             .expect("begin");
         assert_eq!(l.outcome_of(id).expect("q").as_deref(), Some("pending"));
-        l.finish_attempt(
-            id,
-            &AttemptResult {
-                outcome: "delivered",
-                http_status: Some(201),
-                http_attempts: None,
-                message: None,
-            },
-        )
-        .expect("finish");
+        l.finish_attempt(id, &delivered()).expect("finish");
         l.finish_run("r1", 0, &serde_json::json!({"pushed": 1}))
             .expect("finish run");
         drop(l);
@@ -936,13 +981,13 @@ mod tests {
 
     #[test]
     fn user_breakdowns_are_recorded_per_user_and_answer_the_documented_query() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("ledger.db");
+        let (_dir, path) = ledger_path();
         let l = Ledger::open(&path).expect("open");
         start(&l, "r1", Uuid::nil(), "2026-11..2026-11");
         let d = |s: &str| Decimal::from_str(s).expect("d");
-        let id = l
-            .begin_attempt(&AttemptStart {
+        record(
+            &l,
+            &AttemptStart {
                 run_id: "r1",
                 backend_id: "proj_alpha",
                 resource: Uuid::nil(),
@@ -964,18 +1009,9 @@ mod tests {
                         },
                     ],
                 },
-            })
-            .expect("begin");
-        l.finish_attempt(
-            id,
-            &AttemptResult {
-                outcome: "delivered",
-                http_status: Some(201),
-                http_attempts: None,
-                message: None,
             },
-        )
-        .expect("finish");
+            &delivered(),
+        );
         let rows = l.reported_users("proj_alpha", "2026-11").expect("q");
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].username, "bob");
@@ -1013,8 +1049,7 @@ mod tests {
     #[test]
     fn delivered_reports_are_what_tally_wrote_and_held_back_cells_are_recorded() {
         use crate::plan::{Decrease, ResolvedResource};
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("ledger.db");
+        let (_dir, path) = ledger_path();
         assert!(Ledger::open_read_only(&path).expect("none").is_none());
         let l = Ledger::open(&path).expect("open");
         let (ours, theirs) = (Uuid::from_u128(7), Uuid::from_u128(8));
@@ -1022,8 +1057,9 @@ mod tests {
             start(&l, run, offering, "2026-11..2026-11");
         }
         let attempt = |run: &str, resource: u128, month: &str, outcome: &str| {
-            let id = l
-                .begin_attempt(&AttemptStart {
+            record(
+                &l,
+                &AttemptStart {
                     run_id: run,
                     backend_id: "b",
                     resource: Uuid::from_u128(resource),
@@ -1034,10 +1070,7 @@ mod tests {
                         items: &[("cpu".into(), Decimal::ONE)],
                         held: &[],
                     },
-                })
-                .expect("begin");
-            l.finish_attempt(
-                id,
+                },
                 &AttemptResult {
                     outcome,
                     http_status: None,
@@ -1045,7 +1078,6 @@ mod tests {
                     message: None,
                 },
             )
-            .expect("finish");
         };
         attempt("r1", 1, "2026-10", "delivered");
         attempt("r1", 2, "2026-11", "failed");
@@ -1095,8 +1127,7 @@ mod tests {
     /// old rows read as not recorded); `last_checks` keeps each month's latest check only.
     #[test]
     fn history_lists_requests_in_order_with_held_amounts_and_the_last_check() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("ledger.db");
+        let (_dir, path) = ledger_path();
         {
             let old = Connection::open(&path).expect("old");
             old.execute_batch(
@@ -1109,8 +1140,9 @@ mod tests {
         start(&l, "r1", Uuid::nil(), "2026-11..2026-11");
         let d = |s: &str| Decimal::from_str(s).expect("d");
         let send = |month: &str, amount: &str, held: Option<&str>, outcome: &str| {
-            let id = l
-                .begin_attempt(&AttemptStart {
+            record(
+                &l,
+                &AttemptStart {
                     run_id: "r1",
                     backend_id: "proj_alpha",
                     resource: Uuid::nil(),
@@ -1121,10 +1153,7 @@ mod tests {
                         items: &[("cpu".into(), d(amount))],
                         held: &[held.map(d)],
                     },
-                })
-                .expect("begin");
-            l.finish_attempt(
-                id,
+                },
                 &AttemptResult {
                     outcome,
                     http_status: Some(if outcome == "delivered" { 201 } else { 503 }),
@@ -1132,7 +1161,6 @@ mod tests {
                     message: (outcome != "delivered").then_some("Service Unavailable"),
                 },
             )
-            .expect("finish");
         };
         send("2026-11", "10.00", None, "delivered");
         send("2026-10", "3.00", None, "delivered");
@@ -1187,8 +1215,7 @@ mod tests {
     /// query then reads the index instead of scanning every attempt.
     #[test]
     fn an_old_ledger_gets_the_delivered_reports_index_and_the_query_uses_it() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("ledger.db");
+        let (_dir, path) = ledger_path();
         let index = "attempts_delivered_reports";
         {
             let old = Connection::open(&path).expect("old");
@@ -1205,24 +1232,15 @@ mod tests {
                 params![Uuid::from_u128(7).simple().to_string()],
             )
             .expect("old run");
-            let count: i64 = old
-                .query_row(
-                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
-                    params![index],
-                    |r| r.get(0),
-                )
-                .expect("count");
-            assert_eq!(count, 0, "the old schema has no such index");
+            assert!(
+                !schema_has(&old, "index", index).expect("count"),
+                "the old schema has no such index"
+            );
         }
         let l = Ledger::open(&path).expect("open");
         let plan: Vec<String> = l
             .with(|c| {
-                let count: i64 = c.query_row(
-                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
-                    params![index],
-                    |r| r.get(0),
-                )?;
-                assert_eq!(count, 1, "opening adds the index");
+                assert!(schema_has(c, "index", index)?, "opening adds the index");
                 let mut stmt =
                     c.prepare(&format!("EXPLAIN QUERY PLAN {DELIVERED_RESOURCE_MONTHS}"))?;
                 let rows = stmt.query_map(params!["x"], |r| r.get::<_, String>(3))?;

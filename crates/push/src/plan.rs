@@ -651,16 +651,8 @@ mod tests {
     }
 
     use super::*;
-    use crate::test_values::{d, m, u};
+    use crate::test_values::{cell, d, m, now, server, u};
 
-    fn cell(r: &str, p: &str, c: &str, a: &str) -> UsageCell {
-        UsageCell {
-            resource: r.into(),
-            period: m(p),
-            component: c.into(),
-            amount: d(a),
-        }
-    }
     fn res(n: u128, backend: &str, state: ResourceState) -> WaldurResource {
         WaldurResource {
             uuid: u(n),
@@ -674,15 +666,6 @@ mod tests {
             component: c.into(),
             billing_type: Some(b),
         }
-    }
-    fn server(v: &str, honours: Option<bool>) -> ServerInfo {
-        ServerInfo {
-            version: v.into(),
-            honours_date: honours,
-        }
-    }
-    fn now() -> DateTime<Utc> {
-        "2026-11-25T00:00:00Z".parse().expect("time")
     }
 
     struct World {

@@ -305,7 +305,7 @@ mod tests {
     use crate::plan::{
         plan, DropGuard, Holdings, Ownership, PlanInput, WaldurComponent, WaldurResource,
     };
-    use crate::test_values::{d, m, u};
+    use crate::test_values::{cell, d, m, now, server, u};
     use tally_model::MonthRange;
     use tally_model::UsageCell;
     use tally_waldur::{BillingType, ResourceState};
@@ -318,17 +318,6 @@ mod tests {
             user: user.into(),
             amount: d(a),
         }
-    }
-    fn cell(r: &str, p: &str, c: &str, a: &str) -> UsageCell {
-        UsageCell {
-            resource: r.into(),
-            period: m(p),
-            component: c.into(),
-            amount: d(a),
-        }
-    }
-    fn now() -> DateTime<Utc> {
-        "2026-11-25T00:00:00Z".parse().expect("time")
     }
     fn ou_url(n: u128) -> String {
         format!(
@@ -352,10 +341,7 @@ mod tests {
             held: UserHoldings::new(),
             ids: UsageIds::new(),
             directory: [("alice".to_string(), ou_url(100))].into(),
-            server: ServerInfo {
-                version: "8.0.5".into(),
-                honours_date: Some(true),
-            },
+            server: server("8.0.5", Some(true)),
             ownership: Ownership::default(),
         }
     }
@@ -513,10 +499,7 @@ mod tests {
             up.requests[0].date.map(|x| x.to_rfc3339()),
             Some("2026-10-15T12:00:00+00:00".into())
         );
-        w.server = ServerInfo {
-            version: "7.0.8".into(),
-            honours_date: Some(false),
-        };
+        w.server = server("7.0.8", Some(false));
         let (_, up) = run(&w, &cells, &users);
         assert!(up.requests.is_empty());
         assert!(matches!(

@@ -93,7 +93,9 @@ fn cell_differences(r: &CheckReport) -> String {
         };
         let (backend, month, component) = d.key();
         let kind = match d {
-            Difference::Missing { resource: None, .. } => "missing (no such resource)",
+            Difference::Missing { cell, .. } if cell.resource.is_none() => {
+                "missing (no such resource)"
+            }
             other => other.kind(),
         };
         table.add_row([

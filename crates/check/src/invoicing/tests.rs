@@ -55,6 +55,27 @@ fn row(period: Option<Uuid>, component: &str, usage: &str) -> HeldRow {
     }
 }
 
+/// The cell of resource `R` in November.
+fn cell(component: &str) -> FindingCell {
+    FindingCell::new(R, nov(), component)
+}
+
+/// tally's cpu parts of November under the small and the large plan period.
+fn cpu_parts(small: &str, large: &str) -> Vec<ExpectedFigure> {
+    vec![
+        figure(Some(SMALL_PERIOD), "cpu", small),
+        figure(Some(LARGE_PERIOD), "cpu", large),
+    ]
+}
+
+/// The cpu rows Waldur holds for November under the small and the large plan period.
+fn cpu_rows(small: &str, large: &str) -> Vec<HeldRow> {
+    vec![
+        row(Some(SMALL_PERIOD), "cpu", small),
+        row(Some(LARGE_PERIOD), "cpu", large),
+    ]
+}
+
 fn item(
     n: u128,
     component: &str,
@@ -145,14 +166,8 @@ fn world() -> World {
             billing_types,
             plans,
         },
-        expected: vec![
-            figure(Some(SMALL_PERIOD), "cpu", "8"),
-            figure(Some(LARGE_PERIOD), "cpu", "17"),
-        ],
-        held: vec![
-            row(Some(SMALL_PERIOD), "cpu", "8"),
-            row(Some(LARGE_PERIOD), "cpu", "17"),
-        ],
+        expected: cpu_parts("8", "17"),
+        held: cpu_rows("8", "17"),
         items: InvoiceItemsRead::Visible(vec![
             item(1, "cpu", "8", "0.5", SMALL_START, SMALL_END),
             item(2, "cpu", "17", "1.25", LARGE_START, MONTH_END),
@@ -161,8 +176,13 @@ fn world() -> World {
 }
 
 fn run(w: &World) -> Vec<InvoicingFinding> {
+    run_in(w, nov())
+}
+
+/// [`assess`] of the world when the server's current month is `current_month`.
+fn run_in(w: &World, current_month: BillingMonth) -> Vec<InvoicingFinding> {
     assess(&InvoicingInput {
-        current_month: nov(),
+        current_month,
         billing_timezone: chrono_tz::UTC,
         expected: &w.expected,
         periods: &w.periods,
@@ -196,9 +216,11 @@ fn findings_in_json_carry_severity_fix_at_and_advice() {
     }
     let f = InvoicingFinding::ComponentWithoutPrice {
         backend_id: "pp_alpha".into(),
-        resource: Uuid::nil(),
-        month: nov(),
-        component: "storage".into(),
+        cell: FindingCell {
+            resource: Uuid::nil(),
+            month: nov(),
+            component: "storage".into(),
+        },
         plan: None,
         plan_name: Some("large".into()),
     };
@@ -225,9 +247,7 @@ fn usage_under_no_plan_period_is_named_with_where_to_fix_it() {
     w.expected.push(figure(Some(LARGE_PERIOD), "gpu", "3"));
     let f = run(&w);
     assert!(f.contains(&InvoicingFinding::UsageWithoutPlanPeriod {
-        resource: R,
-        month: nov(),
-        component: "gpu".into(),
+        cell: cell("gpu"),
         held: d("3"),
     }));
     let found = f
@@ -310,15 +330,7 @@ fn a_row_under_a_period_that_does_not_cover_its_month_is_named() {
         ..figure(Some(SMALL_PERIOD), "cpu", "4")
     }];
     w.items = InvoiceItemsRead::Visible(vec![]);
-    let f = assess(&InvoicingInput {
-        current_month: dec,
-        billing_timezone: chrono_tz::UTC,
-        expected: &w.expected,
-        periods: &w.periods,
-        pricing: &w.pricing,
-        held: &w.held,
-        invoice_items: Some(&w.items),
-    });
+    let f = run_in(&w, dec);
     assert!(f.iter().any(|x| matches!(x, InvoicingFinding::PeriodOutsideMonth { plan_period, .. } if *plan_period == SMALL_PERIOD)), "{f:?}");
 }
 
@@ -329,24 +341,15 @@ fn one_figure_against_several_rows_is_a_split_mismatch_even_when_the_sum_is_righ
     // while tally computed 25 for the month and did not split it. 8 + 17 would sum right too.
     w.expected = vec![figure(None, "cpu", "25")];
     for held in [["10", "25"], ["8", "17"]] {
-        w.held = vec![
-            row(Some(SMALL_PERIOD), "cpu", held[0]),
-            row(Some(LARGE_PERIOD), "cpu", held[1]),
-        ];
+        w.held = cpu_rows(held[0], held[1]);
         w.items = InvoiceItemsRead::EmptyMaybeHidden;
         let f = run(&w);
         assert_eq!(kinds(&f), ["split_mismatch"], "{held:?}");
         assert_eq!(f[0].fix_at(), FixAt::TallyPush);
     }
     // Split figures against the wrong rows.
-    w.expected = vec![
-        figure(Some(SMALL_PERIOD), "cpu", "8"),
-        figure(Some(LARGE_PERIOD), "cpu", "17"),
-    ];
-    w.held = vec![
-        row(Some(SMALL_PERIOD), "cpu", "10"),
-        row(Some(LARGE_PERIOD), "cpu", "25"),
-    ];
+    w.expected = cpu_parts("8", "17");
+    w.held = cpu_rows("10", "25");
     let f = run(&w);
     assert_eq!(kinds(&f), ["split_mismatch"]);
     match &f[0] {
@@ -375,9 +378,7 @@ fn an_invoice_item_that_does_not_bill_tallys_part_is_named_with_its_price() {
     assert_eq!(
         f,
         vec![InvoicingFinding::InvoiceQuantityDiffers {
-            resource: R,
-            month: nov(),
-            component: "cpu".into(),
+            cell: cell("cpu"),
             plan_period: Some(SMALL_PERIOD),
             item: Uuid::from_u128(0x1001),
             quantity: d("10"),
@@ -445,14 +446,8 @@ fn the_slurm_package_type_bills_minutes_as_hours_rounded_up() {
     // The package type's items compared through the conversion.
     let mut w = world();
     w.pricing.offering_type = Some(SLURM_PACKAGE_TYPE.into());
-    w.expected = vec![
-        figure(Some(SMALL_PERIOD), "cpu", "90"),
-        figure(Some(LARGE_PERIOD), "cpu", "121"),
-    ];
-    w.held = vec![
-        row(Some(SMALL_PERIOD), "cpu", "90"),
-        row(Some(LARGE_PERIOD), "cpu", "121"),
-    ];
+    w.expected = cpu_parts("90", "121");
+    w.held = cpu_rows("90", "121");
     w.items = InvoiceItemsRead::Visible(vec![
         item(1, "cpu", "2", "0.5", SMALL_START, SMALL_END),
         item(2, "cpu", "121", "1.25", LARGE_START, MONTH_END),
@@ -463,4 +458,195 @@ fn the_slurm_package_type_bills_minutes_as_hours_rounded_up() {
         if *p == LARGE_PERIOD && *expected_quantity == d("3")),
         "{f:?}"
     );
+}
+
+/// `tally check --format json` is a documented contract (docs/plan-periods.md, README): every
+/// kind of finding, as the report prints it, to the byte.
+#[test]
+fn the_json_of_every_finding_is_pinned() {
+    let (u1, u2, u3) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+    let findings = vec![
+        InvoicingFinding::UsageWithoutPlanPeriod {
+            cell: cell("gpu"),
+            held: d("3"),
+        },
+        InvoicingFinding::ComponentWithoutPrice {
+            backend_id: "pp_alpha".into(),
+            cell: cell("storage"),
+            plan: Some(LARGE),
+            plan_name: Some("large".into()),
+        },
+        InvoicingFinding::ZeroPrice {
+            backend_id: "pp_alpha".into(),
+            cell: cell("gpu"),
+            plan: None,
+            plan_name: None,
+        },
+        InvoicingFinding::LimitComponentReported {
+            backend_id: "pp_alpha".into(),
+            cell: cell("ram"),
+            amount: d("50"),
+        },
+        InvoicingFinding::PeriodOutsideMonth {
+            cell: FindingCell {
+                resource: R,
+                month: "2026-12".parse().unwrap(),
+                component: "cpu".into(),
+            },
+            plan_period: SMALL_PERIOD,
+            start: Some(at(SMALL_START)),
+            end: None,
+        },
+        InvoicingFinding::SplitMismatch {
+            backend_id: "pp_alpha".into(),
+            cell: cell("cpu"),
+            held: vec![(Some(SMALL_PERIOD), d("10")), (Some(LARGE_PERIOD), d("25"))],
+            expected: vec![(None, d("25.00"))],
+        },
+        InvoicingFinding::InvoiceQuantityDiffers {
+            cell: cell("cpu"),
+            plan_period: Some(SMALL_PERIOD),
+            item: u1,
+            quantity: d("18"),
+            expected_quantity: d("8"),
+            unit_price: d("0.5"),
+        },
+        InvoicingFinding::DuplicateInvoiceItem {
+            cell: cell("cpu"),
+            plan_period: None,
+            items: vec![u2, u3],
+            quantities: vec![d("10"), d("8")],
+        },
+    ];
+    let report = crate::CheckReport {
+        invoicing: findings,
+        ..Default::default()
+    };
+    let json = serde_json::to_string_pretty(&report).unwrap();
+    let pinned = r#"{
+  "months": [],
+  "agreeing": 0,
+  "differences": [],
+  "users_compared": false,
+  "agreeing_users": 0,
+  "user_differences": [],
+  "invoicing": [
+    {
+      "advice": "the resource had no plan period when the usage was stored: Waldur keeps it and never invoices it; give the resource a plan (a plan period covering the month) and report again",
+      "component": "gpu",
+      "fix_at": "resource_plan_period",
+      "held": "3",
+      "kind": "usage_without_plan_period",
+      "month": "2026-11",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error"
+    },
+    {
+      "advice": "plan large has no price for storage: add the component to the plan (update_prices) or drop it from tally's [components]",
+      "backend_id": "pp_alpha",
+      "component": "storage",
+      "fix_at": "offering_plan",
+      "kind": "component_without_price",
+      "month": "2026-11",
+      "plan": "00000000-0000-0000-0000-000000000002",
+      "plan_name": "large",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error"
+    },
+    {
+      "advice": "plan ? prices gpu at 0.00: the invoice item bills nothing",
+      "backend_id": "pp_alpha",
+      "component": "gpu",
+      "fix_at": "offering_plan",
+      "kind": "zero_price",
+      "month": "2026-11",
+      "plan": null,
+      "plan_name": null,
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "warning"
+    },
+    {
+      "advice": "ram is billed from its limit, not from usage: remove it from tally's [components] or make the offering component usage-billed",
+      "amount": "50",
+      "backend_id": "pp_alpha",
+      "component": "ram",
+      "fix_at": "tally_config",
+      "kind": "limit_component_reported",
+      "month": "2026-11",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error"
+    },
+    {
+      "advice": "the row is stored under a plan period that does not cover its month: report the month under the period active in it",
+      "component": "cpu",
+      "end": null,
+      "fix_at": "tally_push",
+      "kind": "period_outside_month",
+      "month": "2026-12",
+      "plan_period": "c8d10454-a451-43c9-b3c5-357c121c5bfb",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error",
+      "start": "2026-11-15T12:04:36.055312Z"
+    },
+    {
+      "advice": "the month is held in several plan-period rows that do not carry tally's parts: report each part under its own plan period (set_usage with plan_period)",
+      "backend_id": "pp_alpha",
+      "component": "cpu",
+      "expected": [
+        [
+          null,
+          "25.00"
+        ]
+      ],
+      "fix_at": "tally_push",
+      "held": [
+        [
+          "c8d10454-a451-43c9-b3c5-357c121c5bfb",
+          "10"
+        ],
+        [
+          "ed44b265-ba18-4c73-ad8b-0642a30e5186",
+          "25"
+        ]
+      ],
+      "kind": "split_mismatch",
+      "month": "2026-11",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error"
+    },
+    {
+      "advice": "the invoice item does not bill tally's figure: report the figure again under that plan period",
+      "component": "cpu",
+      "expected_quantity": "8",
+      "fix_at": "tally_push",
+      "item": "00000000-0000-0000-0000-000000000001",
+      "kind": "invoice_quantity_differs",
+      "month": "2026-11",
+      "plan_period": "c8d10454-a451-43c9-b3c5-357c121c5bfb",
+      "quantity": "18",
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error",
+      "unit_price": "0.5"
+    },
+    {
+      "advice": "the old plan period was changed after the switch and Waldur billed it twice: it cannot correct this itself; ask Waldur staff to remove the extra item",
+      "component": "cpu",
+      "fix_at": "waldur_staff",
+      "items": [
+        "00000000-0000-0000-0000-000000000002",
+        "00000000-0000-0000-0000-000000000003"
+      ],
+      "kind": "duplicate_invoice_item",
+      "month": "2026-11",
+      "plan_period": null,
+      "quantities": [
+        "10",
+        "8"
+      ],
+      "resource": "1177703b-6a7e-4fe9-9807-eea320d65271",
+      "severity": "error"
+    }
+  ]
+}"#;
+    assert_eq!(json, pinned, "{json}");
 }

@@ -1,12 +1,7 @@
-use std::str::FromStr;
-
 use serde_json::json;
 
 use super::*;
-
-fn d(s: &str) -> Decimal {
-    Decimal::from_str(s).expect("decimal")
-}
+use crate::test_values::d;
 
 fn u(n: u8) -> Uuid {
     Uuid::from_bytes([n; 16])
