@@ -50,8 +50,11 @@ pub fn check_text(r: &CheckReport) -> String {
 fn invoicing_text(r: &CheckReport) -> String {
     let mut text = String::new();
     for f in &r.invoicing {
-        let v = serde_json::to_value(f).unwrap_or_default();
-        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
+        let cell = f.cell();
+        // The backend_id is named by the kinds that know it; the rest name the resource's uuid.
+        let backend_id = serde_json::to_value(f)
+            .ok()
+            .and_then(|v| v.get("backend_id")?.as_str().map(str::to_owned));
         let level = match f.severity() {
             tally_check::invoicing::Severity::Error => "INVOICING",
             tally_check::invoicing::Severity::Warning => "invoicing warning",
@@ -60,12 +63,9 @@ fn invoicing_text(r: &CheckReport) -> String {
         text.push_str(&format!(
             "{level}: {} {} {} {}: {} (fix at: {})\n",
             f.kind(),
-            match field("backend_id").as_str() {
-                "-" => field("resource"),
-                b => b.to_owned(),
-            },
-            field("month"),
-            field("component"),
+            backend_id.unwrap_or_else(|| cell.resource.to_string()),
+            cell.month,
+            cell.component,
             f.advice(),
             fix_at.as_str().unwrap_or("-")
         ));
@@ -139,4 +139,49 @@ fn user_differences(r: &CheckReport) -> String {
         ]);
     }
     table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use tally_check::invoicing::{FindingCell, InvoicingFinding};
+    use tally_check::CheckReport;
+    use uuid::Uuid;
+
+    /// Each finding is one line an operator can act on: its level, kind, the resource (by
+    /// backend_id where the finding knows it, else its uuid), month, component, advice and
+    /// where to fix it.
+    #[test]
+    fn each_invoicing_finding_is_one_line_naming_its_cell() {
+        let resource = Uuid::from_bytes([7; 16]);
+        let month = "2026-11".parse().expect("month");
+        let report = CheckReport {
+            invoicing: vec![
+                InvoicingFinding::ComponentWithoutPrice {
+                    backend_id: "alpha".into(),
+                    cell: FindingCell::new(resource, month, "gpu"),
+                    plan: None,
+                    plan_name: Some("small".into()),
+                },
+                InvoicingFinding::UsageWithoutPlanPeriod {
+                    cell: FindingCell::new(resource, month, "cpu"),
+                    held: "3.50".parse().expect("amount"),
+                },
+            ],
+            ..Default::default()
+        };
+        let text = super::invoicing_text(&report);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].starts_with("INVOICING: component_without_price alpha 2026-11 gpu: "),
+            "{text}"
+        );
+        assert!(lines[0].ends_with("(fix at: offering_plan)"), "{text}");
+        assert!(
+            lines[1].starts_with(&format!(
+                "INVOICING: usage_without_plan_period {resource} 2026-11 cpu: "
+            )),
+            "{text}"
+        );
+    }
 }
